@@ -1,0 +1,73 @@
+"""The `audiocodec` command: a dispatcher over sub-commands registered by the modules that own them.
+
+Each sub-command module exposes `register(subparsers)`, which adds its parser and sets `func`, a
+callable taking the parsed arguments and returning an exit status. Heavy imports (torch) happen
+inside `func`, so `audiocodec --help` stays fast.
+
+Errors a user can cause (`AudioCodecError`) become one line on stderr and exit status 1; anything
+else is a bug, reported in one line too (set AUDIOCODEC_DEBUG=1 for the traceback), exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from .errors import AudioCodecError
+
+# Modules that register sub-commands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "audiocodec.commands",
+    "audiocodec.training.cli",
+    "audiocodec.evaluation.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiocodec", description="Neural audio codec: compress, decompress, train and evaluate."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AudioCodecError as error:
+        print(f"audiocodec: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("audiocodec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as error:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if os.environ.get("AUDIOCODEC_DEBUG"):
+            raise
+        print(
+            f"audiocodec: internal error: {type(error).__name__}: {error} "
+            "(set AUDIOCODEC_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+
+setup(
+    name="audiocodec",
+    version="0.1.0",
+    description="EnCodec-style neural audio codec with correct EMA codebook learning",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["audiocodec", "audiocodec.*"]),
+    package_data={"audiocodec": ["assets/*", "pretrained/*/*"]},
+    install_requires=[
+        "torch>=2.1",
+        "torchaudio>=2.1",
+        "einops>=0.7",
+        "numpy>=1.24",
+        "soundfile>=0.12",
+        "safetensors>=0.4",
+        # Range coder for the compressed format: a maintained Rust implementation beats a hand-written one.
+        "constriction>=0.3",
+        # Progress bars for long files and training.
+        "tqdm>=4.60",
+        # Recipes and training configs are YAML.
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "train": ["tensorboard>=2.10"],
+        "eval": ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6.80",
+            # The oracle for EnCodec compatibility tests and the codebook benchmark's baseline.
+            "encodec==0.1.1",
+            "tensorboard>=2.10",
+        ],
+    },
+    entry_points={"console_scripts": ["audiocodec=audiocodec.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Multimedia :: Sound/Audio",
+    ],
+)

@@ -1,0 +1,39 @@
+import subprocess
+import sys
+
+from audiocodec import cli
+from audiocodec.errors import AudioReadError
+
+
+def test_user_error_is_one_line_and_exit_1(monkeypatch, capsys):
+    def failing(args):
+        raise AudioReadError("input.wav: not an audio file")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_command(parser, failing))
+    assert cli.main(["boom"]) == 1
+    err = capsys.readouterr().err
+    assert err == "audiocodec: error: input.wav: not an audio file\n"
+
+
+def test_bug_is_reported_without_traceback(monkeypatch, capsys):
+    def buggy(args):
+        raise RuntimeError("oops")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_command(parser, buggy))
+    monkeypatch.delenv("AUDIOCODEC_DEBUG", raising=False)
+    assert cli.main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and "RuntimeError: oops" in err
+
+
+def test_no_command_prints_help_and_fails():
+    result = subprocess.run([sys.executable, "-m", "audiocodec"], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage: audiocodec" in result.stderr
+
+
+def _with_command(parser, func):
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    subparsers.add_parser("boom").set_defaults(func=func)
+    return parser

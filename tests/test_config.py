@@ -1,0 +1,34 @@
+import dataclasses
+
+import pytest
+
+from audiocodec.config import Config
+from audiocodec.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Inner(Config):
+    size: int = 4
+
+
+@dataclasses.dataclass
+class Outer(Config):
+    name: str = "x"
+    ratios: tuple = (2, 4)
+    inner: Inner = dataclasses.field(default_factory=Inner)
+    maybe: Inner | None = None
+
+
+def test_round_trip_with_nested_configs():
+    config = Outer(name="y", inner=Inner(size=7), maybe=Inner(size=3))
+    data = config.to_dict()
+    assert data == {"name": "y", "ratios": [2, 4], "inner": {"size": 7}, "maybe": {"size": 3}}
+    rebuilt = Outer.from_dict(data)
+    assert rebuilt.inner == Inner(size=7) and rebuilt.maybe == Inner(size=3) and rebuilt.name == "y"
+
+
+def test_unknown_key_is_named_with_its_place():
+    with pytest.raises(ConfigError, match=r"unknown config key in 'inner': sise"):
+        Outer.from_dict({"inner": {"sise": 3}})
+    with pytest.raises(ConfigError, match="typo"):
+        Outer.from_dict({"typo": 1})
