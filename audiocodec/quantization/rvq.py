@@ -1,0 +1,355 @@
+"""Residual vector quantizer: chains codebook levels, one synchronised training step for all of them.
+
+Each level quantizes what the previous levels left over. `encode`/`decode` give EnCodec's codes bit for bit
+on EnCodec weights (see `nearest.py`); `forward` in training also learns the codebooks, for EMA levels through
+`EMACodebook` and for Gumbel levels through gradients, and applies quantizer dropout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError, ModelMismatchError
+from . import distributed
+from .codebook import EMACodebook
+from .config import QuantizerConfig
+from .gumbel import GumbelCodebook
+
+# Purposes of the random streams, so that each decision draws from its own generator.
+_DROPOUT, _KMEANS, _EXPIRY, _GUMBEL = 1, 2, 3, 4
+_ENCODEC_BUFFERS = ("inited", "cluster_size", "embed", "embed_avg")
+
+
+@dataclasses.dataclass
+class QuantizerOutput:
+    """What one forward pass returns.
+
+    quantized [B, D, T]: the quantized features; in training the gradient flows straight through to the input.
+    codes [B, n_q_used, T]: code indices of the levels used.
+    loss: scalar, commitment loss (plus codebook and diversity losses for Gumbel levels); zero-valued but
+        differentiable before the codebooks are initialised.
+    metrics: per level `q{k}/perplexity`, `q{k}/used` (share of codes used in this step, over all ranks),
+        `q{k}/expired` (codes replaced this step), plus `n_q`; plain floats for logging.
+    """
+
+    quantized: torch.Tensor
+    codes: torch.Tensor
+    loss: torch.Tensor
+    metrics: dict[str, float]
+
+
+class ResidualVectorQuantizer(nn.Module):
+    """Residual VQ with EMA (default) or Gumbel-softmax levels.
+
+    Args:
+        dimension: D, feature size of the encoder output.
+        n_q: number of levels.
+        bins: codes per level.
+        **options: any other `QuantizerConfig` field (decay, epsilon, kmeans_init, kmeans_iters, expire_every,
+            threshold, quantizer_dropout, kind, ...).
+
+    Buffers besides the levels': `step` (training steps taken, which seeds every random decision),
+    `recent` [kmeans_factor * bins, D] (a ring of recent encoder outputs gathered from all ranks: the k-means
+    data, and the source of replacement vectors), `recent_count` (rows ever pushed into it).
+    """
+
+    def __init__(self, dimension: int = 256, n_q: int = 8, bins: int = 1024, **options: Any):
+        super().__init__()
+        try:
+            config = QuantizerConfig(n_q=n_q, bins=bins, **options)
+        except TypeError as error:
+            raise ConfigError(f"ResidualVectorQuantizer: {error}") from None
+        if dimension < 1:
+            raise ConfigError(f"quantizer dimension must be at least 1, got {dimension}")
+        self.config = config
+        self.dimension = dimension
+        self.n_q = n_q
+        self.bins = bins
+        if config.kind == "ema":
+            levels: list[nn.Module] = [
+                EMACodebook(dimension, bins, config.decay, config.epsilon, config.threshold, config.kmeans_init)
+                for _ in range(n_q)
+            ]
+        else:
+            levels = [GumbelCodebook(dimension, bins, config.kmeans_init) for _ in range(n_q)]
+        self.levels = nn.ModuleList(levels)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("recent", torch.zeros(config.kmeans_factor * bins, dimension))
+        self.register_buffer("recent_count", torch.zeros((), dtype=torch.long))
+
+    # -- inference ------------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level takes the nearest code to the residual."""
+        n_q = self._check_n_q(n_q)
+        flat, (batch, frames) = self._flatten(x)
+        codes, _, _ = self._encode_flat(flat, n_q)
+        return torch.stack([c.view(batch, frames) for c in codes], dim=1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Features `[B, D, T]` for codes `[B, k, T]`, k <= n_q: the sum of the first k levels' code vectors."""
+        if codes.dim() != 3 or codes.shape[1] > self.n_q or codes.shape[1] < 1:
+            raise ValueError(f"codes must be [batch, levels <= {self.n_q}, frames], got {tuple(codes.shape)}")
+        if codes.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise ValueError(f"codes must be an integer tensor, got {codes.dtype}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.bins):
+            raise ValueError(f"codes must lie in [0, {self.bins}), got values in "
+                             f"[{int(codes.min())}, {int(codes.max())}]")
+        codes = codes.long()
+        out = torch.tensor(0.0, device=codes.device)
+        for k in range(codes.shape[1]):
+            out = out + self.levels[k].decode(codes[:, k])
+        return out.transpose(1, 2)
+
+    # -- training -------------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, n_q: int | None = None) -> QuantizerOutput:
+        """Quantizes `x` [B, D, T]; in training mode also learns the codebooks.
+
+        In eval mode this is `decode(encode(x))`, bit for bit, plus the loss. A training step runs, in order:
+
+        1. choose the levels used: `n_q` if given, else a random count (quantizer dropout, from a generator
+           seeded by `seed` and `step`, so identical on all ranks), else all;
+        2. each level quantizes its residual with the codebook as it was at the start of the step, and
+           computes this rank's usage counts and embedding sums;
+        3. ONE all-reduce of every level's counts, sums, non-finite flags and the ranks' row counts;
+        4. any NaN/Inf: raise, naming the first bad level; nothing has been modified yet;
+        5. ONE all-gather of (a strided subset of) this step's encoder outputs into the `recent` ring;
+        6. before initialisation: once the ring holds `kmeans_factor * bins` vectors, k-means level by level on
+           it (each level on the residual the previous ones leave), then broadcast from rank 0; until then the
+           step is a pass-through (quantized = x, codes 0);
+        7. EMA levels: EMA of usage and sums with the synced statistics, embedding derived from them;
+        8. every `expire_every` steps, AFTER the EMA copy: codes used less than `threshold` x uniform over the
+           window are replaced by recent encoder outputs pushed through the earlier levels, writing usage and
+           sums so that step 7 of later steps keeps them (EnCodec expired before its EMA copy, which undid it);
+        9. `step += 1`.
+        """
+        flat, (batch, frames) = self._flatten(x)
+        if not self.training:
+            n_used = self._check_n_q(n_q)
+            codes, quantized, residuals = self._encode_flat(flat, n_used)
+            loss = sum(F.mse_loss(r, q) for r, q in zip(residuals, quantized)) / n_used
+            out = self.decode(torch.stack([c.view(batch, frames) for c in codes], dim=1))
+            return QuantizerOutput(out, torch.stack([c.view(batch, frames) for c in codes], dim=1),
+                                   loss * self.config.commitment_weight, {"n_q": float(n_used)})
+        n_used = self._check_n_q(n_q) if n_q is not None else self._dropout_n_q()
+        initialized = all(level.is_initialized for level in self.levels)
+        gumbel = self.config.kind == "gumbel"
+
+        # 2. local pass with the codebooks as they stand
+        residual = flat
+        level_codes, level_quantized, losses = [], [], []
+        finite = [torch.isfinite(flat).all()]
+        counts, sums = [], []
+        diversity = flat.new_zeros(())
+        if initialized:
+            for k in range(n_used):
+                level = self.levels[k]
+                if k:
+                    finite.append(torch.isfinite(residual).all())
+                if gumbel:
+                    sample = level.sample(residual, self._temperature(), self._generator(_GUMBEL, k, x.device))
+                    codes_k, q_k = sample.codes, sample.quantized
+                    losses.append(self.config.commitment_weight * F.mse_loss(residual, q_k.detach())
+                                  + sample.codebook_loss)
+                    diversity = diversity + sample.diversity
+                    counts.append(torch.bincount(codes_k, minlength=self.bins).to(flat.dtype))
+                else:
+                    codes_k = level.encode(residual.detach())
+                    q_k = level.decode(codes_k)
+                    losses.append(self.config.commitment_weight * F.mse_loss(residual, q_k.detach()))
+                    count_k, sum_k = level.statistics(residual, codes_k)
+                    counts.append(count_k)
+                    sums.append(sum_k)
+                level_codes.append(codes_k)
+                level_quantized.append(q_k)
+                residual = residual - q_k.detach()
+
+        # 3. one all-reduce for every level
+        rows = self._rows_for_ring(flat)
+        row_counts = flat.new_zeros(distributed.world_size())
+        row_counts[distributed.rank()] = rows.shape[0]
+        flags = torch.stack([(~f).to(flat.dtype) for f in finite])
+        synced = distributed.all_reduce_sum([flags, row_counts] + counts + sums)
+        flags, row_counts = synced[0], synced[1]
+        counts = synced[2:2 + len(counts)]
+        sums = synced[2 + len(counts):]
+
+        # 4. refuse non-finite input before touching any buffer
+        if bool((flags > 0).any()):
+            bad = int(torch.nonzero(flags > 0)[0])
+            raise ValueError(f"quantizer level {bad} received NaN or Inf values in a training step "
+                             f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
+
+        # 5. one all-gather of recent encoder outputs
+        self._push_recent(distributed.all_gather_rows(rows, row_counts.round().long()))
+        rows_per_step = float(row_counts.sum())
+
+        metrics: dict[str, float] = {"n_q": float(n_used)}
+        with torch.no_grad():
+            if not initialized:
+                # 6. initialise once enough data has been gathered; pass-through until then
+                if int(self.recent_count) >= self.recent.shape[0]:
+                    self._initialize(rows_per_step)
+                self.step += 1
+                codes = torch.zeros(batch, n_used, frames, dtype=torch.long, device=x.device)
+                return QuantizerOutput(x, codes, x.sum() * 0.0, metrics)
+            # 7. EMA update
+            if not gumbel:
+                for k in range(n_used):
+                    self.levels[k].ema_update(counts[k], sums[k])
+            # 8. windowed expiry, after the EMA copy
+            expired = self._expire() if not gumbel else [0] * self.n_q
+            self.step += 1
+
+        for k in range(n_used):
+            probs = counts[k] / counts[k].sum().clamp(min=1)
+            entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum()
+            metrics[f"q{k}/perplexity"] = float(torch.exp(entropy))
+            metrics[f"q{k}/used"] = float((counts[k] > 0).to(torch.float64).mean())
+            metrics[f"q{k}/expired"] = float(expired[k])
+        if gumbel:
+            metrics["temperature"] = self._temperature()
+
+        quantized = torch.stack(level_quantized).sum(0) if gumbel else flat + (
+            torch.stack(level_quantized).sum(0) - flat).detach()
+        loss = torch.stack(losses).mean()
+        if gumbel:
+            loss = loss + self.config.diversity_weight * diversity / n_used
+        codes = torch.stack([c.view(batch, frames) for c in level_codes], dim=1)
+        return QuantizerOutput(quantized.view(batch, frames, -1).transpose(1, 2), codes, loss, metrics)
+
+    # -- compatibility --------------------------------------------------------------------------------------
+    def load_encodec_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Loads an EnCodec quantizer's buffers (keys without the "quantizer." prefix).
+
+        Expects exactly `vq.layers.{i}._codebook.{inited,cluster_size,embed,embed_avg}` for i < n_q; anything
+        missing, unexpected or of the wrong shape is a `ModelMismatchError` listing it.
+        """
+        expected = {f"vq.layers.{i}._codebook.{name}" for i in range(self.n_q) for name in _ENCODEC_BUFFERS}
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - expected)
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing keys: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+            if unexpected:
+                parts.append(f"unexpected keys: {', '.join(unexpected[:8])}"
+                             f"{' ...' if len(unexpected) > 8 else ''}")
+            raise ModelMismatchError(f"EnCodec quantizer state does not fit {self.n_q} levels: {'; '.join(parts)}")
+        shapes = {"inited": (1,), "cluster_size": (self.bins,), "embed": (self.bins, self.dimension),
+                  "embed_avg": (self.bins, self.dimension)}
+        for key in sorted(expected):
+            name = key.rsplit(".", 1)[1]
+            if tuple(state[key].shape) != shapes[name]:
+                raise ModelMismatchError(f"EnCodec quantizer key {key} has shape {tuple(state[key].shape)}, "
+                                         f"expected {shapes[name]}")
+        with torch.no_grad():
+            for i, level in enumerate(self.levels):
+                prefix = f"vq.layers.{i}._codebook."
+                level.embedding.copy_(state[prefix + "embed"])
+                level.inited.copy_(state[prefix + "inited"])
+                if isinstance(level, EMACodebook):
+                    level.cluster_usage.copy_(state[prefix + "cluster_size"])
+                    level.embedding_sum.copy_(state[prefix + "embed_avg"])
+                    level.window_usage.zero_()
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _flatten(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """`[B, D, T]` -> contiguous rows `[B*T, D]` (EnCodec's layout, which the bit-exact search relies on)."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1] != self.dimension:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"quantizer input must be [batch, {self.dimension}, frames], got {shape}")
+        if not x.is_floating_point():
+            raise ValueError(f"quantizer input must be a float tensor, got {x.dtype}")
+        batch, _, frames = x.shape
+        return x.transpose(1, 2).reshape(-1, self.dimension), (batch, frames)
+
+    def _encode_flat(self, flat: torch.Tensor, n_q: int):
+        """Per level: codes [N], code vectors [N, D], and the residual [N, D] that level quantized."""
+        codes, quantized, residuals = [], [], []
+        residual = flat
+        for level in self.levels[:n_q]:
+            c = level.encode(residual)
+            q = level.decode(c)
+            codes.append(c)
+            quantized.append(q)
+            residuals.append(residual)
+            residual = residual - q
+        return codes, quantized, residuals
+
+    def _check_n_q(self, n_q: int | None) -> int:
+        if n_q is None:
+            return self.n_q
+        if isinstance(n_q, bool) or not isinstance(n_q, int) or not 1 <= n_q <= self.n_q:
+            raise ValueError(f"n_q must be an integer in [1, {self.n_q}], got {n_q!r}")
+        return n_q
+
+    def _generator(self, purpose: int, level: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
+        """A generator for one decision, seeded from (seed, step, purpose, level): same on every rank, resumable."""
+        seed = ((self.config.seed * 1_000_003 + int(self.step)) * 131 + purpose) * 1031 + level
+        if purpose == _GUMBEL:  # noise should differ between ranks: each rank samples its own data
+            seed = seed * 65537 + distributed.rank()
+        return torch.Generator(device=device).manual_seed(seed % (2**63 - 1))
+
+    def _dropout_n_q(self) -> int:
+        if not self.config.quantizer_dropout:
+            return self.n_q
+        return int(torch.randint(1, self.n_q + 1, (1,), generator=self._generator(_DROPOUT)))
+
+    def _temperature(self) -> float:
+        c = self.config
+        return max(c.temperature_end, c.temperature_start * c.temperature_decay ** int(self.step))
+
+    def _rows_for_ring(self, flat: torch.Tensor) -> torch.Tensor:
+        """At most `rows_per_step` rows of this rank's input, evenly strided (deterministic, no RNG)."""
+        limit = min(self.config.rows_per_step, self.recent.shape[0])
+        rows = flat.detach()
+        if rows.shape[0] > limit:
+            index = torch.linspace(0, rows.shape[0] - 1, limit, device=rows.device).round().long()
+            rows = rows[index]
+        return rows.to(self.recent.dtype)
+
+    def _push_recent(self, rows: torch.Tensor) -> None:
+        capacity = self.recent.shape[0]
+        rows = rows[-capacity:]
+        start = int(self.recent_count) % capacity
+        end = start + rows.shape[0]
+        if end <= capacity:
+            self.recent[start:end] = rows
+        else:
+            split = capacity - start
+            self.recent[start:] = rows[:split]
+            self.recent[: end - capacity] = rows[split:]
+        self.recent_count += rows.shape[0]
+
+    def _filled_recent(self) -> torch.Tensor:
+        return self.recent[: min(int(self.recent_count), self.recent.shape[0])]
+
+    def _initialize(self, rows_per_step: float) -> None:
+        """K-means every level on the ring, each on the residual left by the previous ones; sync from rank 0."""
+        residual = self._filled_recent()
+        for k, level in enumerate(self.levels):
+            level.initialize(residual, self.config.kmeans_iters, self._generator(_KMEANS, k), rows_per_step)
+            residual = residual - level.decode(level.encode(residual)).detach()
+        distributed.broadcast_([t for level in self.levels for t in level.state_dict(keep_vars=True).values()])
+
+    def _expire(self) -> list[int]:
+        """Replaces each level's dead codes if this step closes an expiry window; returns counts per level."""
+        every = self.config.expire_every
+        if not every or (int(self.step) + 1) % every:
+            return [0] * self.n_q
+        expired = []
+        residual = self._filled_recent()
+        for k, level in enumerate(self.levels):
+            expired.append(level.expire(residual, self._generator(_EXPIRY, k)))
+            residual = residual - level.decode(level.encode(residual))
+        return expired
+
+
+def build_quantizer(dimension: int, config: QuantizerConfig) -> ResidualVectorQuantizer:
+    """The quantizer a codec config asks for."""
+    return ResidualVectorQuantizer(dimension, **config.to_dict())
