@@ -34,7 +34,8 @@ class QuantizerOutput:
     loss: scalar, commitment loss (plus codebook and diversity losses for Gumbel levels); zero-valued but
         differentiable before the codebooks are initialised.
     metrics: per level `q{k}/perplexity`, `q{k}/used` (share of codes used in this step, over all ranks),
-        `q{k}/expired` (codes replaced this step), plus `n_q`; plain floats for logging.
+        `q{k}/expired` (codes replaced this step), for EMA levels `q{k}/dead` (codes below the expiry
+        threshold in the window so far), plus `n_q` (and `temperature` for Gumbel); plain floats for logging.
     """
 
     quantized: torch.Tensor
@@ -211,6 +212,8 @@ class ResidualVectorQuantizer(nn.Module):
             metrics[f"q{k}/perplexity"] = float(torch.exp(entropy))
             metrics[f"q{k}/used"] = float((counts[k] > 0).to(torch.float64).mean())
             metrics[f"q{k}/expired"] = float(expired[k])
+            if not gumbel:
+                metrics[f"q{k}/dead"] = float(self.levels[k].dead_codes().sum())
         if gumbel:
             metrics["temperature"] = self._temperature()
 
