@@ -27,14 +27,15 @@ def rank() -> int:
 
 
 def all_reduce_sum(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Sums each tensor over ranks with one collective; returns new tensors (float64 inside for exactness).
+    """Sums each tensor over ranks with one collective (float64 inside for exactness); identity on one process.
 
     The flat buffer is float64 so that counts stay exact and sums agree with a single-process run to far better
     than the float32 tolerance, independently of how the batch is split.
     """
+    if not is_distributed():
+        return [t.detach() for t in tensors]
     flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors])
-    if is_distributed():
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     out = []
     for piece, t in zip(flat.split([t.numel() for t in tensors]), tensors):
         out.append(piece.reshape(t.shape))
