@@ -1,0 +1,376 @@
+"""The codec: SEANet encoder, residual vector quantizer, SEANet decoder, behind one class.
+
+`Codec` is what the library API, the trainer and the command line all use. Its inference path follows
+EnCodec's `EncodecModel` step for step (optional per-segment normalisation, overlapping segments joined by a
+linear cross-fade), which is what lets `Codec.from_encodec` reproduce EnCodec's codes exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .config import Config
+from .errors import AudioCodecError, ModelMismatchError
+from .modules import SEANetDecoder, SEANetEncoder
+from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+SAVE_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class CodecConfig(Config):
+    """Everything needed to rebuild a codec; saved beside its weights and in every checkpoint.
+
+    The SEANet fields mirror EnCodec's arguments. `segment` (seconds) and `overlap` (fraction) cut long inputs
+    into overlapping segments that are encoded independently; with `normalize`, each segment is divided by its
+    RMS volume before encoding and the scale travels with the codes (EnCodec's 48 kHz model does both).
+    """
+
+    name: str = "audiocodec_24khz"
+    sample_rate: int = 24000
+    channels: int = 1
+    dimension: int = 128
+    n_filters: int = 32
+    n_residual_layers: int = 1
+    ratios: Sequence[int] = (8, 5, 4, 2)
+    activation: str = "ELU"
+    norm: str = "weight_norm"
+    kernel_size: int = 7
+    last_kernel_size: int = 7
+    residual_kernel_size: int = 3
+    dilation_base: int = 2
+    causal: bool = True
+    pad_mode: str = "reflect"
+    true_skip: bool = False
+    compress: int = 2
+    lstm: int = 2
+    trim_right_ratio: float = 1.0
+    target_bandwidths: Sequence[float] = (1.5, 3.0, 6.0, 12.0, 24.0)
+    normalize: bool = False
+    segment: float | None = None
+    overlap: float = 0.01
+    quantizer: QuantizerConfig = dataclasses.field(default_factory=lambda: QuantizerConfig(n_q=32, bins=1024))
+
+    @classmethod
+    def encodec_24khz(cls) -> "CodecConfig":
+        """EnCodec's causal 24 kHz mono model."""
+        return cls(name="encodec_24khz")
+
+    @classmethod
+    def encodec_48khz(cls) -> "CodecConfig":
+        """EnCodec's non-causal 48 kHz stereo model: time group norm, 1 s segments normalised by volume."""
+        return cls(
+            name="encodec_48khz", sample_rate=48000, channels=2, causal=False, norm="time_group_norm",
+            target_bandwidths=(3.0, 6.0, 12.0, 24.0), normalize=True, segment=1.0,
+            quantizer=QuantizerConfig(n_q=16, bins=1024),
+        )
+
+
+@dataclasses.dataclass
+class EncodedAudio:
+    """Codes of one batch of audio.
+
+    codes [B, n_q, frames]: code indices; with segments, the segments' frames one after the other.
+    scales [B, n_segments] or None: each segment's volume, when the codec normalises.
+    length: samples per channel of the audio that was encoded (decode returns exactly this many).
+    """
+
+    codes: torch.Tensor
+    scales: torch.Tensor | None
+    length: int
+
+
+@dataclasses.dataclass
+class CodecOutput:
+    """A training forward pass: reconstruction [B, C, T], codes [B, n_q, frames], quantizer loss, metrics."""
+
+    audio: torch.Tensor
+    codes: torch.Tensor
+    quantizer_loss: torch.Tensor
+    metrics: dict[str, float]
+
+
+class Codec(nn.Module):
+    """Neural audio codec: `encode` audio `[B, C, T]` to codes, `decode` them back, `forward` to train."""
+
+    def __init__(self, config: CodecConfig | None = None):
+        super().__init__()
+        config = CodecConfig() if config is None else config
+        self.config = config
+        seanet = dict(
+            channels=config.channels, dimension=config.dimension, n_filters=config.n_filters,
+            n_residual_layers=config.n_residual_layers, ratios=list(config.ratios), activation=config.activation,
+            norm=config.norm, kernel_size=config.kernel_size, last_kernel_size=config.last_kernel_size,
+            residual_kernel_size=config.residual_kernel_size, dilation_base=config.dilation_base,
+            causal=config.causal, pad_mode=config.pad_mode, true_skip=config.true_skip, compress=config.compress,
+            lstm=config.lstm,
+        )
+        self.encoder = SEANetEncoder(**seanet)
+        self.decoder = SEANetDecoder(**seanet, trim_right_ratio=config.trim_right_ratio)
+        self.quantizer = build_quantizer(config.dimension, config.quantizer)
+        self.register_buffer("code_frequencies", torch.zeros(config.quantizer.n_q, config.quantizer.bins))
+        needed = self.n_q_for_bandwidth(max(config.target_bandwidths))
+        if needed > self.quantizer.n_q:
+            raise ValueError(
+                f"{max(config.target_bandwidths)} kb/s needs {needed} codebooks at {self.frame_rate:g} Hz, "
+                f"but the quantizer has {self.quantizer.n_q}"
+            )
+        self.bandwidth = max(config.target_bandwidths)
+
+    # -- properties --------------------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.config.ratios)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def bandwidths(self) -> list[float]:
+        return [float(b) for b in self.config.target_bandwidths]
+
+    @property
+    def bits_per_codebook(self) -> float:
+        return math.log2(self.quantizer.bins)
+
+    @property
+    def segment_length(self) -> int | None:
+        return None if self.config.segment is None else int(self.config.segment * self.sample_rate)
+
+    @property
+    def segment_stride(self) -> int | None:
+        length = self.segment_length
+        return None if length is None else max(1, int((1 - self.config.overlap) * length))
+
+    def n_q_for_bandwidth(self, kbps: float) -> int:
+        """Codebooks that fit in `kbps` (EnCodec's rule: at least one)."""
+        return max(1, math.floor(kbps * 1000 / (self.frame_rate * self.bits_per_codebook)))
+
+    def set_target_bandwidth(self, kbps: float) -> None:
+        if float(kbps) not in self.bandwidths:
+            raise ValueError(f"bandwidth {kbps} kb/s is not supported by this model: choose one of "
+                             f"{', '.join(f'{b:g}' for b in self.bandwidths)}")
+        self.bandwidth = float(kbps)
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    def encode(self, wav: torch.Tensor) -> EncodedAudio:
+        """Codes for `wav` [B, C, T] at the current bandwidth."""
+        self._check_audio(wav)
+        length = wav.shape[-1]
+        n_q = self.n_q_for_bandwidth(self.bandwidth)
+        codes, scales = [], []
+        for offset, segment_length in self._segments(length):
+            segment = wav[..., offset : offset + segment_length]
+            segment, scale = self._normalise(segment)
+            codes.append(self.quantizer.encode(self.encoder(segment), n_q))
+            scales.append(scale)
+        return EncodedAudio(
+            codes=torch.cat(codes, dim=-1),
+            scales=None if scales[0] is None else torch.stack(scales, dim=1),
+            length=length,
+        )
+
+    def decode(self, encoded: EncodedAudio) -> torch.Tensor:
+        """Audio `[B, C, encoded.length]` from codes."""
+        codes, scales, length = encoded.codes, encoded.scales, encoded.length
+        segments = self._segments(length)
+        frame_counts = [math.ceil(n / self.hop_length) for _, n in segments]
+        if codes.dim() != 3 or codes.shape[-1] != sum(frame_counts):
+            raise ValueError(f"codes must be [batch, n_q, {sum(frame_counts)}] for {length} samples, "
+                             f"got {tuple(codes.shape)}")
+        if self.config.normalize != (scales is not None) or (
+            scales is not None and tuple(scales.shape) != (codes.shape[0], len(segments))
+        ):
+            expected = f"[{codes.shape[0]}, {len(segments)}]" if self.config.normalize else "None"
+            got = None if scales is None else tuple(scales.shape)
+            raise ValueError(f"scales must be {expected} for this model, got {got}")
+        outputs = []
+        for i, part in enumerate(codes.split(frame_counts, dim=-1)):
+            out = self.decoder(self.quantizer.decode(part))
+            if scales is not None:
+                out = out * scales[:, i].view(-1, 1, 1)
+            outputs.append(out)
+        if len(outputs) == 1:
+            return outputs[0][..., :length]
+        return overlap_add(outputs, self.segment_stride)[..., :length]
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
+        """Reconstruct `wav` [B, C, T] through the quantizer; in training mode the codebooks learn and, when the
+        quantizer config asks for it, a random number of levels is used (quantizer dropout)."""
+        self._check_audio(wav)
+        normalised, scale = self._normalise(wav)
+        if n_q is None and not self.training:
+            n_q = self.n_q_for_bandwidth(self.bandwidth)
+        quantized: QuantizerOutput = self.quantizer(self.encoder(normalised), n_q)
+        audio = self.decoder(quantized.quantized)[..., : wav.shape[-1]]
+        if scale is not None:
+            audio = audio * scale.view(-1, 1, 1)
+        return CodecOutput(audio, quantized.codes, quantized.loss, quantized.metrics)
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write `config.json` and `model.safetensors` into `directory` (created if needed); no pickle."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"format_version": SAVE_FORMAT_VERSION, "model_id": self.model_id(), "config": self.config.to_dict()}
+        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_id": meta["model_id"]})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path = "default", map_location: str | torch.device = "cpu") -> "Codec":
+        """Load a model written by `save_pretrained`; "default" is the model embedded in the package."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        if str(directory) == "default":
+            directory = PRETRAINED_DIR / "default"
+            if not (directory / CONFIG_FILE).is_file():
+                raise AudioCodecError("no default model is embedded in this installation; pass a model directory")
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise AudioCodecError(f"{directory}: not a model directory ({path.name} is missing)")
+        try:
+            meta = json.loads(config_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != SAVE_FORMAT_VERSION:
+            raise AudioCodecError(f"{config_path}: unsupported model format version "
+                                  f"{meta.get('format_version') if isinstance(meta, dict) else None!r}")
+        model = cls(CodecConfig.from_dict(meta.get("config"), where="config"))
+        try:
+            state = load_file(str(weights_path), device=str(map_location))
+        except (SafetensorError, OSError) as error:
+            raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
+        model.load_weights(state, source=str(weights_path))
+        return model.eval()
+
+    def load_weights(self, state: dict[str, torch.Tensor], source: str = "weights") -> None:
+        """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        misshapen = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or misshapen:
+            raise ModelMismatchError(f"{source} do not fit this model: " + "; ".join(
+                f"{label}: {_abbreviate(keys)}" for label, keys in
+                (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys
+            ))
+        self.load_state_dict(state)
+
+    @classmethod
+    def from_encodec(cls, path: str | Path, variant: str) -> "Codec":
+        """Load a state-dict file as EnCodec publishes them (`encodec_24khz-*.th`, `encodec_48khz-*.th`)."""
+        from .encodec_compat import convert_encodec_state
+
+        presets = {"24khz": CodecConfig.encodec_24khz, "48khz": CodecConfig.encodec_48khz}
+        if variant not in presets:
+            raise ValueError(f"variant must be '24khz' or '48khz', got {variant!r}")
+        path = Path(path)
+        if not path.is_file():
+            raise AudioCodecError(f"{path}: no such EnCodec weights file")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for a foreign or damaged file
+            raise AudioCodecError(f"{path}: not a PyTorch state-dict file ({type(error).__name__})") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ModelMismatchError(f"{path}: expected a state dict of tensors")
+        model = cls(presets[variant]())
+        network, quantizer = convert_encodec_state(state)
+        own_network = {k for k in model.state_dict() if not k.startswith("quantizer.") and k != "code_frequencies"}
+        missing = sorted(own_network - set(network))
+        unexpected = sorted(set(network) - own_network)
+        misshapen = sorted(k for k in own_network & set(network)
+                           if model.state_dict()[k].shape != network[k].shape)
+        if missing or unexpected or misshapen:
+            raise ModelMismatchError(f"{path} is not an EnCodec {variant} checkpoint: " + "; ".join(
+                f"{label}: {_abbreviate(keys)}" for label, keys in
+                (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys
+            ))
+        model.load_state_dict(network, strict=False)
+        model.quantizer.load_encodec_state_dict(quantizer)
+        return model.eval()
+
+    def model_id(self) -> str:
+        """A short hash of the config and every weight: the identity written into compressed files."""
+        digest = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _check_audio(self, wav: Any) -> None:
+        if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
+            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
+            raise ValueError(f"audio must be a tensor [batch, channels, time], got {shape}")
+        if wav.shape[1] != self.channels:
+            raise ValueError(f"this model expects {self.channels} channel(s), got {wav.shape[1]}")
+        if not wav.is_floating_point():
+            raise ValueError(f"audio must be a float tensor, got {wav.dtype}")
+        if wav.shape[-1] == 0:
+            raise ValueError("audio is empty (0 samples)")
+
+    def _segments(self, length: int) -> list[tuple[int, int]]:
+        """(offset, length) of each segment EnCodec would cut from `length` samples."""
+        segment_length, stride = self.segment_length, self.segment_stride
+        if segment_length is None:
+            return [(0, length)]
+        return [(offset, min(segment_length, length - offset)) for offset in range(0, length, stride)]
+
+    def _normalise(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Divide by the RMS of the mono mix when the config normalises; returns the scale [B] too."""
+        if not self.config.normalize:
+            return wav, None
+        volume = wav.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
+        scale = 1e-8 + volume
+        return wav / scale, scale.view(-1)
+
+
+def overlap_add(frames: list[torch.Tensor], stride: int) -> torch.Tensor:
+    """Join segments `[..., T_i]` that start `stride` apart, cross-fading overlaps with triangular weights.
+
+    Each segment is weighted by a triangle peaking at its middle and the sum is divided by the summed weights,
+    so a sample covered once passes unchanged and overlaps fade linearly from one segment to the next.
+    """
+    frame_length = frames[0].shape[-1]
+    t = torch.linspace(0, 1, frame_length + 2, device=frames[0].device, dtype=frames[0].dtype)[1:-1]
+    weight = 0.5 - (t - 0.5).abs()
+    total = stride * (len(frames) - 1) + frames[-1].shape[-1]
+    out = torch.zeros(*frames[0].shape[:-1], total, device=frames[0].device, dtype=frames[0].dtype)
+    weight_sum = torch.zeros(total, device=frames[0].device, dtype=frames[0].dtype)
+    for i, frame in enumerate(frames):
+        n = frame.shape[-1]
+        out[..., i * stride : i * stride + n] += weight[:n] * frame
+        weight_sum[i * stride : i * stride + n] += weight[:n]
+    return out / weight_sum
+
+
+def _abbreviate(keys: list[str], limit: int = 6) -> str:
+    return ", ".join(keys[:limit]) + (f" (and {len(keys) - limit} more)" if len(keys) > limit else "")

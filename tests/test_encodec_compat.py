@@ -1,0 +1,66 @@
+"""Loading EnCodec checkpoints: the `encodec` package is the oracle (random weights; none can be downloaded)."""
+
+import warnings
+
+import pytest
+import torch
+from encodec import EncodecModel
+
+from audiocodec import Codec
+from audiocodec.errors import ModelMismatchError
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+CONSTRUCTORS = {"24khz": EncodecModel.encodec_model_24khz, "48khz": EncodecModel.encodec_model_48khz}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """EnCodec models with random weights and codebooks, saved as EnCodec publishes them (a state dict)."""
+    out = {}
+    for variant, constructor in CONSTRUCTORS.items():
+        torch.manual_seed(1)
+        model = constructor(pretrained=False).eval()
+        for layer in model.quantizer.vq.layers:
+            layer._codebook.embed.data.normal_()
+            layer._codebook.inited.fill_(1)
+        path = tmp_path_factory.mktemp(variant) / f"encodec_{variant}.th"
+        torch.save(model.state_dict(), path)
+        out[variant] = (model, path)
+    return out
+
+
+@pytest.mark.parametrize("variant", ["24khz", "48khz"])
+def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, variant):
+    reference, path = checkpoints[variant]
+    codec = Codec.from_encodec(path, variant)
+    torch.manual_seed(2)
+    # Over one second at 48 kHz, so that overlapping normalised segments are exercised too.
+    wav = 0.1 * torch.randn(1, reference.channels, int(reference.sample_rate * 1.3) + 17)
+    for bandwidth in reference.target_bandwidths:
+        reference.set_target_bandwidth(bandwidth)
+        codec.set_target_bandwidth(bandwidth)
+        with torch.no_grad():
+            frames = reference.encode(wav)
+            expected_audio = reference.decode(frames)[..., : wav.shape[-1]]
+            encoded = codec.encode(wav)
+            audio = codec.decode(encoded)
+        assert torch.equal(encoded.codes, torch.cat([codes for codes, _ in frames], dim=-1)), bandwidth
+        if reference.normalize:
+            assert torch.equal(encoded.scales, torch.cat([scale for _, scale in frames], dim=1))
+        assert (audio - expected_audio).abs().max() <= 1e-4, bandwidth
+
+
+def test_other_variant_is_refused_with_the_keys(checkpoints):
+    _, path_48 = checkpoints["48khz"]
+    with pytest.raises(ModelMismatchError, match="not an EnCodec 24khz checkpoint: .*unexpected keys: .*norm"):
+        Codec.from_encodec(path_48, "24khz")
+
+
+def test_missing_keys_are_listed(checkpoints, tmp_path):
+    reference, _ = checkpoints["24khz"]
+    state = reference.state_dict()
+    del state["decoder.model.0.conv.conv.bias"]
+    path = tmp_path / "broken.th"
+    torch.save(state, path)
+    with pytest.raises(ModelMismatchError, match=r"missing keys: decoder\.model\.0\.conv\.bias"):
+        Codec.from_encodec(path, "24khz")

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+import torch
+
+from audiocodec import Codec, CodecConfig
+from audiocodec.errors import AudioCodecError, ModelMismatchError
+from audiocodec.quantization import QuantizerConfig
+
+
+def tiny_config(**changes) -> CodecConfig:
+    base = CodecConfig(
+        name="tiny", sample_rate=8000, n_filters=4, dimension=8, ratios=(4, 2), lstm=1,
+        target_bandwidths=(4.0, 8.0), quantizer=QuantizerConfig(n_q=4, bins=16, kmeans_init=False),
+    )
+    return base.replace(**changes)
+
+
+def tiny_codec(**changes) -> Codec:
+    torch.manual_seed(0)
+    codec = Codec(tiny_config(**changes))
+    for level in codec.quantizer.levels:  # give the codebooks distinct vectors
+        level.embedding.normal_()
+    return codec.eval()
+
+
+def test_bandwidth_maps_to_codebooks_and_frame_rate():
+    codec = tiny_codec()
+    assert codec.frame_rate == 1000 and codec.hop_length == 8
+    assert codec.n_q_for_bandwidth(4.0) == 1 and codec.n_q_for_bandwidth(8.0) == 2
+    codec.set_target_bandwidth(8.0)
+    encoded = codec.encode(torch.randn(1, 1, 801))
+    assert encoded.codes.shape == (1, 2, 101) and encoded.codes.dtype == torch.long
+    with pytest.raises(ValueError, match="choose one of 4, 8"):
+        codec.set_target_bandwidth(6.0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("length", [1, 37, 800, 2401])
+def test_decode_returns_original_length_and_matches_forward(channels, length):
+    codec = tiny_codec(channels=channels)
+    wav = torch.randn(2, channels, length)
+    with torch.no_grad():
+        encoded = codec.encode(wav)
+        decoded = codec.decode(encoded)
+        forward = codec(wav).audio
+    assert decoded.shape == wav.shape
+    torch.testing.assert_close(decoded, forward)
+
+
+def test_segments_are_normalised_and_cross_faded():
+    codec = tiny_codec(channels=2, normalize=True, segment=0.1, overlap=0.1, causal=False, norm="time_group_norm")
+    wav = torch.randn(1, 2, 2000)
+    wav[..., 1000:] *= 10
+    with torch.no_grad():
+        encoded = codec.encode(wav)
+        decoded = codec.decode(encoded)
+    # 800-sample segments every 720 samples over 2000 samples: offsets 0, 720, 1440.
+    assert encoded.scales.shape == (1, 3)
+    assert encoded.codes.shape[-1] == 100 + 100 + 70
+    assert encoded.scales[0, 2] > 5 * encoded.scales[0, 0]
+    assert decoded.shape == wav.shape
+    # The louder half of the input must come out louder: the scales are applied on decode.
+    assert decoded[..., 1500:].abs().mean() > 3 * decoded[..., :500].abs().mean()
+
+
+def test_wrong_input_names_what_was_expected():
+    codec = tiny_codec()
+    with pytest.raises(ValueError, match=r"\[batch, channels, time\]"):
+        codec.encode(torch.randn(1, 100))
+    with pytest.raises(ValueError, match="expects 1 channel"):
+        codec.encode(torch.randn(1, 2, 100))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    codec = tiny_codec()
+    codec.code_frequencies.fill_(3.0)
+    codec.save_pretrained(tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.pt")) and (tmp_path / "m" / "model.safetensors").is_file()
+    loaded = Codec.from_pretrained(tmp_path / "m")
+    assert loaded.model_id() == codec.model_id()
+    assert torch.equal(loaded.code_frequencies, codec.code_frequencies)
+    wav = torch.randn(1, 1, 500)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(wav).codes, codec.encode(wav).codes)
+
+
+def test_model_id_changes_with_any_weight():
+    codec = tiny_codec()
+    before = codec.model_id()
+    with torch.no_grad():
+        codec.decoder.model[-1].conv.bias[0] += 1e-3
+    assert codec.model_id() != before
+
+
+def test_loading_mismatched_weights_lists_the_keys(tmp_path):
+    tiny_codec().save_pretrained(tmp_path / "a")
+    meta = json.loads((tmp_path / "a" / "config.json").read_text())
+    meta["config"]["lstm"] = 0
+    (tmp_path / "a" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelMismatchError, match="unexpected keys: .*lstm"):
+        Codec.from_pretrained(tmp_path / "a")
+    with pytest.raises(AudioCodecError, match="not a model directory"):
+        Codec.from_pretrained(tmp_path / "nothing")
