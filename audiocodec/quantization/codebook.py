@@ -121,8 +121,8 @@ class EMACodebook(nn.Module):
             candidates = candidates.to(self.embedding.dtype)
             errors = (candidates - self.decode(self.encode(candidates))).pow(2).sum(1)
             weights = errors if errors.sum() > 0 else torch.ones_like(errors)
-            picks = torch.multinomial(weights, n_dead, replacement=n_dead > int((weights > 0).sum()),
-                                      generator=generator)
+            picks = torch.multinomial(weights.cpu(), n_dead, replacement=n_dead > int((weights > 0).sum()),
+                                      generator=generator).to(candidates.device)
             usage = self.threshold * self.cluster_usage.sum() / self.bins
             usage = usage.clamp(min=1e3 * self.epsilon)
             self.cluster_usage[dead] = usage

@@ -8,13 +8,16 @@ from .nearest import nearest_codes
 
 
 def sample_rows(data: torch.Tensor, num: int, generator: torch.Generator) -> torch.Tensor:
-    """`num` distinct rows of `data` [N, D] when N allows, otherwise rows drawn with replacement."""
+    """`num` distinct rows of `data` [N, D] when N allows, otherwise rows drawn with replacement.
+
+    Random draws happen on the CPU (`generator` is a CPU generator) so results do not depend on the device.
+    """
     n = data.shape[0]
     if n >= num:
         index = torch.randperm(n, generator=generator)[:num]
     else:
         index = torch.randint(0, n, (num,), generator=generator)
-    return data[index]
+    return data[index.to(data.device)]
 
 
 def kmeans(
@@ -38,8 +41,8 @@ def kmeans(
         if empty.any():
             errors = (data - means[assign]).pow(2).sum(1)
             weights = errors if errors.sum() > 0 else torch.ones_like(errors)
-            picks = torch.multinomial(weights, int(empty.sum()), replacement=True, generator=generator)
-            means[empty] = data[picks]
+            picks = torch.multinomial(weights.cpu(), int(empty.sum()), replacement=True, generator=generator)
+            means[empty] = data[picks.to(data.device)]
         new_assign = nearest_codes(data, means)
         if torch.equal(new_assign, assign) and not empty.any():
             break

@@ -347,9 +347,6 @@ class ResidualVectorQuantizer(nn.Module):
             return [0] * self.n_q
         expired = []
         residual = self._filled_recent()
-        pool = 2 * self.bins  # enough candidates for error-weighted draws, at half the cost of the full ring
-        if residual.shape[0] > pool:
-            residual = residual[torch.randperm(residual.shape[0], generator=self._generator(_EXPIRY, -1))[:pool]]
         for k, level in enumerate(self.levels):
             expired.append(level.expire(residual, self._generator(_EXPIRY, k)))
             residual = residual - level.decode(level.encode(residual))
