@@ -49,10 +49,20 @@ def extra_padding_for_conv1d(length: int, kernel_size: int, stride: int, padding
 
 
 def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
-    """`F.pad` that also reflects inputs shorter than the padding (zero-extending them first, as EnCodec does)."""
+    """`F.pad` that also reflects inputs shorter than the padding (zero-extending them first, as EnCodec does).
+
+    Reflection of a long enough input is built from flipped slices: the same samples as `F.pad(..., "reflect")`,
+    several times faster on the CPU, where reflection padding is a large share of the encoder's time.
+    """
     if mode != "reflect":
         return F.pad(x, (left, right), mode)
     length = x.shape[-1]
+    if length > max(left, right):
+        parts = [x[..., 1 : left + 1].flip(-1)] if left else []
+        parts.append(x)
+        if right:
+            parts.append(x[..., length - right - 1 : length - 1].flip(-1))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else x
     extra = max(left, right) - length + 1 if length <= max(left, right) else 0
     if extra:
         x = F.pad(x, (0, extra))
@@ -101,7 +111,13 @@ class PaddedConv1d(nn.Module):
 
 
 class PaddedConvTranspose1d(nn.Module):
-    """ConvTranspose1d `[B, C_in, F] -> [B, C_out, F * stride]` trimming its padding like EnCodec."""
+    """ConvTranspose1d `[B, C_in, F] -> [B, C_out, F * stride]` trimming its padding like EnCodec.
+
+    When the kernel is a multiple of the stride (always so in SEANet, where it is twice the stride), the
+    transposed convolution runs as its polyphase equivalent: an ordinary convolution with `kernel / stride` taps
+    producing `stride` output phases per input frame, then interleaved. Same maths, summed in another order (so
+    equal to float rounding), and two to three times faster on the CPU than `conv_transpose1d`.
+    """
 
     def __init__(
         self,
@@ -127,8 +143,28 @@ class PaddedConvTranspose1d(nn.Module):
         self.trim_left = padding_total - self.trim_right
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.convtr(x))
+        kernel_size, stride = self.convtr.kernel_size[0], self.convtr.stride[0]
+        if kernel_size % stride:
+            y = self.convtr(x)
+        else:
+            y = self._polyphase(x, self.convtr.weight, self.convtr.bias, kernel_size // stride, stride)
+        y = self.norm(y)
         return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+
+    @staticmethod
+    def _polyphase(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, taps: int, stride: int):
+        """`conv_transpose1d(x, weight, bias, stride)` for `kernel = taps * stride`, as a convolution.
+
+        Output sample `stride * i + j` is `sum_m weight[:, :, j + m * stride] . x[i - m]`: for each phase j, a
+        `taps`-long convolution over x padded by `taps - 1` frames on both sides.
+        """
+        in_channels, out_channels, _ = weight.shape
+        # [C_in, C_out, taps, stride] -> [C_out * stride, C_in, taps], with the taps reversed (x[i - m]).
+        kernel = weight.view(in_channels, out_channels, taps, stride).flip(2).permute(1, 3, 0, 2)
+        kernel = kernel.reshape(out_channels * stride, in_channels, taps)
+        y = F.conv1d(x, kernel, None if bias is None else bias.repeat_interleave(stride), padding=taps - 1)
+        batch, _, frames = y.shape
+        return y.view(batch, out_channels, stride, frames).transpose(2, 3).reshape(batch, out_channels, -1)
 
 
 def fold_weight_norm(module: nn.Module) -> nn.Module:

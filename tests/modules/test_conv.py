@@ -53,3 +53,24 @@ def test_bad_norm_choices_are_rejected():
         PaddedConv1d(1, 1, 3, norm="batch_norm")
     with pytest.raises(ValueError, match="cannot be causal"):
         PaddedConv1d(1, 1, 3, norm="time_group_norm", causal=True)
+
+
+@pytest.mark.parametrize("kernel_size,stride", [(8, 4), (4, 2), (6, 2), (5, 2)])
+def test_transposed_conv_equals_torch_conv_transpose(kernel_size, stride):
+    layer = PaddedConvTranspose1d(3, 5, kernel_size, stride, norm="weight_norm")
+    x = torch.randn(2, 3, 11)
+    expected = torch.nn.functional.conv_transpose1d(x, layer.convtr.weight, layer.convtr.bias, stride)
+    expected = expected[..., layer.trim_left : expected.shape[-1] - layer.trim_right]
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("left,right,length", [(6, 0, 50), (3, 4, 9), (6, 6, 6), (6, 2, 3), (2, 1, 1)])
+def test_reflect_padding_equals_torch(left, right, length):
+    from audiocodec.modules.conv import pad1d
+
+    x = torch.randn(2, 3, length)
+    if length > max(left, right):
+        assert torch.equal(pad1d(x, left, right, "reflect"), torch.nn.functional.pad(x, (left, right), "reflect"))
+    else:  # EnCodec zero-extends short inputs before reflecting
+        padded = pad1d(x, left, right, "reflect")
+        assert padded.shape[-1] == length + left + right and torch.equal(padded[..., left : left + length], x)
