@@ -131,11 +131,11 @@ class ResidualVectorQuantizer(nn.Module):
         flat, (batch, frames) = self._flatten(x)
         if not self.training:
             n_used = self._check_n_q(n_q)
-            codes, quantized, residuals = self._encode_flat(flat, n_used)
+            level_codes, quantized, residuals = self._encode_flat(flat, n_used)
             loss = sum(F.mse_loss(r, q) for r, q in zip(residuals, quantized)) / n_used
-            out = self.decode(torch.stack([c.view(batch, frames) for c in codes], dim=1))
-            return QuantizerOutput(out, torch.stack([c.view(batch, frames) for c in codes], dim=1),
-                                   loss * self.config.commitment_weight, {"n_q": float(n_used)})
+            codes = torch.stack([c.view(batch, frames) for c in level_codes], dim=1)
+            return QuantizerOutput(self.decode(codes), codes, loss * self.config.commitment_weight,
+                                   {"n_q": float(n_used)})
         n_used = self._check_n_q(n_q) if n_q is not None else self._dropout_n_q()
         initialized = all(level.is_initialized for level in self.levels)
         gumbel = self.config.kind == "gumbel"
