@@ -1,6 +1,8 @@
 """Loaded EnCodec codebooks give EnCodec's codes and vectors bit for bit (the encodec package is the oracle)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from encodec.quantization.vq import ResidualVectorQuantizer as EncodecRVQ
 
@@ -76,3 +78,19 @@ def test_bad_inputs_are_clear_value_errors():
         q.decode(torch.full((1, 2, 3), 16))
     with pytest.raises(ValueError, match="levels <= 2"):
         q.decode(torch.zeros(1, 3, 3, dtype=torch.long))
+
+
+@settings(max_examples=25, deadline=None)
+@given(dimension=st.integers(1, 24), bins=st.sampled_from([2, 7, 64]), frames=st.integers(1, 40),
+       scale=st.sampled_from([1e-3, 1.0, 1e3]), seed=st.integers(0, 2**16))
+def test_any_codebook_and_input_give_encodec_codes(dimension, bins, frames, scale, seed):
+    generator = torch.Generator().manual_seed(seed)
+    reference = EncodecRVQ(dimension=dimension, n_q=2, bins=bins, kmeans_init=False).eval()
+    with torch.no_grad():
+        for layer in reference.vq.layers:
+            layer._codebook.embed.copy_(scale * torch.randn(bins, dimension, generator=generator))
+    ours = ResidualVectorQuantizer(dimension, 2, bins)
+    ours.load_encodec_state_dict(reference.state_dict())
+    x = scale * torch.randn(2, dimension, frames, generator=generator)
+    expected = reference.encode(x, 24000).transpose(0, 1)
+    assert torch.equal(ours.encode(x), expected)
