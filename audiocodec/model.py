@@ -167,6 +167,10 @@ class Codec(nn.Module):
         """Codebooks that fit in `kbps` (EnCodec's rule: at least one)."""
         return max(1, math.floor(kbps * 1000 / (self.frame_rate * self.bits_per_codebook)))
 
+    def num_frames(self, length: int) -> int:
+        """Code frames `encode` produces for `length` samples (all segments together)."""
+        return sum(math.ceil(n / self.hop_length) for _, n in self.segments(length))
+
     def set_target_bandwidth(self, kbps: float) -> None:
         if float(kbps) not in self.bandwidths:
             raise ValueError(f"bandwidth {kbps} kb/s is not supported by this model: choose one of "
@@ -180,7 +184,7 @@ class Codec(nn.Module):
         length = wav.shape[-1]
         n_q = self.n_q_for_bandwidth(self.bandwidth)
         codes, scales = [], []
-        for offset, segment_length in self._segments(length):
+        for offset, segment_length in self.segments(length):
             segment = wav[..., offset : offset + segment_length]
             segment, scale = self._normalise(segment)
             codes.append(self.quantizer.encode(self.encoder(segment), n_q))
@@ -194,8 +198,8 @@ class Codec(nn.Module):
     def decode(self, encoded: EncodedAudio) -> torch.Tensor:
         """Audio `[B, C, encoded.length]` from codes."""
         codes, scales, length = encoded.codes, encoded.scales, encoded.length
-        segments = self._segments(length)
-        frame_counts = [math.ceil(n / self.hop_length) for _, n in segments]
+        segments = self.segments(length)
+        frame_counts = [math.ceil(n / self.hop_length) for _, n in segments]  # as num_frames, per segment
         if codes.dim() != 3 or codes.shape[-1] != sum(frame_counts):
             raise ValueError(f"codes must be [batch, n_q, {sum(frame_counts)}] for {length} samples, "
                              f"got {tuple(codes.shape)}")
@@ -353,7 +357,7 @@ class Codec(nn.Module):
         if wav.shape[-1] == 0:
             raise ValueError("audio is empty (0 samples)")
 
-    def _segments(self, length: int) -> list[tuple[int, int]]:
+    def segments(self, length: int) -> list[tuple[int, int]]:
         """(offset, length) of each segment EnCodec would cut from `length` samples."""
         segment_length, stride = self.segment_length, self.segment_stride
         if segment_length is None:

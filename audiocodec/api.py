@@ -1,0 +1,118 @@
+"""The library API: `compress` audio to bytes and `decompress` bytes back to audio.
+
+Both go through `Codec` and the `.ac` format (`bitstream`), so a file written by the command line and bytes
+produced here are the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import bitstream, entropy
+from .audio_io import remix, to_model_format
+from .errors import AudioReadError, FormatError, ModelMismatchError
+from .model import Codec, EncodedAudio
+
+_DEFAULT_MODEL: Codec | None = None
+
+
+def default_model() -> Codec:
+    """The model embedded in the package, loaded once and prepared for inference."""
+    global _DEFAULT_MODEL
+    if _DEFAULT_MODEL is None:
+        _DEFAULT_MODEL = Codec.from_pretrained("default").prepare_for_inference()
+    return _DEFAULT_MODEL
+
+
+def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """`[T]` or `[C, T]` array or tensor -> float32 tensor `[C, T]`; NaN/Inf or empty audio is refused."""
+    wav = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav)
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2:
+        raise ValueError(f"audio must be [time] or [channels, time], got shape {tuple(wav.shape)}")
+    if wav.shape[-1] == 0 or wav.shape[0] == 0:
+        raise AudioReadError("the audio is empty")
+    wav = wav.detach().to("cpu", torch.float32)
+    if not torch.isfinite(wav).all():
+        raise AudioReadError("the audio contains NaN or infinite samples")
+    return wav
+
+
+def compress(
+    wav: torch.Tensor | np.ndarray, sample_rate: int, model: Codec | None = None, bandwidth: float | None = None
+) -> bytes:
+    """Compress audio `[C, T]` (or `[T]`) at `sample_rate` into the bytes of a `.ac` file.
+
+    The audio is resampled and remixed to the model's format; the original rate, channel count and length are
+    recorded so that `decompress` restores them. `bandwidth` (kb/s) must be one of `model.bandwidths`; None keeps
+    the model's current one.
+    """
+    model = default_model() if model is None else model
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 0 < sample_rate <= 384_000:
+        raise ValueError(f"sample_rate must be a positive integer up to 384000, got {sample_rate!r}")
+    if bandwidth is not None:
+        model.set_target_bandwidth(bandwidth)
+    original = as_audio_tensor(wav)
+    audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
+    with torch.inference_mode():
+        encoded = model.encode(audio[None].to(_device(model)))
+    codes = encoded.codes[0].cpu().numpy()
+    tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
+    header = bitstream.Header(
+        model_name=model.config.name, model_id=model.model_id(), sample_rate=model.sample_rate,
+        channels=model.channels, frame_rate=model.frame_rate, bins=model.quantizer.bins, n_q=codes.shape[0],
+        frames=codes.shape[1], length=encoded.length, original_rate=sample_rate,
+        original_channels=original.shape[0], original_length=original.shape[1], bandwidth=model.bandwidth,
+        scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]],
+    )
+    return bitstream.pack(header, entropy.encode_codes(codes, tables))
+
+
+def decompress(data: bytes, model: Codec | None = None) -> tuple[torch.Tensor, int]:
+    """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
+    header, payload = bitstream.unpack(bytes(data))
+    model = default_model() if model is None else model
+    check_model(header, model)
+    tables = entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy())
+    codes = entropy.decode_codes(payload, tables, header.n_q, header.frames)
+    if codes.max() >= header.bins:
+        raise FormatError("corrupted payload (a code is out of range)")
+    scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32)
+    encoded = EncodedAudio(torch.from_numpy(codes)[None].to(_device(model)), scales, header.length)
+    try:
+        with torch.inference_mode():
+            audio = model.decode(encoded)[0].float().cpu()
+    except ValueError as error:  # the header's sizes disagree with what the model derives from them
+        raise FormatError(f"corrupted file ({error})") from None
+    audio = remix(audio, header.original_channels)
+    if header.original_rate != model.sample_rate:
+        import torchaudio.functional as AF
+
+        audio = AF.resample(audio, model.sample_rate, header.original_rate)
+    return _fit_length(audio, header.original_length), header.original_rate
+
+
+def check_model(header: bitstream.Header, model: Codec) -> None:
+    """Refuse to decode with another model than the one that encoded, naming both; check the layout too."""
+    ours = f"{model.config.name} ({model.model_id()})"
+    theirs = f"{header.model_name} ({header.model_id})"
+    if header.model_id != model.model_id():
+        raise ModelMismatchError(f"the file was encoded with model {theirs}, but the model given is {ours}")
+    if header.n_q > model.quantizer.n_q or header.bins != model.quantizer.bins:
+        raise FormatError(f"corrupted header: {header.n_q} codebooks of {header.bins} codes do not fit model {ours}")
+    if header.frames != model.num_frames(header.length) or header.scales is not None and (
+        len(header.scales) != len(model.segments(header.length))
+    ):
+        raise FormatError("corrupted header: the frame or segment count does not match the audio length")
+
+
+def _fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:
+    if audio.shape[-1] >= length:
+        return audio[..., :length]
+    return torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))
+
+
+def _device(model: Codec) -> torch.device:
+    return next(model.parameters()).device

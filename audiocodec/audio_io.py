@@ -1,0 +1,114 @@
+"""Reading and writing audio files safely, and bringing audio to a model's rate and channel count.
+
+Every failure a user can cause (missing, empty, truncated or non-audio file, NaN/Inf samples, an unsupported
+output extension) is an `AudioReadError` or `AudioCodecError` with a one-line message naming the file. Outputs
+are written to a temporary file and renamed, so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .errors import AudioCodecError, AudioReadError, OutputExistsError
+
+OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+STDIO = "-"
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Samples `[channels, time]` as float32, and the sample rate; `-` reads standard input."""
+    name = "standard input" if str(path) == STDIO else str(path)
+    if str(path) == STDIO:
+        source: object = io.BytesIO(sys.stdin.buffer.read())
+    else:
+        if not Path(path).exists():
+            raise AudioReadError(f"{name}: no such file")
+        if Path(path).is_dir():
+            raise AudioReadError(f"{name}: is a directory, expected an audio file")
+        source = str(path)
+    try:
+        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AudioReadError(f"{name}: not a readable audio file ({detail})") from None
+    if data.shape[0] == 0:
+        raise AudioReadError(f"{name}: the file holds no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
+    return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def to_model_format(wav: torch.Tensor, sample_rate: int, target_rate: int, target_channels: int) -> torch.Tensor:
+    """`[C, T]` at `sample_rate` -> `[target_channels, T']` at `target_rate` (mixing down or duplicating)."""
+    wav = remix(wav, target_channels)
+    if sample_rate != target_rate:
+        import torchaudio.functional as AF
+
+        wav = AF.resample(wav, sample_rate, target_rate)
+    return wav
+
+
+def remix(wav: torch.Tensor, channels: int) -> torch.Tensor:
+    """Mix `[C, T]` to `channels`: average to mono, or duplicate mono to every channel."""
+    if wav.shape[0] == channels:
+        return wav
+    mono = wav.mean(dim=0, keepdim=True)
+    return mono.expand(channels, -1).contiguous()
+
+
+def check_output(path: str | Path, force: bool) -> None:
+    """Refuse, before any work is done, to overwrite an existing output or write an unknown format."""
+    if str(path) == STDIO:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise AudioCodecError(f"{path}: is a directory, expected an output file name")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists (use --force to overwrite it)")
+    if not path.parent.exists():
+        raise AudioCodecError(f"{path.parent}: no such directory")
+
+
+def check_audio_output(path: str | Path, force: bool) -> None:
+    check_output(path, force)
+    if str(path) != STDIO and Path(path).suffix.lower() not in OUTPUT_FORMATS:
+        raise AudioCodecError(f"{path}: unsupported output format; use a .wav or .flac file name")
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temporary file in the same folder, then rename); `-` is stdout."""
+    if str(path) == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def encode_audio_file(wav: np.ndarray, sample_rate: int, suffix: str) -> bytes:
+    """Audio `[C, T]` float -> the bytes of a 16-bit WAV or FLAC file (chosen by `suffix`), clipped to [-1, 1]."""
+    fmt, subtype = OUTPUT_FORMATS.get(suffix.lower(), OUTPUT_FORMATS[".wav"])
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(wav.T, -1.0, 1.0), sample_rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
+    """Write `[C, T]` as WAV or FLAC by extension (WAV on standard output), atomically."""
+    suffix = ".wav" if str(path) == STDIO else Path(path).suffix
+    write_bytes(path, encode_audio_file(wav, sample_rate, suffix))

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from audiocodec.api import compress, decompress
+from audiocodec.errors import AudioReadError, ModelMismatchError
+from tiny_models import tiny_codec
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("length", [1, 7, 8000, 8000 * 180 + 3])
+def test_round_trip_restores_rate_channels_and_length(channels, length):
+    codec = tiny_codec()
+    wav = 0.1 * torch.randn(channels, length)
+    wav_44k = wav if length < 10 else wav[:, : length // 2]
+    for rate, audio in ((8000, wav), (11025, wav_44k)):
+        out, out_rate = decompress(compress(audio, rate, model=codec), model=codec)
+        assert out_rate == rate and out.shape == audio.shape and out.dtype == torch.float32
+
+
+def test_every_bandwidth_decodes_to_what_the_model_decodes():
+    codec = tiny_codec()
+    wav = 0.1 * torch.randn(1, 4000)
+    for bandwidth in codec.bandwidths:
+        data = compress(wav, 8000, model=codec, bandwidth=bandwidth)
+        out, _ = decompress(data, model=codec)
+        with torch.no_grad():
+            expected = codec.decode(codec.encode(wav[None]))[0]
+        torch.testing.assert_close(out, expected)
+    assert len(compress(wav, 8000, model=codec, bandwidth=4.0)) < len(compress(wav, 8000, model=codec, bandwidth=8.0))
+
+
+def test_stereo_model_with_segments_round_trips():
+    codec = tiny_codec(channels=2, normalize=True, segment=0.1, causal=False, norm="time_group_norm")
+    wav = 0.1 * torch.randn(2, 2500)
+    out, rate = decompress(compress(wav, 8000, model=codec), model=codec)
+    with torch.no_grad():
+        expected = codec.decode(codec.encode(wav[None]))[0]
+    torch.testing.assert_close(out, expected)
+
+
+def test_another_model_is_refused_with_both_identities():
+    a, b = tiny_codec(), tiny_codec(n_filters=6)
+    data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
+    with pytest.raises(ModelMismatchError, match=f"tiny \\({a.model_id()}\\).*tiny \\({b.model_id()}\\)"):
+        decompress(data, model=b)
+
+
+def test_bad_audio_is_refused():
+    codec = tiny_codec()
+    with pytest.raises(AudioReadError, match="NaN"):
+        compress(np.array([0.0, np.nan, 0.1], dtype=np.float32), 8000, model=codec)
+    with pytest.raises(AudioReadError, match="empty"):
+        compress(np.zeros(0, dtype=np.float32), 8000, model=codec)
+    with pytest.raises(ValueError, match="sample_rate"):
+        compress(np.zeros(10, dtype=np.float32), 0, model=codec)

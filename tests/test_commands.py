@@ -1,0 +1,87 @@
+"""The command line as users run it: subprocesses, exit status, one-line messages, files left alone."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tiny_models import tiny_codec
+
+
+def run(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "audiocodec", *map(str, args)], capture_output=True, input=stdin)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    tiny_codec().save_pretrained(root / "model")
+    tiny_codec(n_filters=6).save_pretrained(root / "other")
+    t = np.arange(12000) / 16000
+    sf.write(root / "in.wav", np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1) * 0.3, 16000)
+    (root / "empty.wav").write_bytes(b"")
+    sf.write(root / "silent0.wav", np.zeros((0, 1)), 16000)
+    (root / "text.wav").write_text("not audio at all\n")
+    return root
+
+
+def test_compress_decompress_round_trip_restores_format(files, tmp_path):
+    out = run("compress", files / "in.wav", tmp_path / "a.ac", "--model", files / "model", "--bandwidth", 8)
+    assert out.returncode == 0, out.stderr
+    assert b"kb/s" in out.stderr
+    out = run("decompress", tmp_path / "a.ac", tmp_path / "a.flac", "--model", files / "model")
+    assert out.returncode == 0, out.stderr
+    info = sf.info(tmp_path / "a.flac")
+    assert (info.samplerate, info.channels, info.frames) == (16000, 2, 12000)
+    out = run("info", tmp_path / "a.ac")
+    assert out.returncode == 0 and b"8 kb/s nominal" in out.stdout
+
+
+def test_standard_input_and_output(files):
+    wav_bytes = (files / "in.wav").read_bytes()
+    compressed = run("compress", "-", "-", "--model", files / "model", stdin=wav_bytes)
+    assert compressed.returncode == 0 and compressed.stdout.startswith(b"ACDC")
+    decoded = run("decompress", "-", "-", "--model", files / "model", stdin=compressed.stdout)
+    assert decoded.returncode == 0 and decoded.stdout.startswith(b"RIFF")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("missing.wav", "no such file"),
+    ("empty.wav", "not a readable audio file"),
+    ("silent0.wav", "holds no audio"),
+    ("text.wav", "not a readable audio file"),
+])
+def test_bad_audio_inputs(files, tmp_path, name, message):
+    out = run("compress", files / name, tmp_path / "x.ac", "--model", files / "model")
+    err = out.stderr.decode()
+    assert out.returncode == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.ac").exists()
+
+
+def test_existing_output_is_kept_without_force(files, tmp_path):
+    target = tmp_path / "keep.ac"
+    target.write_bytes(b"precious")
+    out = run("compress", files / "in.wav", target, "--model", files / "model")
+    assert out.returncode == 1 and b"--force" in out.stderr and target.read_bytes() == b"precious"
+    assert run("compress", files / "in.wav", target, "--model", files / "model", "--force").returncode == 0
+    assert target.read_bytes().startswith(b"ACDC")
+
+
+def test_damaged_and_foreign_files(files, tmp_path):
+    good = tmp_path / "good.ac"
+    assert run("compress", files / "in.wav", good, "--model", files / "model").returncode == 0
+    (tmp_path / "cut.ac").write_bytes(good.read_bytes()[:-7])
+    for source, message in ((tmp_path / "cut.ac", b"truncated"), (files / "in.wav", b"not an audiocodec file")):
+        out = run("decompress", source, tmp_path / "o.wav", "--model", files / "model")
+        assert out.returncode == 1 and message in out.stderr and out.stderr.count(b"\n") == 1
+    out = run("decompress", good, tmp_path / "o.wav", "--model", files / "other")
+    assert out.returncode == 1 and b"encoded with model tiny" in out.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_demo_runs_and_reports(tmp_path):
+    out = run("demo", "--out-dir", tmp_path / "demo")
+    assert out.returncode == 0, out.stderr
+    assert b"kb/s" in out.stdout and (tmp_path / "demo" / "sample_decoded.wav").is_file()
