@@ -14,6 +14,11 @@ in dB over all levels, and the median time of one training step. Run:
 A last table measures what the codebook update costs at EnCodec's size (D=128, 8 levels, 1024 codes, 600 frames):
 a training forward (with statistics, sync, EMA and amortised expiry) against an eval forward of the same data, and,
 when `audiocodec.model.Codec` is available, against one codec training step.
+
+With `--audio DIR` (mono or stereo WAV/FLAC files, e.g. the speech recordings of Debian's alsa-utils in
+/usr/share/sounds/alsa) it instead trains a small codec briefly on that real audio twice, with audiocodec's
+quantizer and with the encodec package's quantizer swapped in (for this comparison only), and prints per-level
+codes used and perplexity on the whole corpus at the end.
 """
 
 from __future__ import annotations
@@ -234,6 +239,91 @@ def update_overhead(args) -> None:
     print(f"codebook update / codec step: {100 * (train_ms - eval_ms) / step_ms:.1f}%")
 
 
+class EncodecQuantizer(torch.nn.Module):
+    """The encodec package's RVQ behind audiocodec's quantizer interface (benchmark only; it keeps EnCodec's bugs)."""
+
+    def __init__(self, dimension: int, n_q: int, bins: int):
+        super().__init__()
+        from encodec.quantization.vq import ResidualVectorQuantizer as EncodecRVQ
+
+        self.rvq = EncodecRVQ(dimension=dimension, n_q=n_q, bins=bins)
+        self.n_q, self.bins = n_q, bins
+
+    def forward(self, x: torch.Tensor, n_q: int | None = None):
+        from audiocodec.quantization import QuantizerOutput
+
+        quantized, codes, losses = self.rvq.vq(x, n_q=n_q)
+        return QuantizerOutput(quantized, codes.transpose(0, 1), losses.mean(), {})
+
+    def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        return self.rvq.vq.encode(x, n_q=n_q).transpose(0, 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.rvq.vq.decode(codes.transpose(0, 1))
+
+
+def load_corpus(folder: str, sample_rate: int) -> torch.Tensor:
+    """All audio files of `folder`, mono, resampled, concatenated: `[T]`."""
+    from pathlib import Path
+
+    import soundfile
+    import torchaudio.functional as AF
+
+    pieces = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.suffix.lower() not in (".wav", ".flac") or path.stem.lower() == "noise":
+            continue
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        mono = torch.from_numpy(data).mean(1)
+        pieces.append(AF.resample(mono, rate, sample_rate))
+    if not pieces:
+        raise SystemExit(f"no .wav or .flac files in {folder}")
+    return torch.cat(pieces)
+
+
+def audio_run(args) -> None:
+    from audiocodec.model import Codec, CodecConfig
+    from audiocodec.quantization import QuantizerConfig
+
+    n_q, bins, crop, batch = 4, args.audio_bins, 12000, 4
+    config = CodecConfig(n_filters=8, dimension=64, lstm=0, target_bandwidths=(2.0,),
+                         quantizer=QuantizerConfig(n_q=n_q, bins=bins, kmeans_iters=50))
+    corpus = load_corpus(args.audio, config.sample_rate)
+    print(f"real audio: {corpus.numel() / config.sample_rate:.1f} s from {args.audio} at {config.sample_rate} Hz; "
+          f"codec n_filters=8 dimension=64, n_q={n_q} bins={bins}, {args.audio_steps} steps of {batch} x "
+          f"{crop / config.sample_rate:.2f} s crops, Adam 3e-4, L1 + quantizer loss")
+    print(f"{'quantizer':<18} {'codes used per level (corpus)':<34} {'perplexity/bins per level':<34} {'L1 end':>8}")
+    for name in ("audiocodec ema", "encodec 0.1.1"):
+        torch.manual_seed(args.seed)
+        codec = Codec(config)
+        if name.startswith("encodec"):
+            codec.quantizer = EncodecQuantizer(config.dimension, n_q, bins)
+        codec.train()
+        optimizer = torch.optim.Adam(codec.parameters(), lr=3e-4)
+        generator = torch.Generator().manual_seed(args.seed)
+        losses = []
+        for _ in range(args.audio_steps):
+            starts = torch.randint(0, corpus.numel() - crop, (batch,), generator=generator)
+            wav = torch.stack([corpus[s:s + crop] for s in starts.tolist()]).unsqueeze(1)
+            out = codec(wav)
+            l1 = (out.audio - wav).abs().mean()
+            optimizer.zero_grad()
+            (l1 + out.quantizer_loss).backward()
+            optimizer.step()
+            losses.append(float(l1.detach()))
+        codec.eval()
+        with torch.no_grad():
+            codes = codec.quantizer.encode(codec.encoder(corpus.view(1, 1, -1)), n_q)[0]
+        used, perplexity = [], []
+        for c in codes:
+            counts = torch.bincount(c, minlength=bins).double()
+            p = counts[counts > 0] / counts.sum()
+            used.append(f"{float((counts > 0).double().mean()):5.0%}")
+            perplexity.append(f"{math.exp(float(-(p * p.log()).sum())) / bins:5.2f}")
+        print(f"{name:<18} {' '.join(used):<34} {' '.join(perplexity):<34} "
+              f"{statistics.mean(losses[-10:]):8.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dimension", type=int, default=32)
@@ -248,8 +338,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overhead-repeats", type=int, default=40)
+    parser.add_argument("--audio", help="folder of real recordings: run the short codec comparison instead")
+    parser.add_argument("--audio-steps", type=int, default=300)
+    parser.add_argument("--audio-bins", type=int, default=128)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.audio:
+        audio_run(args)
+        return
     print(f"dimension={args.dimension} n_q={args.n_q} bins={args.bins} clusters={args.clusters_per_code * args.bins} "
           f"(Zipf 1.1) steps={args.steps} frames/step={args.frames} held-out={args.held_out} "
           f"reference={args.reference_factor}x{args.bins} vectors/level, {args.reference_iters} iters, "
