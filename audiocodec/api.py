@@ -15,6 +15,7 @@ from .errors import AudioReadError, FormatError, ModelMismatchError
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
+CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
 
 
 def default_model() -> Codec:
@@ -41,13 +42,18 @@ def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 def compress(
-    wav: torch.Tensor | np.ndarray, sample_rate: int, model: Codec | None = None, bandwidth: float | None = None
+    wav: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    model: Codec | None = None,
+    bandwidth: float | None = None,
+    progress: bool = False,
 ) -> bytes:
     """Compress audio `[C, T]` (or `[T]`) at `sample_rate` into the bytes of a `.ac` file.
 
     The audio is resampled and remixed to the model's format; the original rate, channel count and length are
     recorded so that `decompress` restores them. `bandwidth` (kb/s) must be one of `model.bandwidths`; None keeps
-    the model's current one.
+    the model's current one. Causal models code long audio in chunks (same codes, bounded memory); `progress`
+    shows a progress bar.
     """
     model = default_model() if model is None else model
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 0 < sample_rate <= 384_000:
@@ -56,8 +62,7 @@ def compress(
         model.set_target_bandwidth(bandwidth)
     original = as_audio_tensor(wav)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
-    with torch.inference_mode():
-        encoded = model.encode(audio[None].to(_device(model)))
+    encoded = _encode(model, audio[None], progress)
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
@@ -70,7 +75,7 @@ def compress(
     return bitstream.pack(header, entropy.encode_codes(codes, tables))
 
 
-def decompress(data: bytes, model: Codec | None = None) -> tuple[torch.Tensor, int]:
+def decompress(data: bytes, model: Codec | None = None, progress: bool = False) -> tuple[torch.Tensor, int]:
     """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
     header, payload = bitstream.unpack(bytes(data))
     model = default_model() if model is None else model
@@ -82,8 +87,7 @@ def decompress(data: bytes, model: Codec | None = None) -> tuple[torch.Tensor, i
     scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32)
     encoded = EncodedAudio(torch.from_numpy(codes)[None].to(_device(model)), scales, header.length)
     try:
-        with torch.inference_mode():
-            audio = model.decode(encoded)[0].float().cpu()
+        audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
     audio = remix(audio, header.original_channels)
@@ -106,6 +110,55 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
         len(header.scales) != len(model.segments(header.length))
     ):
         raise FormatError("corrupted header: the frame or segment count does not match the audio length")
+
+
+def _streamable(model: Codec, length: int) -> bool:
+    config = model.config
+    return config.causal and not config.normalize and config.segment is None and (
+        length > 2 * CHUNK_SECONDS * model.sample_rate
+    )
+
+
+def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
+    """`model.encode`, in chunks through the streaming encoder when the model and length allow it."""
+    device = _device(model)
+    with torch.inference_mode():
+        if not _streamable(model, audio.shape[-1]):
+            return model.encode(audio.to(device))
+        encoder = model.streaming_encoder()
+        chunk = int(CHUNK_SECONDS * model.sample_rate)
+        parts = [encoder.push(audio[..., i : i + chunk].to(device))
+                 for i in _progress(range(0, audio.shape[-1], chunk), progress, "encoding")]
+        return EncodedAudio(torch.cat([*parts, encoder.flush()], dim=-1), None, audio.shape[-1])
+
+
+def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
+    """`model.decode` as float32 on the CPU, in chunks through the streaming decoder for long causal audio."""
+    with torch.inference_mode():
+        if not _streamable(model, encoded.length):
+            return model.decode(encoded).float().cpu()
+        decoder = model.streaming_decoder()
+        codes = encoded.codes
+        out = torch.empty(codes.shape[0], model.channels, codes.shape[-1] * model.hop_length)
+        chunk, written = int(CHUNK_SECONDS * model.frame_rate), 0
+
+        def store(part: torch.Tensor) -> None:
+            nonlocal written
+            out[..., written : written + part.shape[-1]] = part.float().cpu()
+            written += part.shape[-1]
+
+        for i in _progress(range(0, codes.shape[-1], chunk), progress, "decoding"):
+            store(decoder.push(codes[..., i : i + chunk]))
+        store(decoder.flush())
+        return out[..., : encoded.length]
+
+
+def _progress(steps: range, enabled: bool, label: str):
+    if not enabled:
+        return steps
+    from tqdm import tqdm
+
+    return tqdm(steps, desc=label, unit="chunk", leave=False)
 
 
 def _fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:

@@ -70,7 +70,8 @@ def run_compress(args: argparse.Namespace) -> int:
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
     model = load_model(args.model)
     start = time.perf_counter()
-    data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth)
+    data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth,
+                        progress=_show_progress(wav.shape[1] / sample_rate))
     write_bytes(args.output, data)
     seconds = wav.shape[1] / sample_rate
     _report(f"{args.output}: {len(data)} bytes, {8 * len(data) / seconds / 1000:.2f} kb/s for {seconds:.2f} s of "
@@ -84,9 +85,10 @@ def run_decompress(args: argparse.Namespace) -> int:
 
     check_audio_output(args.output, args.force)
     data = read_input_bytes(args.input)
-    bitstream.unpack(data)  # a damaged file is refused before a model is loaded
+    header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
     model = load_model(args.model)
-    wav, sample_rate = api.decompress(data, model=model)
+    progress = _show_progress(header.original_length / header.original_rate)
+    wav, sample_rate = api.decompress(data, model=model, progress=progress)
     write_audio(args.output, wav.numpy(), sample_rate)
     _report(f"{args.output}: {wav.shape[1] / sample_rate:.2f} s, {wav.shape[0]} channel(s) at {sample_rate} Hz")
     return 0
@@ -149,6 +151,11 @@ def demo_random_model():
                          target_bandwidths=(1.5, 3.0, 6.0), quantizer=QuantizerConfig(n_q=8, bins=1024,
                                                                                       kmeans_init=False))
     return Codec(config).prepare_for_inference()
+
+
+def _show_progress(seconds: float) -> bool:
+    """Progress bars only for files longer than a minute, and only on a terminal."""
+    return seconds > 60 and sys.stderr.isatty()
 
 
 def _report(message: str) -> None:

@@ -219,6 +219,18 @@ class Codec(nn.Module):
             return outputs[0][..., :length]
         return overlap_add(outputs, self.segment_stride)[..., :length]
 
+    def streaming_encoder(self):
+        """A `StreamingEncoder`: `push` chunks, then `flush`; equal to `encode` for causal models."""
+        from .streaming import StreamingEncoder
+
+        return StreamingEncoder(self)
+
+    def streaming_decoder(self):
+        """A `StreamingDecoder`: `push` codes, then `flush`; equal to `decode` for causal models."""
+        from .streaming import StreamingDecoder
+
+        return StreamingDecoder(self)
+
     # -- training ----------------------------------------------------------------------------------------------
     def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
         """Reconstruct `wav` [B, C, T] through the quantizer; in training mode the codebooks learn and, when the

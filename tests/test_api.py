@@ -54,3 +54,20 @@ def test_bad_audio_is_refused():
         compress(np.zeros(0, dtype=np.float32), 8000, model=codec)
     with pytest.raises(ValueError, match="sample_rate"):
         compress(np.zeros(10, dtype=np.float32), 0, model=codec)
+
+
+def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch):
+    from audiocodec import api
+
+    codec = tiny_codec()
+    wav = 0.1 * torch.randn(1, 8000 * 25 + 11)
+    monkeypatch.setattr(api, "CHUNK_SECONDS", 10_000.0)  # whole-signal path
+    whole = compress(wav, 8000, model=codec)
+    whole_audio, _ = decompress(whole, model=codec)
+    monkeypatch.setattr(api, "CHUNK_SECONDS", 2.0)  # 25 s > 2 x 2 s: chunked path
+    calls = []
+    monkeypatch.setattr(codec, "streaming_encoder", lambda original=codec.streaming_encoder: calls.append(1) or original())
+    chunked = compress(wav, 8000, model=codec)
+    assert calls and chunked == whole
+    chunked_audio, _ = decompress(chunked, model=codec)
+    torch.testing.assert_close(chunked_audio, whole_audio, rtol=1e-4, atol=1e-5)

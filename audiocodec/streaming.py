@@ -1,0 +1,244 @@
+"""Running a causal SEANet chunk by chunk, with results equal to running it on the whole signal.
+
+Long files must be coded with bounded memory, and a causal model can be: each layer only needs a little of its
+past. `StreamingRunner` walks the layers of an encoder or decoder and keeps, per layer, exactly what the
+whole-signal computation would have seen:
+
+* `PaddedConv1d`: the input samples not yet consumed by a full window (the first chunk is reflect-padded on the
+  left as the whole signal is; the last is padded on the right, by `flush`, as the whole signal is);
+* `ConvLSTM`: the LSTM's hidden and cell states;
+* `PaddedConvTranspose1d`: the overlapping tail of the last chunk's output, added to the next chunk's head
+  (the bias is added once, when samples are final).
+
+Outputs equal the whole-signal outputs up to float rounding (convolution kernels may sum in another order on
+inputs of other lengths); see tests/test_streaming.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
+from .modules.lstm import ConvLSTM
+from .modules.seanet import ResidualUnit
+
+_STATELESS = (nn.ELU, nn.Identity, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
+
+
+class _ConvState:
+    def __init__(self) -> None:
+        self.pending: torch.Tensor | None = None  # input not yet consumed by a full window
+        self.started = False  # left padding applied
+        self.seen = 0  # input samples received
+
+
+class _TransposedState:
+    def __init__(self) -> None:
+        self.tail: torch.Tensor | None = None
+        self.to_drop = -1  # samples still to trim on the left; -1 = not set yet
+
+
+class StreamingRunner:
+    """Feeds chunks `[B, C, t]` through `module` (a causal SEANet encoder or decoder), keeping per-layer state."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self.states: dict[int, object] = {}
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(self.module, x, final=False)
+
+    def flush(self) -> torch.Tensor:
+        """Everything still held back, once the input has ended (pads the end as whole-signal processing does)."""
+        return self._run(self.module, None, final=True)
+
+    # -- dispatch ---------------------------------------------------------------------------------------------
+    def _run(self, module: nn.Module, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
+        if isinstance(module, nn.Sequential) or hasattr(module, "model") and isinstance(module.model, nn.Sequential):
+            layers = module if isinstance(module, nn.Sequential) else module.model
+            for layer in layers:
+                x = self._run(layer, x, final)
+            return x
+        if isinstance(module, PaddedConv1d):
+            return self._conv(module, x, final)
+        if isinstance(module, PaddedConvTranspose1d):
+            return self._transposed(module, x, final)
+        if isinstance(module, ConvLSTM):
+            return self._lstm(module, x)
+        if isinstance(module, ResidualUnit):
+            skip = self._run(module.shortcut, x, final)
+            branch = self._run(module.block, x, final)
+            if skip is None or branch is None:
+                return skip if branch is None else branch
+            return skip + branch
+        if isinstance(module, _STATELESS):
+            return None if x is None else module(x)
+        raise TypeError(f"{type(module).__name__} cannot run in streaming mode")
+
+    def _state(self, module: nn.Module, factory):
+        return self.states.setdefault(id(module), factory())
+
+    # -- layers -----------------------------------------------------------------------------------------------
+    def _conv(self, conv: PaddedConv1d, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
+        if not conv.causal:
+            raise TypeError("only causal models can be streamed")
+        state: _ConvState = self._state(conv, _ConvState)
+        if x is not None:
+            state.seen += x.shape[-1]
+            state.pending = x if state.pending is None else torch.cat([state.pending, x], dim=-1)
+        if state.pending is None:
+            return None
+        if not state.started:
+            if final and state.pending.shape[-1] <= conv.padding_total:
+                return conv(state.pending)  # too short to ever stream: the whole-signal path handles it
+            if state.pending.shape[-1] <= conv.padding_total:
+                return None  # reflection needs more samples than the padding
+            state.pending = pad1d(state.pending, conv.padding_total, 0, conv.pad_mode)
+            state.started = True
+        if final:
+            extra = extra_padding_for_conv1d(state.seen, conv.kernel_size, conv.stride, conv.padding_total)
+            state.pending = pad1d(state.pending, 0, extra, conv.pad_mode)
+        span = (conv.kernel_size - 1) * conv.dilation + 1
+        available = state.pending.shape[-1]
+        windows = (available - span) // conv.stride + 1 if available >= span else 0
+        if windows <= 0:
+            return None
+        used = (windows - 1) * conv.stride + span
+        out = conv.norm(conv.conv(state.pending[..., :used]))
+        state.pending = state.pending[..., windows * conv.stride :]
+        return out
+
+    def _lstm(self, block: ConvLSTM, x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        hidden = self.states.get(id(block))
+        sequence = x.permute(2, 0, 1)
+        y, self.states[id(block)] = block.lstm(sequence, hidden)
+        if block.skip:
+            y = y + sequence
+        return y.permute(1, 2, 0)
+
+    def _transposed(self, layer: PaddedConvTranspose1d, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
+        state: _TransposedState = self._state(layer, _TransposedState)
+        kernel_size, stride = layer.convtr.kernel_size[0], layer.convtr.stride[0]
+        overlap = kernel_size - stride
+        out = None
+        if x is not None:
+            if kernel_size % stride:
+                y = F.conv_transpose1d(x, layer.convtr.weight, None, stride)
+            else:
+                y = layer._polyphase(x, layer.convtr.weight, None, kernel_size // stride, stride)
+            if state.tail is not None:
+                y = torch.cat([y[..., :overlap] + state.tail, y[..., overlap:]], dim=-1)
+            out, state.tail = y[..., : y.shape[-1] - overlap], y[..., y.shape[-1] - overlap :]
+        if final and state.tail is not None:
+            end = state.tail[..., : overlap - layer.trim_right]
+            out = end if out is None else torch.cat([out, end], dim=-1)
+        if out is None:
+            return None
+        if layer.convtr.bias is not None:
+            out = out + layer.convtr.bias.view(1, -1, 1)
+        out = layer.norm(out)
+        if state.to_drop < 0:
+            state.to_drop = layer.trim_left
+        if state.to_drop:
+            dropped = min(state.to_drop, out.shape[-1])
+            out, state.to_drop = out[..., dropped:], state.to_drop - dropped
+        return out
+
+
+class _Buffered:
+    """Holds input back until the first chunk is long enough for every layer's left reflection padding."""
+
+    def __init__(self, runner: StreamingRunner, first_size: int):
+        self.runner = runner
+        self.first_size = first_size
+        self.held: list[torch.Tensor] = []
+        self.held_size = 0
+        self.started = False
+
+    def feed(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.started:
+            return self.runner.push(x)
+        self.held.append(x)
+        self.held_size += x.shape[-1]
+        if self.held_size < self.first_size:
+            return None
+        self.started = True
+        return self.runner.push(self._take())
+
+    def finish(self) -> list[torch.Tensor]:
+        outputs = [self.runner.push(self._take())] if self.held else []
+        return [*outputs, self.runner.flush()]
+
+    def _take(self) -> torch.Tensor:
+        x = torch.cat(self.held, dim=-1)
+        self.held, self.held_size = [], 0
+        return x
+
+
+def _join(parts: list[torch.Tensor | None], empty: torch.Tensor) -> torch.Tensor:
+    parts = [p for p in parts if p is not None]
+    return torch.cat(parts, dim=-1) if parts else empty
+
+
+class StreamingEncoder:
+    """`push(wav [B, C, t]) -> codes [B, n_q, f]`, then `flush()`; together equal to `Codec.encode` (causal models).
+
+    The first second is held back so that every layer sees enough samples for its padding.
+    """
+
+    def __init__(self, codec, first_seconds: float = 1.0):
+        _check_streamable(codec)
+        self.codec = codec
+        self.n_q = codec.n_q_for_bandwidth(codec.bandwidth)
+        self.length = 0
+        self.batch = 1
+        self.stream = _Buffered(StreamingRunner(codec.encoder), int(first_seconds * codec.sample_rate))
+
+    def push(self, wav: torch.Tensor) -> torch.Tensor:
+        self.codec._check_audio(wav)
+        self.length += wav.shape[-1]
+        self.batch = wav.shape[0]
+        return self._codes([self.stream.feed(wav)])
+
+    def flush(self) -> torch.Tensor:
+        return self._codes(self.stream.finish())
+
+    def _codes(self, features: list[torch.Tensor | None]) -> torch.Tensor:
+        features = [f for f in features if f is not None and f.shape[-1]]
+        if not features:
+            device = next(self.codec.parameters()).device
+            return torch.zeros(self.batch, self.n_q, 0, dtype=torch.long, device=device)
+        return self.codec.quantizer.encode(torch.cat(features, dim=-1), self.n_q)
+
+
+class StreamingDecoder:
+    """`push(codes [B, n_q, f]) -> audio [B, C, t]`, then `flush()`; together equal to `Codec.decode` before it
+    trims to the original length (`frames * hop_length` samples in all)."""
+
+    def __init__(self, codec, first_frames: int | None = None):
+        _check_streamable(codec)
+        self.codec = codec
+        first = int(codec.frame_rate) if first_frames is None else first_frames
+        self.stream = _Buffered(StreamingRunner(codec.decoder), first)
+        self.batch = 1
+
+    def push(self, codes: torch.Tensor) -> torch.Tensor:
+        self.batch = codes.shape[0]
+        return _join([self.stream.feed(self.codec.quantizer.decode(codes))], self._empty())
+
+    def flush(self) -> torch.Tensor:
+        return _join(self.stream.finish(), self._empty())
+
+    def _empty(self) -> torch.Tensor:
+        device = next(self.codec.parameters()).device
+        return torch.zeros(self.batch, self.codec.channels, 0, device=device)
+
+
+def _check_streamable(codec) -> None:
+    config = codec.config
+    if not config.causal or config.normalize or config.segment is not None:
+        raise ValueError("streaming needs a causal model without segments or normalisation")

@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from tiny_models import tiny_codec
+
+
+def stream_encode(codec, wav, chunk):
+    encoder = codec.streaming_encoder()
+    parts = [encoder.push(wav[..., i : i + chunk]) for i in range(0, wav.shape[-1], chunk)]
+    return torch.cat([*parts, encoder.flush()], dim=-1)
+
+
+def stream_decode(codec, codes, chunk):
+    decoder = codec.streaming_decoder()
+    parts = [decoder.push(codes[..., i : i + chunk]) for i in range(0, codes.shape[-1], chunk)]
+    return torch.cat([*parts, decoder.flush()], dim=-1)
+
+
+@pytest.mark.parametrize("chunk", [8, 13, 256, 1001])
+@pytest.mark.parametrize("length", [5, 3001, 12000])
+def test_streaming_equals_whole_signal(chunk, length):
+    codec = tiny_codec(ratios=(4, 2), lstm=1)
+    codec.set_target_bandwidth(8.0)
+    wav = 0.3 * torch.randn(2, 1, length)
+    with torch.no_grad():
+        whole = codec.encode(wav)
+        codes = stream_encode(codec, wav, chunk)
+        assert torch.equal(codes, whole.codes)
+        audio = stream_decode(codec, codes, max(1, chunk // 8))[..., :length]
+        torch.testing.assert_close(audio, codec.decode(whole), rtol=1e-4, atol=1e-5)
+
+
+def test_non_causal_models_refuse_to_stream():
+    codec = tiny_codec(causal=False)
+    with pytest.raises(ValueError, match="causal"):
+        codec.streaming_encoder()
