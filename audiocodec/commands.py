@@ -121,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         model, label = api.default_model(), "the embedded default model"
     except AudioCodecError:
-        model, label = demo_random_model(), "a small RANDOMLY INITIALISED model (no trained default is embedded yet)"
+        model, label = demo_random_model().prepare_for_inference(), "a small RANDOMLY INITIALISED model (no trained default is embedded yet)"
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wav, sample_rate = read_audio(SAMPLE)
@@ -150,7 +150,7 @@ def demo_random_model():
     config = CodecConfig(name="random_demo", n_filters=8, dimension=32, lstm=1,
                          target_bandwidths=(1.5, 3.0, 6.0), quantizer=QuantizerConfig(n_q=8, bins=1024,
                                                                                       kmeans_init=False))
-    return Codec(config).prepare_for_inference()
+    return Codec(config)
 
 
 def _show_progress(seconds: float) -> bool:
