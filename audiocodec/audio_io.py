@@ -101,15 +101,29 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def encode_audio_file(wav: np.ndarray, sample_rate: int, suffix: str) -> bytes:
-    """Audio `[C, T]` float -> the bytes of a 16-bit WAV or FLAC file (chosen by `suffix`), clipped to [-1, 1]."""
-    fmt, subtype = OUTPUT_FORMATS.get(suffix.lower(), OUTPUT_FORMATS[".wav"])
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(wav.T, -1.0, 1.0), sample_rate, format=fmt, subtype=subtype)
-    return buffer.getvalue()
-
-
 def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
-    """Write `[C, T]` as WAV or FLAC by extension (WAV on standard output), atomically."""
-    suffix = ".wav" if str(path) == STDIO else Path(path).suffix
-    write_bytes(path, encode_audio_file(wav, sample_rate, suffix))
+    """Write `[C, T]` as 16-bit WAV or FLAC by extension (WAV on standard output), clipped to [-1, 1], atomically.
+
+    Files are written block by block, so a long recording needs no second full-size copy.
+    """
+    if str(path) == STDIO:
+        buffer = io.BytesIO()
+        _write_blocks(buffer, wav, sample_rate, ".wav")
+        write_bytes(path, buffer.getvalue())
+        return
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _write_blocks(tmp, wav, sample_rate, path.suffix)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_blocks(target, wav: np.ndarray, sample_rate: int, suffix: str, block: int = 1 << 20) -> None:
+    fmt, subtype = OUTPUT_FORMATS.get(suffix.lower(), OUTPUT_FORMATS[".wav"])
+    with sf.SoundFile(target, "w", sample_rate, wav.shape[0], subtype=subtype, format=fmt) as out:
+        for start in range(0, wav.shape[1], block):
+            out.write(np.clip(wav[:, start : start + block].T, -1.0, 1.0))
