@@ -1,0 +1,50 @@
+"""Checkpoints written atomically, the last K kept, and loaded skipping damaged ones.
+
+A checkpoint is a `torch.save` dict of tensors and plain values (no objects), loaded with
+`weights_only=True`. It is written to a temporary file and renamed, so a run killed mid-write leaves the
+previous checkpoints intact; a truncated or corrupt file (a disk filled up, a copy cut short) is reported and
+the one before it is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("audiocodec.train")
+PATTERN = "checkpoint_*.pt"
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"checkpoint_{step:08d}.pt"
+
+
+def save_checkpoint(state: dict, directory: Path, step: int, keep: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = checkpoint_path(directory, step)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for old in sorted(directory.glob(PATTERN))[:-keep]:
+        old.unlink()
+    return target
+
+
+def load_latest(directory: Path) -> dict | None:
+    """The newest readable checkpoint in `directory`, or None; damaged ones are reported and skipped."""
+    for path in sorted(directory.glob(PATTERN), reverse=True):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a truncated zip, a bad pickle opcode, ...: all mean "unusable"
+            log.warning("checkpoint %s is damaged (%s: %s); using the previous one", path.name,
+                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+    return None

@@ -1,0 +1,68 @@
+"""`audiocodec train` and `audiocodec export`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a codec from a YAML recipe (one process; use torchrun for DDP)")
+    add_train_arguments(p)
+    p.set_defaults(func=run_train)
+    p = subparsers.add_parser("export", help="write a trained generator as a model directory")
+    p.add_argument("checkpoint", help="a checkpoint file, or a run directory (its newest readable checkpoint)")
+    p.add_argument("output", help="model directory to write (config.json + model.safetensors)")
+    p.add_argument("--force", "-f", action="store_true", help="overwrite an existing model directory")
+    p.set_defaults(func=run_export)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/tiny_cpu.yaml")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
+    parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from .config import load_config
+    from .trainer import Trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.max_steps is not None:
+        config.optim.max_steps = args.max_steps
+    Trainer(config, resume=args.resume).train()
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..errors import AudioCodecError, OutputExistsError
+    from ..model import Codec, CodecConfig
+    from .checkpoint import load_latest
+
+    source, output = Path(args.checkpoint), Path(args.output)
+    if output.exists() and any(output.iterdir()) and not args.force:
+        raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
+    if source.is_dir():
+        state = load_latest(source)
+        if state is None:
+            raise AudioCodecError(f"{source}: no readable checkpoint")
+    elif source.is_file():
+        try:
+            state = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise AudioCodecError(f"{source}: not a readable checkpoint ({type(error).__name__})") from None
+    else:
+        raise AudioCodecError(f"{source}: no such checkpoint or run directory")
+    model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
+    model.load_weights(state["model"], source=str(source))
+    model.save_pretrained(output)
+    print(f"{output}: model {model.config.name} ({model.model_id()}) from step {state['step']}")
+    return 0

@@ -1,0 +1,80 @@
+"""Training configuration: dataclasses loaded from YAML, unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from ..config import Config
+from ..errors import ConfigError
+from ..model import CodecConfig
+
+
+@dataclasses.dataclass
+class DataConfig(Config):
+    """train / valid: a folder of audio files, or a manifest (one path per line, relative to the manifest)."""
+
+    train: str = ""
+    valid: str = ""
+    segment_seconds: float = 1.0
+    batch_size: int = 8
+    num_workers: int = 0
+
+
+@dataclasses.dataclass
+class LossConfig(Config):
+    """Weights of the balanced losses (EnCodec's defaults) and the adversarial setup."""
+
+    l1: float = 0.1
+    mel: float = 1.0
+    adversarial: float = 3.0
+    feature_matching: float = 3.0
+    adversarial_loss: str = "hinge"  # or "lsgan"
+    balance: bool = True
+    balancer_total_norm: float = 1.0
+    balancer_ema_decay: float = 0.999
+    discriminator: bool = True
+    discriminator_filters: int = 32
+    discriminator_ffts: tuple = (1024, 2048, 512, 256, 128)
+
+
+@dataclasses.dataclass
+class OptimConfig(Config):
+    lr: float = 3e-4
+    betas: tuple = (0.5, 0.9)
+    grad_clip: float = 1.0
+    warmup_steps: int = 0
+    max_steps: int = 1000
+
+
+@dataclasses.dataclass
+class TrainConfig(Config):
+    model: CodecConfig = dataclasses.field(default_factory=CodecConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    output_dir: str = "runs/default"
+    seed: int = 0
+    log_every: int = 10
+    valid_every: int = 200
+    valid_batches: int = 4
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    max_bad_steps: int = 5
+    bf16: bool = True  # autocast on GPUs only
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML recipe; an unknown key anywhere is a `ConfigError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return TrainConfig.from_dict(data)

@@ -1,0 +1,87 @@
+"""Training data: random fixed-length segments from folders or manifests of audio files.
+
+Unreadable, empty or silent files are skipped and counted (the trainer logs the count); an empty dataset is an
+error before training starts. Segments are drawn from a generator seeded by (seed, epoch, index), so a given
+item is the same whatever the worker or rank that loads it, and resuming replays the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ..audio_io import to_model_format
+from ..errors import AudioCodecError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
+
+
+def list_audio(source: str | Path) -> list[Path]:
+    """Files of a folder (recursively), or of a manifest: one path per line or JSONL with "path"."""
+    source = Path(source)
+    if source.is_dir():
+        return sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not source.is_file():
+        raise AudioCodecError(f"{source}: no such folder or manifest")
+    paths = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry = json.loads(line)["path"] if line.startswith("{") else line
+        path = Path(entry)
+        paths.append(path if path.is_absolute() else source.parent / path)
+    return paths
+
+
+class SegmentDataset(torch.utils.data.Dataset):
+    """Item i: a random `segment` of samples `[channels, segment]` from a file, at the model's format."""
+
+    def __init__(self, source: str | Path, sample_rate: int, channels: int, segment: int, seed: int = 0):
+        self.sample_rate, self.channels, self.segment, self.seed = sample_rate, channels, segment, seed
+        self.epoch = 0
+        self.files: list[tuple[Path, int, int]] = []  # path, frames, rate
+        self.skipped: dict[str, int] = {"unreadable": 0, "empty": 0, "silent": 0}
+        for path in list_audio(source):
+            try:
+                info = sf.info(str(path))
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                self.skipped["unreadable"] += 1
+                continue
+            if info.frames == 0:
+                self.skipped["empty"] += 1
+                continue
+            if _is_silent(path):
+                self.skipped["silent"] += 1
+                continue
+            self.files.append((path, info.frames, info.samplerate))
+        if not self.files:
+            raise AudioCodecError(f"{source}: no usable audio files (skipped: {self.skipped})")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        path, frames, rate = self.files[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        need = int(np.ceil(self.segment * rate / self.sample_rate)) + 1
+        start = int(rng.integers(0, max(1, frames - need + 1)))
+        data, _ = sf.read(str(path), start=start, frames=need, dtype="float32", always_2d=True)
+        wav = to_model_format(torch.from_numpy(data.T.copy()), rate, self.sample_rate, self.channels)
+        wav = wav[:, : self.segment]
+        if wav.shape[-1] < self.segment:
+            wav = torch.nn.functional.pad(wav, (0, self.segment - wav.shape[-1]))
+        return wav
+
+
+def _is_silent(path: Path, threshold: float = 1e-5) -> bool:
+    peak = 0.0
+    for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
+        peak = max(peak, float(np.abs(block).max()) if block.size else 0.0)
+        if peak > threshold:
+            return False
+    return True

@@ -1,0 +1,61 @@
+"""Reconstruction losses (time-domain L1, multi-scale mel) and the adversarial losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MultiScaleMelLoss(nn.Module):
+    """L1 + L2 between log-free mel spectrograms at window sizes 2^5 .. 2^11 (EnCodec's reconstruction loss).
+
+    Several resolutions trade time against frequency precision, so neither transients nor pitch are ignored.
+    """
+
+    def __init__(self, sample_rate: int, n_mels: int = 64, min_log2: int = 5, max_log2: int = 11):
+        super().__init__()
+        import torchaudio
+
+        self.transforms = nn.ModuleList(
+            torchaudio.transforms.MelSpectrogram(
+                sample_rate, n_fft=2**i, win_length=2**i, hop_length=2**i // 4,
+                n_mels=min(n_mels, 2 ** (i - 1)), normalized=False, center=True, power=1.0,
+            )
+            for i in range(min_log2, max_log2 + 1)
+        )
+
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        loss = estimate.new_zeros(())
+        for transform in self.transforms:
+            a, b = transform(estimate.float()), transform(reference.float())
+            loss = loss + F.l1_loss(a, b) + F.mse_loss(a, b)
+        return loss / len(self.transforms)
+
+
+def discriminator_loss(real: list[torch.Tensor], fake: list[torch.Tensor], kind: str) -> torch.Tensor:
+    """Sum over sub-discriminators; `real`/`fake` are their logits."""
+    loss = real[0].new_zeros(())
+    for r, f in zip(real, fake):
+        if kind == "hinge":
+            loss = loss + F.relu(1 - r).mean() + F.relu(1 + f).mean()
+        else:
+            loss = loss + (r - 1).pow(2).mean() + f.pow(2).mean()
+    return loss / len(real)
+
+
+def generator_adversarial_loss(fake: list[torch.Tensor], kind: str) -> torch.Tensor:
+    loss = fake[0].new_zeros(())
+    for f in fake:
+        loss = loss + (-f.mean() if kind == "hinge" else (f - 1).pow(2).mean())
+    return loss / len(fake)
+
+
+def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """L1 between the discriminators' feature maps on real and generated audio, relative to the real maps."""
+    loss, count = fake[0][0].new_zeros(()), 0
+    for real_maps, fake_maps in zip(real, fake):
+        for r, f in zip(real_maps, fake_maps):
+            loss = loss + F.l1_loss(f, r.detach()) / (r.detach().abs().mean() + 1e-8)
+            count += 1
+    return loss / count

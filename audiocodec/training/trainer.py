@@ -1,0 +1,330 @@
+"""The training loop: one process or DDP under torchrun, exact resume, faults handled.
+
+Each step: the generator reconstructs a batch; L1, mel, adversarial and feature-matching losses are balanced
+w.r.t. the output audio and pushed back in ONE backward together with the quantizer loss; then the
+discriminator takes one step on real and (detached) generated audio. Codebooks sync their own statistics, so
+DDP runs with `broadcast_buffers=False`.
+
+Resuming restores model, discriminator, optimizers, schedulers, balancer, code counts, RNG states and the data
+position (epoch and batch within it), so an interrupted and resumed CPU run ends bit for bit where an
+uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import distributed as dist
+
+from ..errors import AudioCodecError
+from ..model import Codec
+from .balancer import Balancer
+from .checkpoint import load_latest, save_checkpoint
+from .config import TrainConfig
+from .data import SegmentDataset
+from .discriminator import MultiScaleSTFTDiscriminator
+from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from .metrics import si_sdr
+
+log = logging.getLogger("audiocodec.train")
+
+
+class BatchOrder:
+    """Which items make batch b of epoch e on this rank: a permutation seeded by (seed, epoch), dealt to ranks.
+
+    Computing positions instead of iterating a sampler is what lets a resumed run start mid-epoch exactly.
+    """
+
+    def __init__(self, size: int, batch_size: int, rank: int, world: int, seed: int):
+        self.size, self.batch_size, self.rank, self.world, self.seed = size, batch_size, rank, world, seed
+        per_epoch = max(size, batch_size * world)
+        self.batches_per_epoch = per_epoch // (batch_size * world)
+
+    def batch(self, epoch: int, index: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        needed = self.batches_per_epoch * self.batch_size * self.world
+        order = torch.cat([torch.randperm(self.size, generator=generator)
+                           for _ in range(math.ceil(needed / self.size))])[:needed]
+        mine = order[self.rank :: self.world]
+        return mine[index * self.batch_size : (index + 1) * self.batch_size].tolist()
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.config = config
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        self.output = Path(config.output_dir)
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+
+        segment = int(config.data.segment_seconds * config.model.sample_rate)
+        self.train_data = SegmentDataset(config.data.train, config.model.sample_rate, config.model.channels,
+                                         segment, seed=config.seed)
+        self.valid_data = (SegmentDataset(config.data.valid, config.model.sample_rate, config.model.channels,
+                                          segment, seed=config.seed + 1) if config.data.valid else None)
+        self.order = BatchOrder(len(self.train_data), config.data.batch_size, self.rank, self.world, config.seed)
+        if self.rank == 0:
+            log.info("training data: %d files (skipped: %s)", len(self.train_data), self.train_data.skipped)
+
+        self.model = Codec(config.model).to(self.device)
+        self.discriminator = MultiScaleSTFTDiscriminator(
+            config.model.channels, config.loss.discriminator_filters, config.loss.discriminator_ffts
+        ).to(self.device) if config.loss.discriminator else None
+        self.generator = self.model
+        if self.distributed:
+            gumbel = config.model.quantizer.kind == "gumbel"
+            self.generator = torch.nn.parallel.DistributedDataParallel(
+                self.model, broadcast_buffers=False, find_unused_parameters=gumbel)
+            if self.discriminator is not None:
+                self.discriminator = torch.nn.parallel.DistributedDataParallel(self.discriminator)
+        optim = config.optim
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=optim.lr, betas=tuple(optim.betas))
+        self.opt_d = (torch.optim.Adam(self.discriminator.parameters(), lr=optim.lr, betas=tuple(optim.betas))
+                      if self.discriminator is not None else None)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        self.sched_d = (torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+                        if self.opt_d is not None else None)
+        self.mel = MultiScaleMelLoss(config.model.sample_rate).to(self.device)
+        loss = config.loss
+        weights = {"l1": loss.l1, "mel": loss.mel}
+        if self.discriminator is not None:
+            weights.update(adversarial=loss.adversarial, feature_matching=loss.feature_matching)
+        self.balancer = Balancer(weights, loss.balance, loss.balancer_total_norm, loss.balancer_ema_decay)
+        self.step, self.epoch, self.batch_index, self.bad_steps = 0, 0, 0, 0
+        self.stop_requested = False
+        if resume:
+            self._resume()
+
+    # -- schedule ---------------------------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        optim = self.config.optim
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    # -- main loop --------------------------------------------------------------------------------------------
+    def train(self) -> dict[str, float]:
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        metrics_file = self.output / "metrics.jsonl"
+        if self.rank == 0:
+            self.output.mkdir(parents=True, exist_ok=True)
+        writer = self._tensorboard()
+        progress = self._progress()
+        last: dict[str, float] = {}
+        try:
+            while self.step < self.config.optim.max_steps and not self.stop_requested:
+                batch = self._next_batch().to(self.device)
+                last = self._train_step(batch)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{last.get('mel', float('nan')):.3f}")
+                if self.rank == 0 and (self.step % self.config.log_every == 0 or self.step == 1):
+                    self._log(metrics_file, writer, {"step": self.step, **last})
+                if self.valid_data is not None and self.step % self.config.valid_every == 0:
+                    self._log(metrics_file, writer, {"step": self.step, **self.validate()}) if self.rank == 0 else None
+                if self.step % self.config.checkpoint_every == 0:
+                    self.save()
+            if self.stop_requested:
+                log.warning("stopping on request at step %d: writing a final checkpoint", self.step)
+            self.save()
+        except torch.cuda.OutOfMemoryError:
+            raise AudioCodecError("out of GPU memory: use a smaller data.batch_size or data.segment_seconds") from None
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if progress is not None:
+                progress.close()
+            if writer is not None:
+                writer.close()
+        return last
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def _next_batch(self) -> torch.Tensor:
+        if self.batch_index >= self.order.batches_per_epoch:
+            self.epoch, self.batch_index = self.epoch + 1, 0
+        self.train_data.epoch = self.epoch
+        indices = self.order.batch(self.epoch, self.batch_index)
+        self.batch_index += 1
+        return torch.stack([self.train_data[i] for i in indices])
+
+    def _train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        config = self.config
+        self.model.train()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.bf16 and self.device.type == "cuda")
+        with autocast:
+            out = self.generator(batch)
+            audio = out.audio
+            losses = {"l1": torch.nn.functional.l1_loss(audio, batch), "mel": self.mel(audio, batch)}
+            if self.discriminator is not None:
+                fake_logits, fake_features = self.discriminator(audio)
+                with torch.no_grad():
+                    _, real_features = self.discriminator(batch)
+                losses["adversarial"] = generator_adversarial_loss(fake_logits, config.loss.adversarial_loss)
+                losses["feature_matching"] = feature_matching_loss(real_features, fake_features)
+        values = torch.stack([v.detach().float() for v in losses.values()] + [out.quantizer_loss.detach().float()])
+        if not self._finite(values):
+            return {"skipped": 1.0}
+        self.opt_g.zero_grad(set_to_none=True)
+        norms = self.balancer.backward(losses, audio, out.quantizer_loss)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.grad_clip)
+        self.opt_g.step()
+        self.sched_g.step()
+        metrics = {name: float(v) for name, v in zip(list(losses) + ["quantizer"], values.tolist())}
+        metrics["grad_norm"] = float(grad_norm)
+        metrics.update({f"gradnorm/{k}": v for k, v in norms.items()})
+        if self.discriminator is not None:
+            with autocast:
+                real_logits, _ = self.discriminator(batch)
+                fake_logits, _ = self.discriminator(audio.detach())
+                d_loss = discriminator_loss(real_logits, fake_logits, config.loss.adversarial_loss)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), config.optim.grad_clip)
+            self.opt_d.step()
+            self.sched_d.step()
+            metrics["discriminator"] = float(d_loss.detach())
+        self._count_codes(out.codes)
+        metrics.update(out.metrics)
+        self.step += 1
+        return metrics
+
+    def _finite(self, values: torch.Tensor) -> bool:
+        """All ranks agree whether this step's losses are finite; bad steps are skipped, too many stop training."""
+        bad = (~torch.isfinite(values)).any().float().reshape(1)
+        if self.distributed:
+            dist.all_reduce(bad)
+        if bad.item() == 0:
+            self.bad_steps = 0
+            return True
+        self.bad_steps += 1
+        log.warning("step %d: non-finite loss, step skipped (%d in a row)", self.step, self.bad_steps)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.bad_steps >= self.config.max_bad_steps:
+            raise AudioCodecError(f"training stopped: {self.bad_steps} steps in a row had NaN or Inf losses "
+                                  "(lower optim.lr, or check the data)")
+        return False
+
+    def _count_codes(self, codes: torch.Tensor) -> None:
+        """Accumulate code usage (summed over ranks) into `code_frequencies`, the entropy coder's tables."""
+        quantizer = self.model.quantizer
+        if not all(level.is_initialized for level in quantizer.levels):
+            return
+        counts = torch.zeros_like(self.model.code_frequencies)
+        for k in range(codes.shape[1]):
+            counts[k] += torch.bincount(codes[:, k].reshape(-1), minlength=quantizer.bins).to(counts.dtype)
+        if self.distributed:
+            dist.all_reduce(counts)
+        self.model.code_frequencies += counts
+
+    # -- validation -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        totals: dict[str, list[float]] = {}
+        for i in range(min(self.config.valid_batches, len(self.valid_data))):
+            batch = self.valid_data[i][None].to(self.device)
+            out = self.model(batch)
+            values = {"valid/si_sdr": float(si_sdr(batch, out.audio).mean()),
+                      "valid/mel_distance": float(self.mel(out.audio, batch))}
+            values.update({f"valid/{k}": v for k, v in out.metrics.items() if "perplexity" in k or "used" in k})
+            for k, v in values.items():
+                totals.setdefault(k, []).append(v)
+        self.model.train()
+        return {k: float(np.mean(v)) for k, v in totals.items()}
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        state = {
+            "config": self.config.to_dict(),
+            "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
+            "model": self.model.state_dict(),
+            "discriminator": None if self.discriminator is None else _unwrap(self.discriminator).state_dict(),
+            "opt_g": self.opt_g.state_dict(), "sched_g": self.sched_g.state_dict(),
+            "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
+            "sched_d": None if self.sched_d is None else self.sched_d.state_dict(),
+            "balancer": self.balancer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                    "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+                    "numpy": _numpy_state()},
+        }
+        save_checkpoint(state, self.output, self.step, self.config.keep_checkpoints)
+
+    def _resume(self) -> None:
+        state = load_latest(self.output)
+        if state is None:
+            log.info("no checkpoint in %s: starting from scratch", self.output)
+            return
+        self.model.load_state_dict(state["model"])
+        if self.discriminator is not None and state["discriminator"] is not None:
+            _unwrap(self.discriminator).load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        if self.opt_d is not None and state["opt_d"] is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.sched_d.load_state_dict(state["sched_d"])
+        self.balancer.load_state_dict(state["balancer"])
+        self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+        np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+        log.info("resumed from step %d", self.step)
+
+    # -- logging ----------------------------------------------------------------------------------------------
+    def _log(self, path: Path, writer, metrics: dict) -> None:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+        if writer is not None:
+            for key, value in metrics.items():
+                if key != "step":
+                    writer.add_scalar(key, value, metrics["step"])
+
+    def _tensorboard(self):
+        if self.rank != 0:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.output / "tensorboard"))
+
+    def _progress(self):
+        if self.rank != 0 or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.config.optim.max_steps, initial=self.step, unit="step")
+
+
+def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return module.module if hasattr(module, "module") else module
+
+
+def _numpy_state() -> list:
+    _, keys, position, has_gauss, cached = np.random.get_state()
+    return [keys.tolist(), int(position), int(has_gauss), float(cached)]

@@ -1,0 +1,117 @@
+"""Training on synthesised audio: the loss falls, resume is exact, bad data and configs are refused clearly."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiocodec.errors import AudioCodecError, ConfigError
+from audiocodec.training.config import TrainConfig, load_config
+from audiocodec.training.trainer import Trainer
+
+RECIPE = Path(__file__).parents[2] / "recipes" / "tiny_cpu.yaml"
+
+
+def write_corpus(root: Path, files: int = 6, seconds: float = 1.0, rate: int = 8000) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        t = np.arange(int(seconds * rate)) / rate
+        f0 = 150 + 60 * i
+        x = 0.3 * np.sin(2 * np.pi * f0 * t * (1 + 0.2 * t)) + 0.02 * rng.standard_normal(len(t))
+        sf.write(root / f"clip{i}.wav", x.astype(np.float32), rate)
+    return root
+
+
+def tiny_config(tmp_path: Path, **optim) -> TrainConfig:
+    config = load_config(RECIPE)
+    config.data.train = str(write_corpus(tmp_path / "train"))
+    config.data.valid = str(write_corpus(tmp_path / "valid", files=2))
+    config.output_dir = str(tmp_path / "run")
+    for key, value in optim.items():
+        setattr(config.optim, key, value)
+    return config
+
+
+def test_loss_falls_and_validation_runs(tmp_path):
+    config = tiny_config(tmp_path, max_steps=40)
+    config.loss.discriminator = False  # the reconstruction loss alone must fall
+    trainer = Trainer(config)
+    first = trainer._train_step(trainer._next_batch())["mel"]
+    trainer.train()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    last_mel = [json.loads(line)["mel"] for line in lines if "\"mel\"" in line][-1]
+    assert last_mel < 0.8 * first
+    assert any("valid/si_sdr" in line for line in lines)
+    assert (trainer.model.code_frequencies.sum() > 0)
+
+
+def test_resume_is_bit_for_bit(tmp_path):
+    straight = Trainer(tiny_config(tmp_path / "a", max_steps=20))
+    straight.train()
+    config = tiny_config(tmp_path / "b", max_steps=20)
+    config.checkpoint_every = 100
+    first = Trainer(config)
+    step = first._train_step
+
+    def step_then_interrupt(batch):  # as Ctrl-C does: the loop stops and writes a final checkpoint
+        metrics = step(batch)
+        first.stop_requested = first.step == 9
+        return metrics
+
+    first._train_step = step_then_interrupt
+    first.train()
+    resumed = Trainer(config, resume=True)
+    assert resumed.step == 9
+    resumed.train()
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_damaged_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
+    config = tiny_config(tmp_path, max_steps=10)
+    config.checkpoint_every = 5
+    Trainer(config).train()
+    newest = sorted((tmp_path / "run").glob("checkpoint_*.pt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])
+    resumed = Trainer(config, resume=True)
+    assert resumed.step == 5 and "damaged" in caplog.text
+
+
+def test_empty_dataset_and_unknown_keys_are_clear_errors(tmp_path):
+    config = tiny_config(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "silence.wav").write_bytes(b"")
+    config.data.train = str(empty)
+    with pytest.raises(AudioCodecError, match="no usable audio files"):
+        Trainer(config)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: {lr: 0.1, learning_rate: 2}\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(bad)
+
+
+def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
+    config = tiny_config(tmp_path, max_steps=6)
+    config.checkpoint_every = 3
+    recipe = tmp_path / "recipe.yaml"
+    import yaml
+
+    recipe.write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ranks identical" in result.stdout
+    checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
+    assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000006.pt"]
