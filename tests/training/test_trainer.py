@@ -115,3 +115,12 @@ def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
     assert "ranks identical" in result.stdout
     checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
     assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000006.pt"]
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_builds_its_codec(recipe):
+    from audiocodec import Codec
+
+    config = load_config(recipe)
+    codec = Codec(config.model)
+    assert codec.bandwidths == [float(b) for b in config.model.target_bandwidths]
