@@ -303,15 +303,9 @@ class Codec(nn.Module):
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str = "weights") -> None:
         """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line."""
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        misshapen = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or misshapen:
-            raise ModelMismatchError(f"{source} do not fit this model: " + "; ".join(
-                f"{label}: {_abbreviate(keys)}" for label, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys
-            ))
+        problems = _key_mismatch(self.state_dict(), state)
+        if problems:
+            raise ModelMismatchError(f"{source} do not fit this model: {problems}")
         self.load_state_dict(state)
 
     @classmethod
@@ -333,16 +327,11 @@ class Codec(nn.Module):
             raise ModelMismatchError(f"{path}: expected a state dict of tensors")
         model = cls(presets[variant]())
         network, quantizer = convert_encodec_state(state)
-        own_network = {k for k in model.state_dict() if not k.startswith("quantizer.") and k != "code_frequencies"}
-        missing = sorted(own_network - set(network))
-        unexpected = sorted(set(network) - own_network)
-        misshapen = sorted(k for k in own_network & set(network)
-                           if model.state_dict()[k].shape != network[k].shape)
-        if missing or unexpected or misshapen:
-            raise ModelMismatchError(f"{path} is not an EnCodec {variant} checkpoint: " + "; ".join(
-                f"{label}: {_abbreviate(keys)}" for label, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys
-            ))
+        own_network = {k: v for k, v in model.state_dict().items()
+                       if not k.startswith("quantizer.") and k != "code_frequencies"}
+        problems = _key_mismatch(own_network, network)
+        if problems:
+            raise ModelMismatchError(f"{path} is not an EnCodec {variant} checkpoint: {problems}")
         model.load_state_dict(network, strict=False)
         model.quantizer.load_encodec_state_dict(quantizer)
         return model.eval()
@@ -402,6 +391,15 @@ def overlap_add(frames: list[torch.Tensor], stride: int) -> torch.Tensor:
         out[..., i * stride : i * stride + n] += weight[:n] * frame
         weight_sum[i * stride : i * stride + n] += weight[:n]
     return out / weight_sum
+
+
+def _key_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
+    """'missing keys: ...; unexpected keys: ...; wrong shapes: ...' for what differs, or '' if nothing does."""
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
+    misshapen = sorted(k for k in set(own) & set(given) if own[k].shape != given[k].shape)
+    return "; ".join(f"{label}: {_abbreviate(keys)}" for label, keys in
+                     (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys)
 
 
 def _abbreviate(keys: list[str], limit: int = 6) -> str:
