@@ -20,7 +20,6 @@ class DataConfig(Config):
     valid: str = ""
     segment_seconds: float = 1.0
     batch_size: int = 8
-    num_workers: int = 0
 
 
 @dataclasses.dataclass

@@ -141,8 +141,8 @@ class Trainer:
                     progress.set_postfix(loss=f"{last.get('mel', float('nan')):.3f}")
                 if self.rank == 0 and (self.step % self.config.log_every == 0 or self.step == 1):
                     self._log(metrics_file, writer, {"step": self.step, **last})
-                if self.valid_data is not None and self.step % self.config.valid_every == 0:
-                    self._log(metrics_file, writer, {"step": self.step, **self.validate()}) if self.rank == 0 else None
+                if self.rank == 0 and self.valid_data is not None and self.step % self.config.valid_every == 0:
+                    self._log(metrics_file, writer, {"step": self.step, **self.validate()})
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
             if self.stop_requested:
