@@ -124,3 +124,16 @@ def test_every_recipe_builds_its_codec(recipe):
     config = load_config(recipe)
     codec = Codec(config.model)
     assert codec.bandwidths == [float(b) for b in config.model.target_bandwidths]
+
+
+def test_non_finite_losses_skip_steps_then_stop(tmp_path):
+    config = tiny_config(tmp_path, max_steps=20)
+    config.max_bad_steps = 3
+    trainer = Trainer(config)
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.mel.forward = lambda estimate, reference: torch.tensor(float("nan"))
+    assert trainer._train_step(trainer._next_batch()) == {"skipped": 1.0}
+    # No optimizer step: the weights are untouched (the codebooks learn in the forward pass, before any loss).
+    assert trainer.step == 0 and all(torch.equal(before[k], v) for k, v in trainer.model.named_parameters())
+    with pytest.raises(AudioCodecError, match="3 steps in a row had NaN or Inf"):
+        trainer.train()
