@@ -1,0 +1,72 @@
+"""Objective distortion metrics on waveforms shaped [..., T].
+
+Shared by validation during training and by the evaluation tool, so both
+report the same numbers for the same audio.
+"""
+from __future__ import annotations
+
+import torch
+import torchaudio
+
+
+def _check_pair(reference: torch.Tensor, estimate: torch.Tensor) -> None:
+    # Comparing misaligned signals gives plausible-looking but wrong numbers: refuse.
+    if reference.shape != estimate.shape:
+        raise ValueError(
+            f"reference and estimate must have the same shape, got {tuple(reference.shape)} "
+            f"and {tuple(estimate.shape)}")
+    if reference.shape[-1] == 0:
+        raise ValueError("expected at least one sample on the last axis")
+
+
+def si_sdr(reference: torch.Tensor, estimate: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB over the last axis, [..., T] -> [...].
+
+    Scale invariance keeps a codec from being punished for a global gain change.
+    """
+    _check_pair(reference, estimate)
+    ref = reference - reference.mean(dim=-1, keepdim=True)
+    est = estimate - estimate.mean(dim=-1, keepdim=True)
+    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)
+    target = alpha * ref
+    noise = est - target
+    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / (noise.pow(2).sum(-1) + eps))
+
+
+def stft_distance(reference: torch.Tensor, estimate: torch.Tensor,
+                  fft_sizes: tuple[int, ...] = (512, 1024, 2048), eps: float = 1e-5) -> torch.Tensor:
+    """Multi-scale STFT distance, [..., T] -> [...]: mean over scales of spectral
+    convergence plus mean absolute log-magnitude difference.
+
+    Several window sizes so neither time nor frequency resolution dominates.
+    """
+    _check_pair(reference, estimate)
+    shape = reference.shape[:-1]
+    ref = reference.reshape(-1, reference.shape[-1]).float()
+    est = estimate.reshape(-1, estimate.shape[-1]).float()
+    total = torch.zeros(ref.shape[0])
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft)
+        kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, return_complex=True)
+        r = torch.stft(ref, **kw).abs()
+        e = torch.stft(est, **kw).abs()
+        sc = torch.linalg.norm((r - e).flatten(1), dim=1) / (torch.linalg.norm(r.flatten(1), dim=1) + eps)
+        log = (torch.log(r + eps) - torch.log(e + eps)).abs().flatten(1).mean(1)
+        total = total + sc + log
+    return (total / len(fft_sizes)).reshape(shape)
+
+
+def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int,
+                 n_mels: int = 80, n_fft: int = 1024, eps: float = 1e-5) -> torch.Tensor:
+    """Mean absolute log-mel difference, [..., T] -> [...].
+
+    Log-mel weights errors roughly as hearing does, unlike raw waveform error.
+    """
+    _check_pair(reference, estimate)
+    shape = reference.shape[:-1]
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft,
+                                               hop_length=n_fft // 4, n_mels=n_mels)
+    r = mel(reference.reshape(-1, reference.shape[-1]).float())
+    e = mel(estimate.reshape(-1, estimate.shape[-1]).float())
+    d = (torch.log(r + eps) - torch.log(e + eps)).abs().flatten(1).mean(1)
+    return d.reshape(shape)
