@@ -27,6 +27,7 @@ import torch
 from torch import distributed as dist
 
 from ..errors import AudioCodecError
+from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec
 from .balancer import Balancer
 from .checkpoint import load_latest, save_checkpoint
@@ -34,7 +35,6 @@ from .config import TrainConfig
 from .data import SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
-from .metrics import si_sdr
 
 log = logging.getLogger("audiocodec.train")
 
@@ -242,18 +242,35 @@ class Trainer:
     # -- validation -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """Distortion of held-out audio, and how the codebooks are used on it.
+
+        Per level: perplexity and fraction of codes used, counted over all validation frames (the eval-mode
+        quantizer reports nothing itself), and the codes the EMA currently counts as dead.
+        """
         self.model.eval()
+        quantizer = self.model.quantizer
         totals: dict[str, list[float]] = {}
+        counts = torch.zeros(quantizer.n_q, quantizer.bins, dtype=torch.float64)
         for i in range(min(self.config.valid_batches, len(self.valid_data))):
             batch = self.valid_data[i][None].to(self.device)
-            out = self.model(batch)
-            values = {"valid/si_sdr": float(si_sdr(batch, out.audio).mean()),
-                      "valid/mel_distance": float(self.mel(out.audio, batch))}
-            values.update({f"valid/{k}": v for k, v in out.metrics.items() if "perplexity" in k or "used" in k})
-            for k, v in values.items():
-                totals.setdefault(k, []).append(v)
+            out = self.model(batch, n_q=quantizer.n_q)  # every level, the highest bandwidth
+            audio = out.audio.float()
+            totals.setdefault("valid/si_sdr", []).append(float(si_sdr(batch, audio).mean()))
+            totals.setdefault("valid/mel_distance", []).append(
+                float(mel_distance(batch, audio, self.config.model.sample_rate).mean()))
+            for k in range(out.codes.shape[1]):
+                counts[k] += torch.bincount(out.codes[:, k].reshape(-1).cpu(), minlength=quantizer.bins).double()
         self.model.train()
-        return {k: float(np.mean(v)) for k, v in totals.items()}
+        result = {k: float(np.mean(v)) for k, v in totals.items()}
+        for k in range(quantizer.n_q):
+            if counts[k].sum() == 0:
+                continue
+            probs = counts[k] / counts[k].sum()
+            result[f"valid/q{k}/perplexity"] = float(torch.exp(-(probs * probs.clamp(min=1e-12).log()).sum()))
+            result[f"valid/q{k}/used"] = float((counts[k] > 0).double().mean())
+            if hasattr(quantizer.levels[k], "dead_codes"):
+                result[f"valid/q{k}/dead"] = float(quantizer.levels[k].dead_codes().sum())
+        return result
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save(self) -> None:

@@ -48,7 +48,8 @@ def test_loss_falls_and_validation_runs(tmp_path):
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     last_mel = [json.loads(line)["mel"] for line in lines if "\"mel\"" in line][-1]
     assert last_mel < 0.8 * first
-    assert any("valid/si_sdr" in line for line in lines)
+    valid = [json.loads(line) for line in lines if "valid/si_sdr" in line]
+    assert valid and all(k in valid[-1] for k in ("valid/mel_distance", "valid/q0/perplexity", "valid/q0/dead"))
     assert (trainer.model.code_frequencies.sum() > 0)
 
 
@@ -137,3 +138,25 @@ def test_non_finite_losses_skip_steps_then_stop(tmp_path):
     assert trainer.step == 0 and all(torch.equal(before[k], v) for k, v in trainer.model.named_parameters())
     with pytest.raises(AudioCodecError, match="3 steps in a row had NaN or Inf"):
         trainer.train()
+
+
+def test_export_writes_a_loadable_model_with_code_counts(tmp_path):
+    import argparse
+
+    from audiocodec import Codec
+    from audiocodec.errors import OutputExistsError
+    from audiocodec.training.cli import run_export
+
+    config = tiny_config(tmp_path, max_steps=8)
+    trainer = Trainer(config)
+    trainer.train()
+    out = tmp_path / "model"
+    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False)) == 0
+    model = Codec.from_pretrained(out)
+    for (name, a), b in zip(trainer.model.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert model.code_frequencies.sum() > 0  # the entropy coder's tables come from training
+    with pytest.raises(OutputExistsError):
+        run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False))
+    with pytest.raises(AudioCodecError, match="no such checkpoint"):
+        run_export(argparse.Namespace(checkpoint=str(tmp_path / "nowhere"), output=str(tmp_path / "m2"), force=False))
