@@ -15,15 +15,21 @@ class MultiScaleMelLoss(nn.Module):
 
     def __init__(self, sample_rate: int, n_mels: int = 64, min_log2: int = 5, max_log2: int = 11):
         super().__init__()
+        import warnings
+
         import torchaudio
 
-        self.transforms = nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                sample_rate, n_fft=2**i, win_length=2**i, hop_length=2**i // 4,
-                n_mels=min(n_mels, 2 ** (i - 1)), normalized=False, center=True, power=1.0,
+        # At the short windows some low mel bands fall between FFT bins and stay empty; they add nothing to the
+        # loss, so torchaudio's warning about them is only noise at every start of training.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+            self.transforms = nn.ModuleList(
+                torchaudio.transforms.MelSpectrogram(
+                    sample_rate, n_fft=2**i, win_length=2**i, hop_length=2**i // 4,
+                    n_mels=min(n_mels, 2 ** (i - 1)), normalized=False, center=True, power=1.0,
+                )
+                for i in range(min_log2, max_log2 + 1)
             )
-            for i in range(min_log2, max_log2 + 1)
-        )
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         loss = estimate.new_zeros(())
