@@ -15,7 +15,9 @@ setup(
     packages=find_packages(include=["audiocodec", "audiocodec.*"]),
     package_data={"audiocodec": ["assets/*", "pretrained/*/*"]},
     install_requires=[
-        "torch>=2.1",
+        # torchaudio's newest release (2.11) refuses a torch built for another CUDA version: torch 2.15 is built
+        # for CUDA 13.2, 2.11-2.14 for 13.0 as torchaudio 2.11 is.
+        "torch>=2.1,<2.15",
         "torchaudio>=2.1",
         "einops>=0.7",
         "numpy>=1.24",
