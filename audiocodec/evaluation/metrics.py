@@ -5,8 +5,14 @@ report the same numbers for the same audio.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torchaudio
+
+STFT_FFT_SIZES = (512, 1024, 2048)
+MEL_FFT_SIZE = 1024
+PESQ_RATE = 16000  # wide-band PESQ (ITU-T P.862.2) is defined at 16 kHz only
 
 
 def _check_pair(reference: torch.Tensor, estimate: torch.Tensor) -> None:
@@ -34,7 +40,7 @@ def si_sdr(reference: torch.Tensor, estimate: torch.Tensor, eps: float = 1e-8) -
 
 
 def stft_distance(reference: torch.Tensor, estimate: torch.Tensor,
-                  fft_sizes: tuple[int, ...] = (512, 1024, 2048), eps: float = 1e-5) -> torch.Tensor:
+                  fft_sizes: tuple[int, ...] = STFT_FFT_SIZES, eps: float = 1e-5) -> torch.Tensor:
     """Multi-scale STFT distance, [..., T] -> [...]: mean over scales of spectral
     convergence plus mean absolute log-magnitude difference.
 
@@ -57,7 +63,7 @@ def stft_distance(reference: torch.Tensor, estimate: torch.Tensor,
 
 
 def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int,
-                 n_mels: int = 80, n_fft: int = 1024, eps: float = 1e-5) -> torch.Tensor:
+                 n_mels: int = 80, n_fft: int = MEL_FFT_SIZE, eps: float = 1e-5) -> torch.Tensor:
     """Mean absolute log-mel difference, [..., T] -> [...].
 
     Log-mel weights errors roughly as hearing does, unlike raw waveform error.
@@ -70,3 +76,51 @@ def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: i
     e = mel(estimate.reshape(-1, estimate.shape[-1]).float())
     d = (torch.log(r + eps) - torch.log(e + eps)).abs().flatten(1).mean(1)
     return d.reshape(shape)
+
+
+def min_length(n_fft: int) -> int:
+    """Fewest samples an STFT of `n_fft` (centred, reflection-padded) accepts: shorter audio has no such metric."""
+    return n_fft // 2 + 1
+
+
+def pesq_wb(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float | None:
+    """Wide-band PESQ (MOS-LQO, 1.04 to 4.64) of mono signals `[T]`, or None where PESQ does not apply.
+
+    Both signals are resampled to 16 kHz, the only rate wide-band PESQ is defined at. None, never a number,
+    for silence, audio under a quarter of a second, or audio where PESQ detects no utterance: an average over
+    files then skips it instead of being pulled towards a made-up score.
+    """
+    import pesq
+
+    _check_pair(reference, estimate)
+    if reference.dim() != 1:
+        raise ValueError(f"PESQ takes mono signals [T], got shape {tuple(reference.shape)}")
+    if not reference.abs().max() > 0:
+        return None
+    ref, est = (torchaudio.functional.resample(x.float(), sample_rate, PESQ_RATE).numpy()
+                for x in (reference, estimate))
+    try:
+        return float(pesq.pesq(PESQ_RATE, ref, est, "wb"))
+    except (pesq.BufferTooShortError, pesq.NoUtterancesError):
+        return None
+
+
+def stoi(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float | None:
+    """Short-time objective intelligibility (0 to 1) of mono signals `[T]`, or None where it does not apply.
+
+    pystoi needs 30 frames (about 0.4 s) of non-silent speech; with fewer it warns and returns 1e-5, which
+    would read as "unintelligible", so that case is None instead, as is a silent reference (pystoi gives 0).
+    """
+    from pystoi import stoi as pystoi_stoi
+
+    _check_pair(reference, estimate)
+    if reference.dim() != 1:
+        raise ValueError(f"STOI takes mono signals [T], got shape {tuple(reference.shape)}")
+    if not reference.abs().max() > 0:
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = pystoi_stoi(reference.double().numpy(), estimate.double().numpy(), sample_rate)
+    if any("Not enough STFT frames" in str(warning.message) for warning in caught):
+        return None
+    return float(value)

@@ -28,3 +28,44 @@ def test_distances_zero_for_identical_and_grow_with_noise():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="same shape"):
         si_sdr(torch.zeros(100), torch.zeros(99))
+
+
+def _speech(seconds: float = 3.0) -> tuple[torch.Tensor, int]:
+    from audiocodec.audio_io import read_audio
+    from audiocodec.commands import SAMPLE
+
+    wav, rate = read_audio(SAMPLE)  # the bundled speech recording, mono
+    return torch.from_numpy(wav[0, : int(seconds * rate)]), rate
+
+
+def test_pesq_and_stoi_are_at_their_maximum_for_identical_speech_and_drop_with_noise():
+    from audiocodec.evaluation.metrics import pesq_wb, stoi
+
+    x, rate = _speech()
+    assert pesq_wb(x, x, rate) == pytest.approx(4.644, abs=0.01)
+    assert stoi(x, x, rate) == pytest.approx(1.0, abs=1e-6)
+    noisy = x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    assert pesq_wb(x, noisy, rate) < 3.0
+    assert 0.3 < stoi(x, noisy, rate) < 0.99
+
+
+def test_pesq_and_stoi_are_not_applicable_to_short_or_silent_audio():
+    from audiocodec.evaluation.metrics import pesq_wb, stoi
+
+    x, rate = _speech()
+    short = x[: int(0.2 * rate)]  # PESQ needs 0.25 s, STOI about 0.4 s of non-silent speech
+    assert pesq_wb(short, short, rate) is None
+    assert stoi(short, short, rate) is None
+    silence = torch.zeros(rate)
+    assert pesq_wb(silence, silence, rate) is None
+    assert stoi(silence, silence, rate) is None
+
+
+def test_pesq_refuses_misaligned_or_multichannel_input():
+    from audiocodec.evaluation.metrics import pesq_wb
+
+    x, rate = _speech(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        pesq_wb(x, x[:-1], rate)
+    with pytest.raises(ValueError, match="mono"):
+        pesq_wb(x[None], x[None], rate)
