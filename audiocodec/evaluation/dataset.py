@@ -1,0 +1,120 @@
+"""Which files an evaluation runs on, and their categories.
+
+`--data` is a corpus folder holding a `test.jsonl` manifest, a manifest file (`.jsonl`: one JSON object a line
+with "path" relative to the manifest, "category" and any other fields; `.txt`: one path a line), or a plain
+folder searched recursively for audio files. Categories come from JSON manifests only; anything else is
+"unknown". A listed file that does not exist is skipped and reported rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import EvaluationError
+
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
+MANIFEST = "test.jsonl"
+UNKNOWN = "unknown"
+
+
+@dataclass
+class Item:
+    """One file to evaluate: where it is, how reports name it, its category and its other manifest fields."""
+
+    path: Path
+    name: str
+    category: str = UNKNOWN
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Skipped:
+    """A file left out of the evaluation, and why; reports list them so that nothing vanishes silently."""
+
+    name: str
+    reason: str
+
+
+def find_items(data: str | Path) -> tuple[list[Item], list[Skipped]]:
+    """The files `--data` names (in manifest order, or sorted for folders), and the listed ones that are missing."""
+    data = Path(data)
+    if not data.exists():
+        raise EvaluationError(f"{data}: no such file or directory")
+    if data.is_dir():
+        if (data / MANIFEST).is_file():
+            return _read_jsonl(data / MANIFEST)
+        return _scan_folder(data), []
+    if data.suffix == ".jsonl":
+        return _read_jsonl(data)
+    if data.suffix == ".txt":
+        return _read_txt(data)
+    raise EvaluationError(f"{data}: expected a folder, a .jsonl manifest or a .txt list of files")
+
+
+def select(items: list[Item], max_files: int | None) -> list[Item]:
+    """At most `max_files` items, taken in turn from each category so that a small run still covers them all.
+
+    The chosen items keep their original order.
+    """
+    if max_files is None or max_files >= len(items):
+        return items
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        by_category[item.category].append(index)
+    queues = list(by_category.values())
+    chosen: list[int] = []
+    while len(chosen) < max_files:
+        for queue in queues:
+            if queue and len(chosen) < max_files:
+                chosen.append(queue.pop(0))
+    return [items[i] for i in sorted(chosen)]
+
+
+def _scan_folder(folder: Path) -> list[Item]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise EvaluationError(f"{folder}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+    return [Item(path, path.relative_to(folder).as_posix()) for path in files]
+
+
+def _read_jsonl(manifest: Path) -> tuple[list[Item], list[Skipped]]:
+    entries = []
+    for number, line in _lines(manifest):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise EvaluationError(f"{manifest}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise EvaluationError(f"{manifest}:{number}: expected a JSON object with a \"path\" string")
+        info = {k: v for k, v in entry.items() if k not in ("path", "category")}
+        entries.append((entry["path"], str(entry.get("category", UNKNOWN)), info))
+    return _resolve(manifest, entries)
+
+
+def _read_txt(manifest: Path) -> tuple[list[Item], list[Skipped]]:
+    return _resolve(manifest, [(line, UNKNOWN, {}) for _, line in _lines(manifest)])
+
+
+def _lines(manifest: Path) -> list[tuple[int, str]]:
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EvaluationError(f"{manifest}: not a UTF-8 text manifest") from None
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise EvaluationError(f"{manifest}: the manifest lists no files")
+    return lines
+
+
+def _resolve(manifest: Path, entries: list[tuple[str, str, dict]]) -> tuple[list[Item], list[Skipped]]:
+    items, skipped = [], []
+    for relative, category, info in entries:
+        path = manifest.parent / relative
+        if path.is_file():
+            items.append(Item(path, relative, category, info))
+        else:
+            skipped.append(Skipped(relative, f"listed in {manifest.name} but no such file"))
+    return items, skipped

@@ -1,0 +1,226 @@
+"""The evaluation loop: every file through every codec at every bandwidth, scored against the original.
+
+A codec is anything with the `CodecRunner` methods (audiocodec's `.ac` round trip here, Opus in `opus.py`), so
+both go through the same alignment and the same metrics. What cannot be measured is None ("n/a"), never zero:
+a metric that does not apply (PESQ and STOI off speech, STFTs longer than the file, silence), or a bitrate a
+codec does not offer (the result's `note` says why).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torchaudio.functional as AF
+
+from .. import api, bitstream
+from ..audio_io import read_audio, remix
+from ..errors import AudioReadError
+from ..model import Codec
+from .dataset import UNKNOWN, Item, Skipped
+from .metrics import (MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance,
+                      stoi)
+
+METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_distance", "stft_distance")
+SPEECH_MODES = ("auto", "all", "none")
+MAX_TRIM_SECONDS = 0.05  # decoded audio whose length differs more than this is reported, not compared
+EXAMPLE_SECONDS = 10.0  # audio kept per example file for the spectrogram figures
+
+
+@dataclass
+class Decoded:
+    """What a codec made of one file: audio at its own rate, and the sizes its bitrate is computed from."""
+
+    audio: torch.Tensor  # [C, T]
+    sample_rate: int
+    file_bytes: int  # the whole file as stored (container and headers included)
+    payload_bytes: int  # the coded audio alone (without the .ac header, or Ogg pages and Opus headers)
+
+
+class CodecRunner(Protocol):
+    """A codec under evaluation: its name, the settings reports record, and a round trip at a bitrate."""
+
+    name: str
+
+    def settings(self) -> dict: ...
+
+    def unavailable(self, kbps: float, channels: int) -> str | None:
+        """Why this codec cannot run at `kbps` for audio of `channels` channels, or None if it can."""
+
+    def round_trip(self, wav: torch.Tensor, sample_rate: int, kbps: float) -> Decoded: ...
+
+
+@dataclass
+class AudiocodecRunner:
+    """audiocodec through its real file format: `api.compress` to `.ac` bytes, then `api.decompress`."""
+
+    model: Codec
+    name: str = "audiocodec"
+
+    def settings(self) -> dict:
+        return {"model": self.model.config.name, "model_id": self.model.model_id(),
+                "sample_rate": self.model.sample_rate, "channels": self.model.channels}
+
+    def unavailable(self, kbps: float, channels: int) -> str | None:
+        if kbps in self.model.bandwidths:
+            return None
+        return f"the model offers {', '.join(f'{b:g}' for b in self.model.bandwidths)} kb/s"
+
+    def round_trip(self, wav: torch.Tensor, sample_rate: int, kbps: float) -> Decoded:
+        data = api.compress(wav, sample_rate, model=self.model, bandwidth=kbps)
+        audio, rate = api.decompress(data, model=self.model)
+        return Decoded(audio, rate, len(data), len(bitstream.unpack(data)[1]))
+
+
+@dataclass
+class Aligned:
+    """Reference and decoded audio on the same rate, channels and length, and how many samples were cut."""
+
+    reference: torch.Tensor
+    decoded: torch.Tensor
+    trimmed: int  # at the reference's rate, from the end of the longer of the two
+
+
+@dataclass
+class Result:
+    """One codec at one nominal bandwidth on one file; every number is None where it does not apply."""
+
+    codec: str
+    bandwidth: float  # nominal kb/s asked for
+    kbps: float | None = None  # achieved, from the whole file's size
+    payload_kbps: float | None = None  # achieved, from the coded audio alone
+    file_bytes: int | None = None
+    trimmed_samples: int | None = None
+    metrics: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(METRICS))
+    note: str | None = None  # why the whole result is n/a
+
+
+@dataclass
+class FileReport:
+    """A file's description and its results for every codec and bandwidth."""
+
+    name: str
+    category: str
+    speech: bool  # whether PESQ and STOI were run
+    duration: float
+    sample_rate: int
+    channels: int
+    info: dict
+    results: list[Result]
+
+
+@dataclass
+class Example:
+    """Mono audio kept from a few files at one bandwidth for the spectrogram figures (None: codec n/a)."""
+
+    name: str
+    sample_rate: int
+    bandwidth: float
+    reference: torch.Tensor
+    decoded: dict[str, torch.Tensor | None]
+
+
+@dataclass
+class Evaluation:
+    files: list[FileReport]
+    skipped: list[Skipped]
+    examples: list[Example]
+
+
+def is_speech(category: str, mode: str) -> bool:
+    """Whether PESQ and STOI run: by category ("unknown" counts as speech) unless `mode` is "all" or "none"."""
+    if mode not in SPEECH_MODES:
+        raise ValueError(f"speech mode must be one of {SPEECH_MODES}, got {mode!r}")
+    return mode == "all" or (mode == "auto" and category in ("speech", UNKNOWN))
+
+
+def align(reference: torch.Tensor, decoded: torch.Tensor, decoded_rate: int, reference_rate: int) -> Aligned:
+    """Bring `decoded` [C', T'] to the reference's rate and channel count, and both to their common length."""
+    decoded = remix(decoded, reference.shape[0])
+    if decoded_rate != reference_rate:
+        decoded = AF.resample(decoded, decoded_rate, reference_rate)
+    length = min(reference.shape[-1], decoded.shape[-1])
+    trimmed = max(reference.shape[-1], decoded.shape[-1]) - length
+    return Aligned(reference[..., :length], decoded[..., :length], trimmed)
+
+
+def score(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int, speech: bool) -> dict[str, float | None]:
+    """Every metric for aligned `[C, T]` audio: per-channel metrics averaged, PESQ and STOI on the mono mix."""
+    length = reference.shape[-1]
+    mono_reference, mono_decoded = reference.mean(0), decoded.mean(0)
+    values = {
+        "pesq_wb": pesq_wb(mono_reference, mono_decoded, sample_rate) if speech else None,
+        "stoi": stoi(mono_reference, mono_decoded, sample_rate) if speech else None,
+        # A silent reference has no signal for SI-SDR to measure against.
+        "si_sdr": si_sdr(reference, decoded).mean() if reference.abs().max() > 0 else None,
+        "mel_distance": (mel_distance(reference, decoded, sample_rate).mean()
+                         if length >= min_length(MEL_FFT_SIZE) else None),
+        "stft_distance": (stft_distance(reference, decoded).mean()
+                          if length >= min_length(max(STFT_FFT_SIZES)) else None),
+    }
+    return {name: None if value is None or not math.isfinite(float(value)) else float(value)
+            for name, value in values.items()}
+
+
+def measure(runner: CodecRunner, reference: torch.Tensor, sample_rate: int, kbps: float,
+            speech: bool) -> tuple[Result, Aligned | None]:
+    """One round trip scored, or an n/a result saying why it could not run or could not be compared."""
+    reason = runner.unavailable(kbps, reference.shape[0])
+    if reason is not None:
+        return Result(runner.name, kbps, note=reason), None
+    decoded = runner.round_trip(reference, sample_rate, kbps)
+    seconds = reference.shape[-1] / sample_rate
+    result = Result(runner.name, kbps, kbps=8 * decoded.file_bytes / seconds / 1000,
+                    payload_kbps=8 * decoded.payload_bytes / seconds / 1000, file_bytes=decoded.file_bytes)
+    aligned = align(reference, decoded.audio, decoded.sample_rate, sample_rate)
+    result.trimmed_samples = aligned.trimmed
+    if aligned.trimmed > MAX_TRIM_SECONDS * sample_rate:
+        result.note = (f"decoded length differs from the reference by {aligned.trimmed / sample_rate:.3f} s; "
+                       "not compared")
+        return result, None
+    result.metrics = score(aligned.reference, aligned.decoded, sample_rate, speech)
+    return result, aligned
+
+
+def evaluate(items: list[Item], runners: list[CodecRunner], bandwidths: list[float], speech_mode: str = "auto",
+             examples: int = 0, example_bandwidth: float | None = None, progress: bool = True) -> Evaluation:
+    """Run every item through every runner at every bandwidth; unreadable files are skipped and reported.
+
+    The first `examples` files evaluated keep their mono audio at `example_bandwidth` for spectrograms.
+    """
+    from tqdm import tqdm
+
+    files, skipped, kept = [], [], []
+    bar = tqdm(items, desc="evaluating", unit="file", file=sys.stderr, disable=not progress)
+    for item in bar:
+        try:
+            wav, sample_rate = read_audio(item.path)
+        except AudioReadError as error:
+            skipped.append(Skipped(item.name, str(error)))
+            bar.write(f"skipped {item.name}: {error}", file=sys.stderr)
+            continue
+        reference = torch.from_numpy(wav)
+        speech = is_speech(item.category, speech_mode)
+        keep = len(kept) < examples
+        example = Example(item.name, sample_rate, example_bandwidth,
+                          _clip(reference.mean(0), sample_rate), {}) if keep else None
+        results = []
+        for kbps in bandwidths:
+            for runner in runners:
+                result, aligned = measure(runner, reference, sample_rate, kbps, speech)
+                results.append(result)
+                if example is not None and kbps == example_bandwidth:
+                    example.decoded[runner.name] = (None if aligned is None else
+                                                    _clip(aligned.decoded.mean(0), sample_rate))
+        if example is not None:
+            kept.append(example)
+        files.append(FileReport(item.name, item.category, speech, reference.shape[-1] / sample_rate, sample_rate,
+                                reference.shape[0], item.info, results))
+    return Evaluation(files, skipped, kept)
+
+
+def _clip(mono: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    return mono[: int(EXAMPLE_SECONDS * sample_rate)].clone()
