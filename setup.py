@@ -3,6 +3,8 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
+# `audiocodec eval`: PESQ-wb, STOI and the figures; the tests need them too.
+EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"]
 
 setup(
     name="audiocodec",
@@ -32,13 +34,14 @@ setup(
     ],
     extras_require={
         "train": ["tensorboard>=2.10"],
-        "eval": ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"],
+        "eval": EVAL_EXTRAS,
         "test": [
             "pytest>=7",
             "hypothesis>=6.80",
             # The oracle for EnCodec compatibility tests and the codebook benchmark's baseline.
             "encodec==0.1.1",
             "tensorboard>=2.10",
+            *EVAL_EXTRAS,
         ],
     },
     entry_points={"console_scripts": ["audiocodec=audiocodec.cli:main"]},
