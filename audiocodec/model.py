@@ -257,18 +257,29 @@ class Codec(nn.Module):
         return self.eval()
 
     # -- persistence -------------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write `config.json` and `model.safetensors` into `directory` (created if needed); no pickle."""
+    def save_pretrained(self, directory: str | Path, compact: bool = False) -> Path:
+        """Write `config.json` and `model.safetensors` into `directory` (created if needed); no pickle.
+
+        `compact` writes what inference needs and training can rebuild: float16 weights and codebooks, without
+        the quantizer's derivable training state (`derivable_state_keys`); usage counts and the entropy coder's
+        tables stay float32. About a third of the full size, which is how the default model fits in the package;
+        its codes are those of the model as loaded from the file, whose id `config.json` records.
+        """
         from safetensors.torch import save_file
 
         if self._inference_id is not None:
             raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        model_id = self.model_id()
+        if compact:
+            state = self._compact_state(state)
+            model_id = type(self)._from_state(self.config, state, "compact state").model_id()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": SAVE_FORMAT_VERSION, "model_id": self.model_id(), "config": self.config.to_dict()}
+        meta = {"format_version": SAVE_FORMAT_VERSION, "model_id": model_id, "compact": compact,
+                "config": self.config.to_dict()}
         (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_id": meta["model_id"]})
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_id": model_id})
         return directory
 
     @classmethod
@@ -293,20 +304,41 @@ class Codec(nn.Module):
         if not isinstance(meta, dict) or meta.get("format_version") != SAVE_FORMAT_VERSION:
             raise AudioCodecError(f"{config_path}: unsupported model format version "
                                   f"{meta.get('format_version') if isinstance(meta, dict) else None!r}")
-        model = cls(CodecConfig.from_dict(meta.get("config"), where="config"))
+        config = CodecConfig.from_dict(meta.get("config"), where="config")
         try:
             state = load_file(str(weights_path), device=str(map_location))
         except (SafetensorError, OSError) as error:
             raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
-        model.load_weights(state, source=str(weights_path))
-        return model.eval()
+        return cls._from_state(config, state, str(weights_path)).eval()
+
+    @classmethod
+    def _from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
+        model = cls(config)
+        model.load_weights(state, source=source)
+        return model
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str = "weights") -> None:
-        """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line."""
-        problems = _key_mismatch(self.state_dict(), state)
+        """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line.
+
+        The quantizer's derivable training state may be missing (a compact export): it is rebuilt. Tensors are
+        converted to the model's dtypes (a compact export stores float16).
+        """
+        derivable = {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
+        own = self.state_dict()
+        problems = _key_mismatch({k: v for k, v in own.items() if k not in derivable or k in state}, state)
         if problems:
             raise ModelMismatchError(f"{source} do not fit this model: {problems}")
-        self.load_state_dict(state)
+        self.load_state_dict(state, strict=False)
+        if derivable - set(state):
+            self.quantizer.restore_training_state()
+
+    def _compact_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`state` without the derivable keys, floating tensors in float16 except counts (which can exceed
+        float16's range and set the entropy coder's tables)."""
+        derivable = {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
+        counts = ("code_frequencies", "cluster_usage")
+        return {k: v.half() if v.is_floating_point() and not k.endswith(counts) else v
+                for k, v in state.items() if k not in derivable}
 
     @classmethod
     def from_encodec(cls, path: str | Path, variant: str) -> "Codec":

@@ -69,6 +69,34 @@ def test_save_and_load_round_trip(tmp_path):
         assert torch.equal(loaded.encode(wav).codes, codec.encode(wav).codes)
 
 
+def test_compact_save_is_smaller_decodes_alike_and_can_train_on(tmp_path):
+    codec = tiny_codec()
+    codec.code_frequencies.fill_(3.0)
+    codec.quantizer.levels[0].cluster_usage.fill_(2.5)
+    codec.save_pretrained(tmp_path / "full")
+    codec.save_pretrained(tmp_path / "compact", compact=True)
+    size = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("full", "compact")}
+    assert size["compact"] < 0.6 * size["full"]  # float16, without the ring and the sums
+    loaded = Codec.from_pretrained(tmp_path / "compact")
+    meta = json.loads((tmp_path / "compact" / "config.json").read_text())
+    assert meta["compact"] is True and meta["model_id"] == loaded.model_id() != codec.model_id()
+    assert all(v.dtype == torch.float32 for v in loaded.state_dict().values() if v.is_floating_point())
+    assert torch.equal(loaded.code_frequencies, codec.code_frequencies)  # counts are kept exactly
+    assert torch.equal(loaded.quantizer.levels[0].cluster_usage, codec.quantizer.levels[0].cluster_usage)
+    wav = 0.5 * torch.sin(torch.arange(2000) / 5.0).view(1, 1, -1)
+    with torch.no_grad():
+        codes = codec.encode(wav)
+        reference, decoded = codec.decode(codes), loaded.decode(codes)
+    assert (decoded - reference).abs().max() < 1e-2 * reference.abs().max()  # float16 weights, same sound
+    # The EMA state is rebuilt consistently with the loaded codebooks, so training can go on from them.
+    for level in loaded.quantizer.levels:
+        assert torch.allclose(level.embedding_sum / level._smoothed_usage()[:, None], level.embedding, atol=1e-6)
+        assert not level.window_usage.any()
+    assert int(loaded.quantizer.recent_count) == 0
+    loaded.train()
+    assert torch.isfinite(loaded(wav).audio).all()
+
+
 def test_model_id_changes_with_any_weight():
     codec = tiny_codec()
     before = codec.model_id()

@@ -133,8 +133,21 @@ class EMACodebook(nn.Module):
         self.window_usage.zero_()
         return n_dead
 
+    # -- compact exports -------------------------------------------------------------------------------------
+    # Buffers that `restore_statistics` rebuilds from the embedding and the usage: a compact export omits them.
+    DERIVABLE_BUFFERS = ("embedding_sum", "window_usage")
+
+    def restore_statistics(self) -> None:
+        """Sums consistent with the stored embedding and usage, and an empty expiry window: after loading a
+        compact export, training goes on from the same codebook (with a fresh window)."""
+        self.embedding_sum.copy_(self.embedding * self._smoothed_usage()[:, None])
+        self.window_usage.zero_()
+
     def _derive_embedding(self) -> None:
-        """`embedding = embedding_sum / smoothed usage`, with EnCodec's Laplace smoothing."""
+        """`embedding = embedding_sum / smoothed usage`."""
+        self.embedding.copy_(self.embedding_sum / self._smoothed_usage()[:, None])
+
+    def _smoothed_usage(self) -> torch.Tensor:
+        """Usage with EnCodec's Laplace smoothing: no code is divided by zero, the total is unchanged."""
         total = self.cluster_usage.sum()
-        smoothed = (self.cluster_usage + self.epsilon) / (total + self.bins * self.epsilon) * total
-        self.embedding.copy_(self.embedding_sum / smoothed[:, None])
+        return (self.cluster_usage + self.epsilon) / (total + self.bins * self.epsilon) * total

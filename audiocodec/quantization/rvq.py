@@ -260,6 +260,26 @@ class ResidualVectorQuantizer(nn.Module):
                     level.embedding_sum.copy_(state[prefix + "embed_avg"])
                     level.window_usage.zero_()
 
+    # -- compact exports -------------------------------------------------------------------------------------
+    def derivable_state_keys(self) -> list[str]:
+        """State-dict keys (relative to this module) that `restore_training_state` rebuilds: the ring of recent
+        outputs, which refills within a few steps, and the EMA levels' sums and windows. Inference needs none
+        of them, so a compact export leaves them out (a third of a small model's file)."""
+        keys = ["recent", "recent_count"]
+        for index, level in enumerate(self.levels):
+            keys += [f"levels.{index}.{name}" for name in getattr(level, "DERIVABLE_BUFFERS", ())]
+        return keys
+
+    @torch.no_grad()
+    def restore_training_state(self) -> None:
+        """After loading a compact export: an empty ring (refilled by training) and EMA sums consistent with the
+        loaded codebooks, so training can go on from them."""
+        self.recent.zero_()
+        self.recent_count.zero_()
+        for level in self.levels:
+            if isinstance(level, EMACodebook):
+                level.restore_statistics()
+
     # -- helpers --------------------------------------------------------------------------------------------
     def _flatten(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """`[B, D, T]` -> contiguous rows `[B*T, D]` (EnCodec's layout, which the bit-exact search relies on)."""

@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a checkpoint file, or a run directory (its newest readable checkpoint)")
     p.add_argument("output", help="model directory to write (config.json + model.safetensors)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite an existing model directory")
+    p.add_argument("--compact", action="store_true",
+                   help="float16 weights without the quantizer's derivable training state (about a third of the "
+                        "size; what the embedded default model ships as)")
     p.set_defaults(func=run_export)
 
 
@@ -63,6 +66,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise AudioCodecError(f"{source}: no such checkpoint or run directory")
     model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
     model.load_weights(state["model"], source=str(source))
-    model.save_pretrained(output)
-    print(f"{output}: model {model.config.name} ({model.model_id()}) from step {state['step']}")
+    model.save_pretrained(output, compact=args.compact)
+    exported = Codec.from_pretrained(output)
+    size = (output / "model.safetensors").stat().st_size / 1e6
+    print(f"{output}: model {model.config.name} ({exported.model_id()}) from step {state['step']}, "
+          f"{size:.1f} MB{' (compact)' if args.compact else ''}")
     return 0

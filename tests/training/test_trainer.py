@@ -151,12 +151,20 @@ def test_export_writes_a_loadable_model_with_code_counts(tmp_path):
     trainer = Trainer(config)
     trainer.train()
     out = tmp_path / "model"
-    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False)) == 0
+    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False,
+                                         compact=False)) == 0
     model = Codec.from_pretrained(out)
     for (name, a), b in zip(trainer.model.state_dict().items(), model.state_dict().values()):
         assert torch.equal(a, b), name
     assert model.code_frequencies.sum() > 0  # the entropy coder's tables come from training
+    compact = tmp_path / "compact"
+    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(compact), force=False,
+                                         compact=True)) == 0
+    assert Codec.from_pretrained(compact).code_frequencies.equal(model.code_frequencies)
+    assert (compact / "model.safetensors").stat().st_size < (out / "model.safetensors").stat().st_size / 2
     with pytest.raises(OutputExistsError):
-        run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False))
+        run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False,
+                                      compact=False))
     with pytest.raises(AudioCodecError, match="no such checkpoint"):
-        run_export(argparse.Namespace(checkpoint=str(tmp_path / "nowhere"), output=str(tmp_path / "m2"), force=False))
+        run_export(argparse.Namespace(checkpoint=str(tmp_path / "nowhere"), output=str(tmp_path / "m2"),
+                                      force=False, compact=False))
