@@ -35,6 +35,8 @@ setup(
     extras_require={
         "train": ["tensorboard>=2.10"],
         "eval": EVAL_EXTRAS,
+        # recipes/data/build_corpus.py: the scores it renders come from music21's corpus.
+        "data": ["music21>=9"],
         "test": [
             "pytest>=7",
             "hypothesis>=6.80",
