@@ -28,6 +28,7 @@ class LossConfig(Config):
 
     l1: float = 0.1
     mel: float = 1.0
+    mel_scale: str = "linear"  # EnCodec's L1 + L2 on magnitudes; "log": L1 on log magnitudes (MultiScaleMelLoss)
     adversarial: float = 3.0
     feature_matching: float = 3.0
     adversarial_loss: str = "hinge"  # or "lsgan"
@@ -37,6 +38,10 @@ class LossConfig(Config):
     discriminator: bool = True
     discriminator_filters: int = 32
     discriminator_ffts: tuple = (1024, 2048, 512, 256, 128)
+
+    def __post_init__(self) -> None:
+        if self.mel_scale not in ("linear", "log"):
+            raise ConfigError(f"loss mel_scale must be 'linear' or 'log', got {self.mel_scale!r}")
 
 
 @dataclasses.dataclass

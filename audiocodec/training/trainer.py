@@ -104,7 +104,7 @@ class Trainer:
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_d = (torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
                         if self.opt_d is not None else None)
-        self.mel = MultiScaleMelLoss(config.model.sample_rate).to(self.device)
+        self.mel = MultiScaleMelLoss(config.model.sample_rate, scale=config.loss.mel_scale).to(self.device)
         loss = config.loss
         weights = {"l1": loss.l1, "mel": loss.mel}
         if self.discriminator is not None:

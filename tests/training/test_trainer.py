@@ -39,9 +39,25 @@ def tiny_config(tmp_path: Path, **optim) -> TrainConfig:
     return config
 
 
-def test_loss_falls_and_validation_runs(tmp_path):
+def test_log_mel_loss_weighs_quiet_audio_as_much_as_loud():
+    from audiocodec.training.losses import MultiScaleMelLoss
+
+    rng = torch.Generator().manual_seed(0)
+    loud = 0.5 * torch.randn(1, 1, 8000, generator=rng)
+    log_loss, linear_loss = MultiScaleMelLoss(8000, scale="log"), MultiScaleMelLoss(8000)
+    # Halving the level costs the same at any level on the log scale, 2500x less at 1/50 the level on the linear.
+    assert torch.isclose(log_loss(0.5 * loud, loud), log_loss(0.01 * loud, 0.02 * loud), rtol=1e-3)
+    assert linear_loss(0.01 * loud, 0.02 * loud) < 0.01 * linear_loss(0.5 * loud, loud)
+    assert log_loss(loud, loud) == 0
+    with pytest.raises(ConfigError, match="mel_scale"):
+        TrainConfig.from_dict({"loss": {"mel_scale": "decibel"}})
+
+
+@pytest.mark.parametrize("mel_scale", ["linear", "log"])
+def test_loss_falls_and_validation_runs(tmp_path, mel_scale):
     config = tiny_config(tmp_path, max_steps=40)
     config.loss.discriminator = False  # the reconstruction loss alone must fall
+    config.loss.mel_scale = mel_scale
     trainer = Trainer(config)
     first = trainer._train_step(trainer._next_batch())["mel"]
     trainer.train()
