@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from .config import Config
-from .errors import AudioCodecError, ModelMismatchError
+from .errors import AudioCodecError, ConfigError, ModelMismatchError
 from .modules import SEANetDecoder, SEANetEncoder, fold_weight_norm
+from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -61,6 +62,11 @@ class CodecConfig(Config):
     segment: float | None = None
     overlap: float = 0.01
     quantizer: QuantizerConfig = dataclasses.field(default_factory=lambda: QuantizerConfig(n_q=32, bins=1024))
+    conv_init: str = "pytorch"  # "lecun": variance-preserving, for short trainings (audiocodec.modules.init)
+
+    def __post_init__(self) -> None:
+        if self.conv_init not in INITS:
+            raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
 
     @classmethod
     def encodec_24khz(cls) -> "CodecConfig":
@@ -118,6 +124,9 @@ class Codec(nn.Module):
         )
         self.encoder = SEANetEncoder(**seanet)
         self.decoder = SEANetDecoder(**seanet, trim_right_ratio=config.trim_right_ratio)
+        if config.conv_init == "lecun":
+            lecun_rescale(self.encoder)
+            lecun_rescale(self.decoder)
         self.quantizer = build_quantizer(config.dimension, config.quantizer)
         self.register_buffer("code_frequencies", torch.zeros(config.quantizer.n_q, config.quantizer.bins))
         needed = self.n_q_for_bandwidth(max(config.target_bandwidths))

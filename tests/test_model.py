@@ -114,3 +114,30 @@ def test_loading_mismatched_weights_lists_the_keys(tmp_path):
         Codec.from_pretrained(tmp_path / "a")
     with pytest.raises(AudioCodecError, match="not a model directory"):
         Codec.from_pretrained(tmp_path / "nothing")
+
+
+def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
+    import math
+
+    from audiocodec.errors import ConfigError
+    from tiny_models import tiny_config
+
+    torch.manual_seed(0)
+    default = Codec(tiny_config())
+    torch.manual_seed(0)
+    lecun = Codec(tiny_config(conv_init="lecun"))
+    convs = [name for name, module in default.named_modules() if isinstance(module, (torch.nn.Conv1d,
+                                                                                      torch.nn.ConvTranspose1d))]
+    assert convs
+    modules = dict(lecun.named_modules())
+    for name in convs:
+        expected = dict(default.named_modules())[name].weight * math.sqrt(3)
+        assert torch.allclose(modules[name].weight, expected, rtol=1e-5), name
+    # The point of it: the untrained encoder passes the signal's time variation on instead of attenuating it.
+    wav = 0.3 * torch.sin(torch.arange(4000) / 3.0).view(1, 1, -1)
+    with torch.no_grad():
+        variation = {name: model.encoder(wav).std(-1).mean().item() for name, model in
+                     (("pytorch", default), ("lecun", lecun))}
+    assert variation["lecun"] > 3 * variation["pytorch"]
+    with pytest.raises(ConfigError, match="conv_init"):
+        tiny_config(conv_init="xavier")
