@@ -78,13 +78,8 @@ def compress(
 
 def decompress(data: bytes, model: Codec | None = None, progress: bool = False) -> tuple[torch.Tensor, int]:
     """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
-    header, payload = bitstream.unpack(bytes(data))
     model = default_model() if model is None else model
-    check_model(header, model)
-    tables = entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy())
-    codes = entropy.decode_codes(payload, tables, header.n_q, header.frames)
-    if codes.max() >= header.bins:
-        raise FormatError("corrupted payload (a code is out of range)")
+    header, codes = read_codes(data, model)
     scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32)
     encoded = EncodedAudio(torch.from_numpy(codes)[None].to(_device(model)), scales, header.length)
     try:
@@ -97,6 +92,17 @@ def decompress(data: bytes, model: Codec | None = None, progress: bool = False) 
 
         audio = AF.resample(audio, model.sample_rate, header.original_rate)
     return _fit_length(audio, header.original_length), header.original_rate
+
+
+def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]:
+    """The header and the codes `[n_q, frames]` of `.ac` bytes, checked against `model`, without decoding audio."""
+    header, payload = bitstream.unpack(bytes(data))
+    check_model(header, model)
+    tables = entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy())
+    codes = entropy.decode_codes(payload, tables, header.n_q, header.frames)
+    if codes.max() >= header.bins:
+        raise FormatError("corrupted payload (a code is out of range)")
+    return header, codes
 
 
 def check_model(header: bitstream.Header, model: Codec) -> None:

@@ -79,6 +79,7 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
     from .. import __version__
     from . import EvaluationError, plots, report
     from .evaluate import AudiocodecRunner, evaluate
+    from .health import codebook_health, markdown_health
 
     runners = [AudiocodecRunner(model), *runners]
     # Spectrograms at the lowest bandwidth every codec can run at (mono), where the codecs differ most.
@@ -93,14 +94,17 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
     meta = {"audiocodec_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": f"{model.config.name} ({model.model_id()})", "model_path": args.model, "data": str(args.data),
             "speech": args.speech, "bandwidths": bandwidths, "codecs": {r.name: r.settings() for r in runners}}
+    health = codebook_health(runners[0].code_counts) if max(model.bandwidths) in bandwidths else []
     out.mkdir(parents=True, exist_ok=True)
-    report.write_json(out / "report.json", evaluation, table, meta)
-    report.write_markdown(out / "report.md", evaluation, table, meta)
+    report.write_json(out / "report.json", evaluation, table, meta, health)
+    report.write_markdown(out / "report.md", evaluation, table, meta, health, model.quantizer.bins)
     plots.rate_distortion(table, out / "rate_distortion.png")
     for stale in (out / "spectrograms").glob("*.png"):  # figures of an overwritten report's files
         stale.unlink()
     plots.spectrograms(evaluation.examples, out / "spectrograms")
     print(report.markdown_table(table))
+    if health:
+        print("\ncodebook health at the highest bandwidth:\n" + markdown_health(health, model.quantizer.bins))
     print(f"{len(evaluation.files)} file(s) evaluated, {len(evaluation.skipped)} skipped; report in {out}/",
           file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 import torchaudio.functional as AF
 
@@ -55,10 +56,18 @@ class CodecRunner(Protocol):
 
 @dataclass
 class AudiocodecRunner:
-    """audiocodec through its real file format: `api.compress` to `.ac` bytes, then `api.decompress`."""
+    """audiocodec through its real file format: `api.compress` to `.ac` bytes, then `api.decompress`.
+
+    At the model's highest bandwidth it also counts the codes of every level (`code_counts` [n_q, bins]), read
+    back from the compressed bytes, for the codebook health report.
+    """
 
     model: Codec
     name: str = "audiocodec"
+    code_counts: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.code_counts = np.zeros((self.model.quantizer.n_q, self.model.quantizer.bins), dtype=np.int64)
 
     def settings(self) -> dict:
         return {"model": self.model.config.name, "model_id": self.model.model_id(),
@@ -71,6 +80,10 @@ class AudiocodecRunner:
 
     def round_trip(self, wav: torch.Tensor, sample_rate: int, kbps: float) -> Decoded:
         data = api.compress(wav, sample_rate, model=self.model, bandwidth=kbps)
+        if kbps == max(self.model.bandwidths):
+            _, codes = api.read_codes(data, self.model)
+            for level, row in enumerate(codes):
+                self.code_counts[level] += np.bincount(row, minlength=self.code_counts.shape[1])
         audio, rate = api.decompress(data, model=self.model)
         return Decoded(audio, rate, len(data), len(bitstream.unpack(data)[1]))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import fmean
 
 from .evaluate import METRICS, Evaluation, FileReport
+from .health import LevelHealth, markdown_health
 
 ALL = "all"
 LABELS = {"pesq_wb": "PESQ-wb", "stoi": "STOI", "si_sdr": "SI-SDR dB", "mel_distance": "mel distance",
@@ -62,9 +63,11 @@ def categories(table: list[Average]) -> list[str]:
     return [ALL, *sorted({a.category for a in table} - {ALL})]
 
 
-def write_json(path: Path, evaluation: Evaluation, table: list[Average], meta: dict) -> None:
+def write_json(path: Path, evaluation: Evaluation, table: list[Average], meta: dict,
+               health: list[LevelHealth]) -> None:
     report = {**meta, "files": [asdict(f) for f in evaluation.files],
-              "skipped": [asdict(s) for s in evaluation.skipped], "averages": [asdict(a) for a in table]}
+              "skipped": [asdict(s) for s in evaluation.skipped], "averages": [asdict(a) for a in table],
+              "codebook_health": [asdict(h) for h in health]}
     path.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
@@ -80,7 +83,8 @@ def markdown_table(table: list[Average], category: str = ALL) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], meta: dict) -> None:
+def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], meta: dict,
+                   health: list[LevelHealth], bins: int) -> None:
     parts = ["# Evaluation report", "",
              f"Model: {meta['model']}; data: {meta['data']}; {len(evaluation.files)} file(s) evaluated, "
              f"{len(evaluation.skipped)} skipped; speech metrics: {meta['speech']}.", "",
@@ -89,6 +93,11 @@ def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], met
              "(see docs/evaluation.md); (n=k): the mean covers k of the row's files.", ""]
     for category in categories(table):
         parts += [f"## {category}", "", markdown_table(table, category), ""]
+    if health:
+        parts += ["## Codebook health", "",
+                  f"Every level's codes at the highest bandwidth ({max(meta['bandwidths']):g} kb/s), over all "
+                  "files: a healthy level uses all its codes, near evenly (perplexity / codes near 1).", "",
+                  markdown_health(health, bins), ""]
     if evaluation.skipped:
         parts += ["## Skipped files", "", *(f"- {s.name}: {s.reason}" for s in evaluation.skipped), ""]
     path.write_text("\n".join(parts), encoding="utf-8")

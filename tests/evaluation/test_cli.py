@@ -70,7 +70,13 @@ def test_eval_against_opus_writes_every_output(model_dir, corpus, tmp_path, caps
     assert everything["metrics"]["pesq_wb"]["mean"] == pytest.approx(ours["metrics"]["pesq_wb"])
     assert averages[("opus", 4.0, "all")]["n_files"] == 0
 
+    # Codebook health at 8 kb/s (2 of the tiny model's 4 levels), over both files' 1000 frames each.
+    health = report["codebook_health"]
+    assert [(h["level"], h["frames"]) for h in health] == [(0, 2000), (1, 2000)]
+    assert all(0 < h["used"] <= 1 and h["dead"] == round(16 * (1 - h["used"])) for h in health)
+
     markdown = (out / "report.md").read_text()
+    assert "## Codebook health" in markdown and "| 0 | 2000 |" in markdown
     assert "## all" in markdown and "## music" in markdown and "## speech" in markdown and "(n=1)" in markdown
     assert (out / "rate_distortion.png").read_bytes()[:4] == b"\x89PNG"
     pictures = sorted(p.name for p in (out / "spectrograms").iterdir())
