@@ -17,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compact", action="store_true",
                    help="float16 weights without the quantizer's derivable training state (about a third of the "
                         "size; what the embedded default model ships as)")
+    p.add_argument("--recount", metavar="DATA", default=None,
+                   help="count the entropy coder's tables afresh with the final model on this folder or manifest "
+                        "of training audio (fitter than the counts gathered during training)")
+    p.add_argument("--recount-seconds", type=float, default=1800.0,
+                   help="audio to count codes on with --recount (default 1800 s)")
     p.set_defaults(func=run_export)
 
 
@@ -49,6 +54,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ..errors import AudioCodecError, OutputExistsError
     from ..model import Codec, CodecConfig
     from .checkpoint import load_latest
+    from .code_counts import count_codes
 
     source, output = Path(args.checkpoint), Path(args.output)
     if output.exists() and any(output.iterdir()) and not args.force:
@@ -66,6 +72,10 @@ def run_export(args: argparse.Namespace) -> int:
         raise AudioCodecError(f"{source}: no such checkpoint or run directory")
     model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
     model.load_weights(state["model"], source=str(source))
+    if args.recount:
+        counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
+        model.code_frequencies.copy_(counts)
+        print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
     model.save_pretrained(output, compact=args.compact)
     exported = Codec.from_pretrained(output)
     size = (output / "model.safetensors").stat().st_size / 1e6

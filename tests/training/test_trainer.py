@@ -156,31 +156,54 @@ def test_non_finite_losses_skip_steps_then_stop(tmp_path):
         trainer.train()
 
 
-def test_export_writes_a_loadable_model_with_code_counts(tmp_path):
+def export(*argv) -> int:
+    """`audiocodec export ARGV...` through the real argument parser, errors raised rather than printed."""
     import argparse
 
+    from audiocodec.training.cli import register, run_export
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return run_export(parser.parse_args(["export", *map(str, argv)]))
+
+
+def test_export_writes_a_loadable_model_with_code_counts(tmp_path):
     from audiocodec import Codec
     from audiocodec.errors import OutputExistsError
-    from audiocodec.training.cli import run_export
 
     config = tiny_config(tmp_path, max_steps=8)
     trainer = Trainer(config)
     trainer.train()
-    out = tmp_path / "model"
-    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False,
-                                         compact=False)) == 0
+    run, out = tmp_path / "run", tmp_path / "model"
+    assert export(run, out) == 0
     model = Codec.from_pretrained(out)
     for (name, a), b in zip(trainer.model.state_dict().items(), model.state_dict().values()):
         assert torch.equal(a, b), name
     assert model.code_frequencies.sum() > 0  # the entropy coder's tables come from training
     compact = tmp_path / "compact"
-    assert run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(compact), force=False,
-                                         compact=True)) == 0
+    assert export(run, compact, "--compact") == 0
     assert Codec.from_pretrained(compact).code_frequencies.equal(model.code_frequencies)
     assert (compact / "model.safetensors").stat().st_size < (out / "model.safetensors").stat().st_size / 2
     with pytest.raises(OutputExistsError):
-        run_export(argparse.Namespace(checkpoint=str(tmp_path / "run"), output=str(out), force=False,
-                                      compact=False))
+        export(run, out)
     with pytest.raises(AudioCodecError, match="no such checkpoint"):
-        run_export(argparse.Namespace(checkpoint=str(tmp_path / "nowhere"), output=str(tmp_path / "m2"),
-                                      force=False, compact=False))
+        export(tmp_path / "nowhere", tmp_path / "m2")
+
+
+def test_export_recounts_the_tables_with_the_final_model(tmp_path):
+    from audiocodec import Codec
+
+    config = tiny_config(tmp_path, max_steps=8)
+    Trainer(config).train()
+    recounted = tmp_path / "recounted"
+    # Six 1 s clips at 8 kHz: at 8 kb/s (2 levels of 1000 frames/s) every clip gives 1000 codes per level.
+    assert export(tmp_path / "run", recounted, "--recount", config.data.train, "--recount-seconds", 2.5) == 0
+    model = Codec.from_pretrained(recounted)
+    assert model.code_frequencies.sum(1).tolist() == [3000, 3000, 0, 0]  # three files reach 2.5 s
+    model.set_target_bandwidth(8.0)
+    codes = [model.encode(torch.from_numpy(sf.read(path, dtype="float32")[0])[None, None]).codes[0]
+             for path in sorted(Path(config.data.train).glob("*.wav"))]
+    everything = torch.stack([torch.bincount(torch.cat([c[0] for c in codes]), minlength=16)])
+    assert (model.code_frequencies[0] <= everything[0]).all()  # counted on a subset of these very files
+    with pytest.raises(AudioCodecError, match="no such folder or manifest"):
+        export(tmp_path / "run", tmp_path / "m3", "--recount", tmp_path / "nothing")
