@@ -114,6 +114,18 @@ def _error(argv, capsys) -> str:
     return err.splitlines()[-1]
 
 
+@pytest.mark.skipif(not HAS_OPUS, reason="opus-tools not installed: run recipes/install_system_deps.sh")
+def test_a_bandwidth_only_the_baseline_offers_runs_with_audiocodec_na(model_dir, corpus, tmp_path, capsys):
+    argv = ["eval", "--model", model_dir, "--data", str(corpus), "--against", "opus", "-b", "12",
+            "--spectrograms", "0", "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    results = {r["codec"]: r for r in report["files"][0]["results"]}
+    assert results["audiocodec"]["kbps"] is None and "offers 4, 8 kb/s" in results["audiocodec"]["note"]
+    assert results["opus"]["metrics"]["pesq_wb"] > 1
+    assert report["codebook_health"] == []  # the model's highest bandwidth was not run
+
+
 def test_user_errors_are_one_line(model_dir, corpus, tmp_path, capsys, monkeypatch):
     out = ["--out", str(tmp_path / "out")]
     assert "no such file or directory" in _error(["eval", "--model", model_dir, "--data", str(tmp_path / "nope"), *out], capsys)
