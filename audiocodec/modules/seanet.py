@@ -14,8 +14,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .conv import PaddedConv1d, PaddedConvTranspose1d
+from .conv import PaddedConv1d, PaddedConvTranspose1d, tile_length
 from .lstm import ConvLSTM
+
+#: Activations that act on each time step on their own, so that a convolution can apply them window by window.
+_POINTWISE = (nn.ELU, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 
 
 def _activation(name: str, params: dict | None) -> nn.Module:
@@ -56,9 +59,45 @@ class ResidualUnit(nn.Module):
         self.shortcut: nn.Module = (
             nn.Identity() if true_skip else PaddedConv1d(dim, dim, 1, norm=norm, causal=causal, pad_mode=pad_mode)
         )
+        # Tiles need a time-local block: pointwise activations, 1x1 convolutions after the first, no group norm.
+        self.tileable = (norm != "time_group_norm" and len(kernel_sizes) > 1 and all(k == 1 for k in kernel_sizes[1:])
+                         and all(isinstance(layer, _POINTWISE) for layer in layers[0::2]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.block(x)
+        """`shortcut(x) + block(x)`; without autograd, in time tiles that keep the block's intermediates in cache.
+
+        In a tile, the last 1x1 convolution and the shortcut are two matrix products accumulated straight into
+        the output (`addmm` writes into a strided slice): no separate sum, and no copies of the input or output.
+        """
+        length = x.shape[-1]
+        step = tile_length(x.shape[1])
+        if not self.tileable or step >= length:
+            return self.shortcut(x) + self.block(x)
+        first, last = self.block[1], self.block[-1].conv
+        left, right = first.padding(length)
+        weight = last.weight[:, :, 0]
+        bias = last.bias if last.bias is not None else x.new_zeros(x.shape[1])
+        skip_weight = None
+        if not isinstance(self.shortcut, nn.Identity):
+            skip_weight = self.shortcut.conv.weight[:, :, 0]
+            if self.shortcut.conv.bias is not None:
+                bias = bias + self.shortcut.conv.bias
+        bias = bias[:, None]
+        out = x.new_empty(x.shape)  # contiguous, so that `addmm` writes its rows in place
+        for begin in range(0, length, step):
+            end = min(begin + step, length)
+            y = first.conv_window(x, left, right, begin, end, self.block[0])
+            for i in range(2, len(self.block) - 2, 2):
+                y = self.block[i + 1].conv(self.block[i](y))
+            y = self.block[-2](y)
+            for b in range(x.shape[0]):
+                tile, skip = out[b, :, begin:end], x[b, :, begin:end]
+                if skip_weight is None:
+                    torch.add(skip, bias, out=tile)
+                else:
+                    torch.addmm(bias, skip_weight, skip, out=tile)
+                tile.addmm_(weight, y[b])
+        return out
 
 
 class _SEANetBase(nn.Module):
@@ -70,7 +109,20 @@ class _SEANetBase(nn.Module):
         self.hop_length = math.prod(ratios)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        """`self.model(x)`, with each pointwise activation handed to the convolution after it, which applies it
+        window by window (see `PaddedConv1d.forward`) instead of over the whole signal."""
+        layers = list(self.model)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            following = layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(layer, _POINTWISE) and isinstance(following, (PaddedConv1d, PaddedConvTranspose1d)):
+                x = following(x, layer)
+                i += 1
+            else:
+                x = layer(x)
+            i += 1
+        return x
 
 
 class SEANetEncoder(_SEANetBase):

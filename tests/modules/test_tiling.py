@@ -1,0 +1,112 @@
+"""Inference (no autograd) runs convolutions and residual units in time tiles; outputs must equal the untiled ones."""
+
+import pytest
+import torch
+from torch import nn
+
+from audiocodec.modules import PaddedConv1d, PaddedConvTranspose1d, ResidualUnit, SEANetDecoder, SEANetEncoder
+from audiocodec.modules import conv as conv_module
+from audiocodec.modules.conv import pad1d, padded_window
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles of a few dozen steps, so that short test signals span many tiles and hit every edge case."""
+    monkeypatch.setattr(conv_module, "TILE_ELEMENTS", 96)
+
+
+def untiled(module, *args):
+    with torch.enable_grad():  # autograd on: one tile covers the signal
+        return module(*args).detach()
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "replicate"])
+@pytest.mark.parametrize("length", [1, 3, 9, 40])
+def test_padded_window_equals_slicing_the_padded_signal(mode, length):
+    x = torch.randn(2, 3, length)
+    for left, right in [(0, 0), (2, 0), (3, 4), (6, 1)]:
+        padded = pad1d(x, left, right, mode)
+        activated = pad1d(nn.ELU()(x), left, right, mode)
+        total = padded.shape[-1]
+        for start in range(total):
+            for stop in range(start + 1, total + 1):
+                window = padded_window(x, left, right, mode, start, stop)
+                assert torch.equal(window, padded[..., start:stop]), (left, right, start, stop)
+                # ELU's vectorised and scalar paths round differently, so positions in a vector matter.
+                window = padded_window(x, left, right, mode, start, stop, nn.ELU())
+                torch.testing.assert_close(window, activated[..., start:stop], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kernel_size,stride,dilation", [(7, 1, 1), (3, 1, 2), (8, 4, 1), (1, 1, 1), (4, 2, 1)])
+@pytest.mark.parametrize("length", [1, 5, 37, 300])
+def test_tiled_conv_equals_untiled(small_tiles, causal, kernel_size, stride, dilation, length):
+    layer = PaddedConv1d(4, 6, kernel_size, stride, dilation, causal=causal, norm="weight_norm")
+    x = torch.randn(2, 4, length)
+    with torch.no_grad():
+        tiled = layer(x, nn.ELU())
+    torch.testing.assert_close(tiled, untiled(layer, x, nn.ELU()), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(untiled(layer, x, nn.ELU()), untiled(layer, nn.ELU()(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("out_channels,kernel_size,dilation", [(1, 7, 1), (2, 3, 2), (1, 1, 1)])
+@pytest.mark.parametrize("length", [3, 300])
+def test_tiled_thin_conv_equals_untiled(small_tiles, out_channels, kernel_size, dilation, length):
+    layer = PaddedConv1d(8, out_channels, kernel_size, dilation=dilation, norm="weight_norm")
+    x = torch.randn(2, 8, length)
+    with torch.no_grad():
+        tiled = layer(x, nn.ELU())
+    torch.testing.assert_close(tiled, untiled(layer, x, nn.ELU()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal,trim_right_ratio", [(True, 1.0), (True, 0.5), (False, 1.0)])
+@pytest.mark.parametrize("kernel_size,stride", [(8, 4), (4, 2), (16, 8), (5, 2)])
+@pytest.mark.parametrize("length", [1, 7, 120])
+def test_tiled_transposed_conv_equals_untiled(small_tiles, causal, trim_right_ratio, kernel_size, stride, length):
+    layer = PaddedConvTranspose1d(5, 3, kernel_size, stride, causal=causal, norm="weight_norm",
+                                  trim_right_ratio=trim_right_ratio)
+    x = torch.randn(2, 5, length)
+    with torch.no_grad():
+        tiled = layer(x, nn.ELU())
+    torch.testing.assert_close(tiled, untiled(layer, x, nn.ELU()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("true_skip", [True, False])
+@pytest.mark.parametrize("dilation", [1, 3])
+@pytest.mark.parametrize("length", [2, 50, 333])
+def test_tiled_residual_unit_equals_untiled(small_tiles, causal, true_skip, dilation, length):
+    unit = ResidualUnit(8, dilations=(dilation, 1), causal=causal, true_skip=true_skip)
+    x = torch.randn(2, 8, length)
+    with torch.no_grad():
+        tiled = unit(x)
+    torch.testing.assert_close(tiled, untiled(unit, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_tiled_seanet_equals_untiled_and_leaves_its_input_alone(small_tiles, causal):
+    encoder = SEANetEncoder(n_filters=4, dimension=8, ratios=[4, 2], lstm=1, causal=causal).eval()
+    decoder = SEANetDecoder(n_filters=4, dimension=8, ratios=[4, 2], lstm=1, causal=causal).eval()
+    x = torch.randn(2, 1, 1000)
+    copy = x.clone()
+    with torch.no_grad():
+        z = encoder(x)
+        y = decoder(z)
+    assert torch.equal(x, copy)
+    torch.testing.assert_close(z, untiled(encoder, x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y, untiled(decoder, z), rtol=1e-5, atol=1e-6)
+
+
+def test_group_norm_layers_are_not_tiled_across_their_normalisation(small_tiles):
+    layer = PaddedConvTranspose1d(4, 4, 8, 4, norm="time_group_norm")
+    unit = ResidualUnit(4, norm="time_group_norm")
+    x = torch.randn(1, 4, 200)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), untiled(layer, x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(unit(x), untiled(unit, x), rtol=1e-5, atol=1e-6)
+
+
+def test_training_path_keeps_gradients():
+    encoder = SEANetEncoder(n_filters=4, dimension=8, ratios=[4, 2], lstm=1)
+    encoder(torch.randn(1, 1, 800)).square().mean().backward()
+    assert all(p.grad is not None for p in encoder.parameters())
