@@ -46,7 +46,7 @@ def measure(recipe: str, batch: int, seconds: float, steps: int, bf16: bool) -> 
             trainer._train_step(wav)
             sync()
             times.append(time.perf_counter() - start)
-        peak = torch.cuda.max_memory_allocated() / 2**30 if trainer.device.type == "cuda" else float("nan")
+        peak = torch.cuda.max_memory_allocated() / 2**30 if trainer.device.type == "cuda" else None
     return batch * seconds / statistics.median(times), peak
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for device, bf16 in rows:
         rate, peak = measure(args.recipe, args.batch, args.seconds, args.steps, bf16)
-        print(f"| {device} | {'bf16' if bf16 else 'fp32'} | {rate:.2f} | {peak:.2f} |")
+        print(f"| {device} | {'bf16' if bf16 else 'fp32'} | {rate:.2f} | {'n/a' if peak is None else f'{peak:.2f}'} |")
 
 
 if __name__ == "__main__":
