@@ -30,6 +30,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     parser.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+    parser.add_argument("--init-from", default=None,
+                        help="start from this model directory's weights ('default': the embedded model)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -44,6 +46,8 @@ def run_train(args: argparse.Namespace) -> int:
         config.output_dir = args.output_dir
     if args.max_steps is not None:
         config.optim.max_steps = args.max_steps
+    if args.init_from is not None:
+        config.init_from = args.init_from
     Trainer(config, resume=args.resume).train()
     return 0
 

@@ -60,6 +60,9 @@ class TrainConfig(Config):
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     output_dir: str = "runs/default"
+    # A model directory (or "default", the embedded model) whose weights start the run: fine-tuning, or going on
+    # with a shipped model whose checkpoints are gone. A checkpoint to resume from takes precedence.
+    init_from: str = ""
     seed: int = 0
     log_every: int = 10
     valid_every: int = 200

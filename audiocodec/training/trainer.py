@@ -87,6 +87,8 @@ class Trainer:
             log.info("training data: %d files (skipped: %s)", len(self.train_data), self.train_data.skipped)
 
         self.model = Codec(config.model).to(self.device)
+        if config.init_from:
+            self._init_from(config.init_from)
         self.discriminator = MultiScaleSTFTDiscriminator(
             config.model.channels, config.loss.discriminator_filters, config.loss.discriminator_ffts
         ).to(self.device) if config.loss.discriminator else None
@@ -290,6 +292,21 @@ class Trainer:
                     "numpy": _numpy_state()},
         }
         save_checkpoint(state, self.output, self.step, self.config.keep_checkpoints)
+
+    def _init_from(self, directory: str) -> None:
+        """Start from a trained model's weights (a compact one's training state is rebuilt on loading). Its
+        layout must be the recipe's; its entropy-coder counts are dropped, since the codebooks will move."""
+        source = Codec.from_pretrained(directory)
+        ours, theirs = self.config.model, source.config
+        differing = [name for name in ("sample_rate", "channels", "ratios", "causal", "normalize", "segment")
+                     if getattr(ours, name) != getattr(theirs, name)]
+        if differing:
+            raise AudioCodecError(f"init_from {directory}: its {', '.join(differing)} differ from the recipe's model")
+        state = source.state_dict()
+        state["code_frequencies"] = torch.zeros_like(state["code_frequencies"])
+        self.model.load_weights(state, source=f"init_from {directory}")
+        if self.rank == 0:
+            log.info("weights from %s (%s)", directory, source.model_id())
 
     def _resume(self) -> None:
         state = load_latest(self.output)

@@ -207,3 +207,31 @@ def test_export_recounts_the_tables_with_the_final_model(tmp_path):
     assert (model.code_frequencies[0] <= everything[0]).all()  # counted on a subset of these very files
     with pytest.raises(AudioCodecError, match="no such folder or manifest"):
         export(tmp_path / "run", tmp_path / "m3", "--recount", tmp_path / "nothing")
+
+
+def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
+    from audiocodec import Codec
+    from audiocodec.errors import ModelMismatchError
+
+    config = tiny_config(tmp_path, max_steps=6)
+    Trainer(config).train()
+    assert export(tmp_path / "run", tmp_path / "model", "--compact") == 0
+    shipped = Codec.from_pretrained(tmp_path / "model")
+
+    config.output_dir, config.init_from = str(tmp_path / "finetune"), str(tmp_path / "model")
+    trainer = Trainer(config)
+    start = trainer.model.state_dict()
+    for name, value in shipped.state_dict().items():
+        if name != "code_frequencies":
+            assert torch.equal(start[name], value), name
+    assert not trainer.model.code_frequencies.any()  # counts of codebooks that will move are dropped
+    trainer.train()
+    assert trainer.step == 6 and trainer.model.code_frequencies.sum() > 0
+
+    config.output_dir = str(tmp_path / "other")
+    config.model = config.model.replace(n_filters=6)
+    with pytest.raises(ModelMismatchError, match="wrong shapes"):
+        Trainer(config)
+    config.model = config.model.replace(n_filters=4, sample_rate=16000)
+    with pytest.raises(AudioCodecError, match="sample_rate differ"):
+        Trainer(config)
