@@ -116,12 +116,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from . import api
     from .audio_io import read_audio, write_audio, write_bytes
-    from .errors import AudioCodecError
+    from .evaluation.metrics import mel_distance, si_sdr
 
-    try:
-        model, label = api.default_model(), "the embedded default model"
-    except AudioCodecError:
-        model, label = demo_random_model().prepare_for_inference(), "a small RANDOMLY INITIALISED model (no trained default is embedded yet)"
+    model = api.default_model()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wav, sample_rate = read_audio(SAMPLE)
@@ -131,26 +128,15 @@ def run_demo(args: argparse.Namespace) -> int:
     audio, rate = api.decompress(data, model=model)
     write_audio(decoded, audio.numpy(), rate)
     seconds = wav.shape[1] / sample_rate
-    print(f"model: {label}")
+    reference = torch.from_numpy(wav)
+    print(f"model: the embedded default model, {model.config.name} ({model.model_id()})")
     print(f"input: {SAMPLE} ({seconds:.2f} s at {sample_rate} Hz)")
     print(f"compressed: {compressed} ({len(data)} bytes, {8 * len(data) / seconds / 1000:.2f} kb/s, "
           f"{model.bandwidth:g} kb/s nominal)")
     print(f"decompressed: {decoded}")
+    print(f"quality: log-mel distance {float(mel_distance(reference, audio, rate).mean()):.3f}, "
+          f"SI-SDR {float(si_sdr(reference, audio).mean()):.1f} dB (audiocodec eval measures more)")
     return 0
-
-
-def demo_random_model():
-    """A small codec with random weights, seeded so that every run builds the same one."""
-    import torch
-
-    from .model import Codec, CodecConfig
-    from .quantization import QuantizerConfig
-
-    torch.manual_seed(0)
-    config = CodecConfig(name="random_demo", n_filters=8, dimension=32, lstm=1,
-                         target_bandwidths=(1.5, 3.0, 6.0), quantizer=QuantizerConfig(n_q=8, bins=1024,
-                                                                                      kmeans_init=False))
-    return Codec(config)
 
 
 def _show_progress(seconds: float) -> bool:

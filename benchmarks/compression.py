@@ -5,8 +5,7 @@
 For each bandwidth: the payload against fixed-width packing (`n_q * frames * log2(bins)` bits) and the whole file's
 bitrate against the nominal one, on the bundled speech sample. Then, for each duration, the wall time and peak
 resident memory of `audiocodec compress` and `audiocodec decompress` run as subprocesses on a synthetic WAV file
-(a chord with vibrato and noise bursts). Without --model it uses the embedded default model, or the demo's random
-model when none is embedded (entropy-coding gains then mean nothing: its tables are uniform).
+(a chord with vibrato and noise bursts). Without --model it uses the embedded default model.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ import torch
 
 from audiocodec import bitstream
 from audiocodec.api import compress, default_model
-from audiocodec.commands import SAMPLE, demo_random_model
-from audiocodec.errors import AudioCodecError
+from audiocodec.commands import SAMPLE
 
 
 def load(model_dir: str | None):
@@ -33,10 +31,7 @@ def load(model_dir: str | None):
 
     if model_dir:
         return Codec.from_pretrained(model_dir), model_dir
-    try:
-        return default_model(), "default"
-    except AudioCodecError:
-        return demo_random_model().eval(), None
+    return default_model(), "default"
 
 
 def synthetic(seconds: float, rate: int, path: Path) -> None:
@@ -79,9 +74,6 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if model_dir is None:
-            model_dir = str(tmp / "model")
-            model.save_pretrained(model_dir)
         print("\n| audio | step | wall s | peak RSS MB |")
         print("|---|---|---|---|")
         for seconds in args.durations:

@@ -85,3 +85,4 @@ def test_demo_runs_and_reports(tmp_path):
     out = run("demo", "--out-dir", tmp_path / "demo")
     assert out.returncode == 0, out.stderr
     assert b"kb/s" in out.stdout and (tmp_path / "demo" / "sample_decoded.wav").is_file()
+    assert b"the embedded default model" in out.stdout and b"log-mel distance" in out.stdout
