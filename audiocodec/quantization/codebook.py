@@ -54,6 +54,8 @@ class EMACodebook(nn.Module):
         self.register_buffer("embedding_sum", embedding.clone())
         self.register_buffer("embedding", embedding)
         self.register_buffer("window_usage", torch.zeros(bins))
+        # Dead codes found by the last expiry check: what to report, since the window restarts right after it.
+        self.last_dead = 0
 
     @property
     def is_initialized(self) -> bool:
@@ -116,7 +118,7 @@ class EMACodebook(nn.Module):
         derived from them is the replacement and stays so through later EMA steps until data moves it.
         """
         dead = self.dead_codes()
-        n_dead = int(dead.sum())
+        n_dead = self.last_dead = int(dead.sum())
         if n_dead and candidates.shape[0]:
             candidates = candidates.to(self.embedding.dtype)
             errors = (candidates - self.decode(self.encode(candidates))).pow(2).sum(1)

@@ -247,7 +247,8 @@ class Trainer:
         """Distortion of held-out audio, and how the codebooks are used on it.
 
         Per level: perplexity and fraction of codes used, counted over all validation frames (the eval-mode
-        quantizer reports nothing itself), and the codes the EMA currently counts as dead.
+        quantizer reports nothing itself), and the codes the last expiry check found dead (the current window may
+        have just restarted, so counting it now would say 0).
         """
         self.model.eval()
         quantizer = self.model.quantizer
@@ -270,8 +271,8 @@ class Trainer:
             probs = counts[k] / counts[k].sum()
             result[f"valid/q{k}/perplexity"] = float(torch.exp(-(probs * probs.clamp(min=1e-12).log()).sum()))
             result[f"valid/q{k}/used"] = float((counts[k] > 0).double().mean())
-            if hasattr(quantizer.levels[k], "dead_codes"):
-                result[f"valid/q{k}/dead"] = float(quantizer.levels[k].dead_codes().sum())
+            if hasattr(quantizer.levels[k], "last_dead"):
+                result[f"valid/q{k}/dead"] = float(quantizer.levels[k].last_dead)
         return result
 
     # -- checkpoints ------------------------------------------------------------------------------------------
