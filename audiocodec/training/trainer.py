@@ -27,6 +27,7 @@ import torch
 from torch import distributed as dist
 
 from ..errors import AudioCodecError
+from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec
 from .balancer import Balancer
@@ -265,12 +266,10 @@ class Trainer:
                 counts[k] += torch.bincount(out.codes[:, k].reshape(-1).cpu(), minlength=quantizer.bins).double()
         self.model.train()
         result = {k: float(np.mean(v)) for k, v in totals.items()}
-        for k in range(quantizer.n_q):
-            if counts[k].sum() == 0:
-                continue
-            probs = counts[k] / counts[k].sum()
-            result[f"valid/q{k}/perplexity"] = float(torch.exp(-(probs * probs.clamp(min=1e-12).log()).sum()))
-            result[f"valid/q{k}/used"] = float((counts[k] > 0).double().mean())
+        for level in codebook_health(counts.numpy()):
+            k = level.level
+            result[f"valid/q{k}/perplexity"] = level.perplexity
+            result[f"valid/q{k}/used"] = level.used
             if hasattr(quantizer.levels[k], "last_dead"):
                 result[f"valid/q{k}/dead"] = float(quantizer.levels[k].last_dead)
         return result
