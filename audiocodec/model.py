@@ -332,7 +332,7 @@ class Codec(nn.Module):
         The quantizer's derivable training state may be missing (a compact export): it is rebuilt. Tensors are
         converted to the model's dtypes (a compact export stores float16).
         """
-        derivable = {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
+        derivable = self._derivable_keys()
         own = self.state_dict()
         problems = _key_mismatch({k: v for k, v in own.items() if k not in derivable or k in state}, state)
         if problems:
@@ -341,10 +341,14 @@ class Codec(nn.Module):
         if derivable - set(state):
             self.quantizer.restore_training_state()
 
+    def _derivable_keys(self) -> set[str]:
+        """This model's state-dict keys that a compact export leaves out and loading rebuilds."""
+        return {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
+
     def _compact_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`state` without the derivable keys, floating tensors in float16 except counts (which can exceed
         float16's range and set the entropy coder's tables)."""
-        derivable = {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
+        derivable = self._derivable_keys()
         counts = ("code_frequencies", "cluster_usage")
         return {k: v.half() if v.is_floating_point() and not k.endswith(counts) else v
                 for k, v in state.items() if k not in derivable}
