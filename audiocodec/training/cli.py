@@ -53,10 +53,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import json
+
     import torch
 
     from ..errors import AudioCodecError, OutputExistsError
-    from ..model import Codec, CodecConfig
+    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec, CodecConfig
     from .checkpoint import load_latest
     from .code_counts import count_codes
 
@@ -81,8 +83,8 @@ def run_export(args: argparse.Namespace) -> int:
         model.code_frequencies.copy_(counts)
         print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
     model.save_pretrained(output, compact=args.compact)
-    exported = Codec.from_pretrained(output)
-    size = (output / "model.safetensors").stat().st_size / 1e6
-    print(f"{output}: model {model.config.name} ({exported.model_id()}) from step {state['step']}, "
+    model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
+    size = (output / WEIGHTS_FILE).stat().st_size / 1e6
+    print(f"{output}: model {model.config.name} ({model_id}) from step {state['step']}, "
           f"{size:.1f} MB{' (compact)' if args.compact else ''}")
     return 0
