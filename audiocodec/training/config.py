@@ -10,6 +10,7 @@ import yaml
 from ..config import Config
 from ..errors import ConfigError
 from ..model import CodecConfig
+from .losses import MEL_SCALES
 
 
 @dataclasses.dataclass
@@ -40,7 +41,7 @@ class LossConfig(Config):
     discriminator_ffts: tuple = (1024, 2048, 512, 256, 128)
 
     def __post_init__(self) -> None:
-        if self.mel_scale not in ("linear", "log"):
+        if self.mel_scale not in MEL_SCALES:
             raise ConfigError(f"loss mel_scale must be 'linear' or 'log', got {self.mel_scale!r}")
 
 

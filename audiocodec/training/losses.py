@@ -7,6 +7,9 @@ from torch import nn
 from torch.nn import functional as F
 
 
+MEL_SCALES = ("linear", "log")
+
+
 class MultiScaleMelLoss(nn.Module):
     """Distance between mel spectrograms at window sizes 2^5 .. 2^11.
 
@@ -20,7 +23,7 @@ class MultiScaleMelLoss(nn.Module):
     def __init__(self, sample_rate: int, n_mels: int = 64, min_log2: int = 5, max_log2: int = 11,
                  scale: str = "linear"):
         super().__init__()
-        if scale not in ("linear", "log"):
+        if scale not in MEL_SCALES:
             raise ValueError(f"mel loss scale must be 'linear' or 'log', got {scale!r}")
         self.scale = scale
         import warnings
