@@ -65,6 +65,9 @@ class CodecConfig(Config):
     conv_init: str = "pytorch"  # "lecun": variance-preserving, for short trainings (audiocodec.modules.init)
 
     def __post_init__(self) -> None:
+        # JSON and YAML give lists: store tuples, so a config read back from a saved model equals the recipe's.
+        self.ratios = tuple(int(r) for r in self.ratios)
+        self.target_bandwidths = tuple(float(b) for b in self.target_bandwidths)
         if self.conv_init not in INITS:
             raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
 

@@ -32,3 +32,13 @@ def test_unknown_key_is_named_with_its_place():
         Outer.from_dict({"inner": {"sise": 3}})
     with pytest.raises(ConfigError, match="typo"):
         Outer.from_dict({"typo": 1})
+
+
+def test_codec_config_read_back_from_json_equals_the_recipe():
+    import json
+
+    from audiocodec import CodecConfig
+
+    recipe = CodecConfig(n_filters=8)  # ratios and bandwidths left at their (tuple) defaults
+    saved = CodecConfig.from_dict(json.loads(json.dumps(recipe.to_dict())))  # lists, as a saved model has
+    assert saved == recipe  # init_from compares them field by field
