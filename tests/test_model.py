@@ -105,6 +105,16 @@ def test_model_id_changes_with_any_weight():
     assert codec.model_id() != before
 
 
+def test_model_id_ignores_training_only_quantizer_options_but_not_the_layout():
+    codec = tiny_codec()
+    retrained = Codec(codec.config.replace(quantizer=codec.config.quantizer.replace(expire_every=7, seed=3)))
+    retrained.load_state_dict(codec.state_dict())
+    assert retrained.model_id() == codec.model_id()  # files compressed before still decode
+    other = Codec(codec.config.replace(trim_right_ratio=0.5))
+    other.load_state_dict(codec.state_dict())
+    assert other.model_id() != codec.model_id()
+
+
 def test_loading_mismatched_weights_lists_the_keys(tmp_path):
     tiny_codec().save_pretrained(tmp_path / "a")
     meta = json.loads((tmp_path / "a" / "config.json").read_text())
