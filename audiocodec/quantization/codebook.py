@@ -36,16 +36,20 @@ class EMACodebook(nn.Module):
         decay: EMA decay.
         epsilon: Laplace smoothing of usage, so a code with no usage still has a finite embedding.
         threshold: expiry threshold as a fraction of uniform usage over the window.
+        min_window_usage: a window is judged only once it holds at least this many vectors per code; until then
+            `expire` leaves it open. Under quantizer dropout the upper levels see data in few steps, and judging
+            them on a handful of vectors would call most codes dead and churn them at every check.
     """
 
     def __init__(self, dimension: int, bins: int, decay: float = 0.99, epsilon: float = 1e-5,
-                 threshold: float = 0.1, kmeans_init: bool = True):
+                 threshold: float = 0.1, kmeans_init: bool = True, min_window_usage: float = 0.0):
         super().__init__()
         self.dimension = dimension
         self.bins = bins
         self.decay = decay
         self.epsilon = epsilon
         self.threshold = threshold
+        self.min_window_usage = min_window_usage
         embedding = torch.zeros(bins, dimension)
         if not kmeans_init:
             nn.init.kaiming_uniform_(embedding)
@@ -109,14 +113,22 @@ class EMACodebook(nn.Module):
             return torch.zeros(self.bins, dtype=torch.bool, device=self.window_usage.device)
         return self.window_usage < self.threshold * total / self.bins
 
+    def window_is_full(self) -> bool:
+        """Whether the window holds `min_window_usage` vectors per code (usage is synced, so all ranks agree)."""
+        return bool(self.window_usage.sum() >= self.min_window_usage * self.bins)
+
     def expire(self, candidates: torch.Tensor, generator: torch.Generator) -> int:
         """Replaces dead codes with rows of `candidates` [M, D] and starts a new window; returns how many.
+
+        A window that is not yet full (`window_is_full`) is left open and nothing is replaced.
 
         `candidates` are recent inputs of this level (identical on all ranks). They are drawn in proportion to
         their squared error under the current codebook, so new codes go where the data is served worst. The
         replaced codes' usage is reset to the threshold and their sum to `vector * usage`, so the embedding
         derived from them is the replacement and stays so through later EMA steps until data moves it.
         """
+        if not self.window_is_full():
+            return 0
         dead = self.dead_codes()
         n_dead = self.last_dead = int(dead.sum())
         if n_dead and candidates.shape[0]:

@@ -31,12 +31,18 @@ class QuantizerConfig(Config):
         kmeans_init: fit the codebooks with k-means on gathered data before using them.
         kmeans_iters: Lloyd iterations of that k-means.
         kmeans_factor: vectors per code gathered before k-means runs (across ranks and, if needed, steps).
-        expire_every: steps in an expiry window; 0 disables expiry.
+        expire_every: steps between expiry checks; 0 disables expiry.
+        expire_min_usage: a level's window is judged only once it has received this many vectors per code on
+            average; until then it stays open across checks. This keeps levels that quantizer dropout rarely
+            reaches from being judged on a few hundred vectors (most of their codes would look dead). With the
+            default threshold, 10 makes a uniformly used code look dead with probability e^-10.
         threshold: a code whose usage over the window is below `threshold` times uniform usage is replaced.
         rows_per_step: at most this many encoder frames per rank and step go into the buffer of recent outputs
             from which k-means data and replacement vectors are drawn.
         commitment_weight: weight of the commitment loss (encoder pulled towards its codes).
         quantizer_dropout: in training, use a random number of levels per batch (bandwidth scalability).
+        dropout_levels: the level counts quantizer dropout draws from, uniformly (EnCodec draws one of its
+            target bandwidths); empty: every count from 1 to n_q (descript-audio-codec's choice).
         seed: seeds every random decision (dropout, k-means, replacement); decisions derive from it and the step
             counter, so they are identical on all ranks and resume exactly.
         temperature_start, temperature_end, temperature_decay: Gumbel temperature
@@ -53,10 +59,12 @@ class QuantizerConfig(Config):
     kmeans_iters: int = 50
     kmeans_factor: int = 4
     expire_every: int = 20
+    expire_min_usage: float = 10.0
     threshold: float = 0.1
     rows_per_step: int = 4096
     commitment_weight: float = 1.0
     quantizer_dropout: bool = False
+    dropout_levels: list[int] = dataclasses.field(default_factory=list)
     seed: int = 0
     temperature_start: float = 2.0
     temperature_end: float = 0.5
@@ -74,6 +82,9 @@ class QuantizerConfig(Config):
             ("kmeans_iters", self.kmeans_iters >= 0, "non-negative"),
             ("kmeans_factor", self.kmeans_factor >= 1, "at least 1"),
             ("expire_every", self.expire_every >= 0, "non-negative"),
+            ("expire_min_usage", self.expire_min_usage >= 0, "non-negative"),
+            ("dropout_levels", all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.n_q
+                                   for n in self.dropout_levels), f"level counts in [1, {self.n_q}]"),
             ("threshold", 0.0 <= self.threshold < 1.0, "in [0, 1)"),
             ("rows_per_step", self.rows_per_step >= 1, "at least 1"),
             ("commitment_weight", self.commitment_weight >= 0, "non-negative"),

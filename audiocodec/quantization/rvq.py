@@ -73,7 +73,8 @@ class ResidualVectorQuantizer(nn.Module):
         self.bins = bins
         if config.kind == "ema":
             levels: list[nn.Module] = [
-                EMACodebook(dimension, bins, config.decay, config.epsilon, config.threshold, config.kmeans_init)
+                EMACodebook(dimension, bins, config.decay, config.epsilon, config.threshold, config.kmeans_init,
+                            config.expire_min_usage)
                 for _ in range(n_q)
             ]
         else:
@@ -123,7 +124,8 @@ class ResidualVectorQuantizer(nn.Module):
            it (each level on the residual the previous ones leave), then broadcast from rank 0; until then the
            step is a pass-through (quantized = x, codes 0);
         7. EMA levels: EMA of usage and sums with the synced statistics, embedding derived from them;
-        8. every `expire_every` steps, AFTER the EMA copy: codes used less than `threshold` x uniform over the
+        8. every `expire_every` steps, AFTER the EMA copy, for each level whose window holds `expire_min_usage`
+           vectors per code (others keep theirs open): codes used less than `threshold` x uniform over the
            window are replaced by recent encoder outputs pushed through the earlier levels, writing usage and
            sums so that step 7 of later steps keeps them (EnCodec expired before its EMA copy, which undid it);
         9. `step += 1`.
@@ -321,6 +323,9 @@ class ResidualVectorQuantizer(nn.Module):
     def _dropout_n_q(self) -> int:
         if not self.config.quantizer_dropout:
             return self.n_q
+        choices = self.config.dropout_levels
+        if choices:
+            return int(choices[int(torch.randint(len(choices), (1,), generator=self._generator(_DROPOUT)))])
         return int(torch.randint(1, self.n_q + 1, (1,), generator=self._generator(_DROPOUT)))
 
     def _temperature(self) -> float:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from encodec.quantization.core_vq import EuclideanCodebook
 
+from audiocodec.errors import ConfigError
 from audiocodec.quantization import EMACodebook, ResidualVectorQuantizer, distributed
 
 from .helpers import cluster_stream, grid_centres
@@ -117,6 +118,41 @@ def test_expiry_is_judged_over_the_window_not_one_batch():
     assert book.embedding[3].item() < 50  # never swapped for the candidate at 100
     _, replaced_per_batch = _windowed_book(expire_every=1)  # EnCodec-style judgement starves the rare code
     assert replaced_per_batch > 0
+
+
+def _sparse_book(min_window_usage: float) -> int:
+    """A level that receives two vectors per step (as quantizer dropout leaves the upper levels), spread
+    evenly over its four codes in the long run, checked for expiry every other step; returns codes replaced."""
+    book = EMACodebook(dimension=1, bins=4, decay=0.9, threshold=0.1, kmeans_init=False,
+                       min_window_usage=min_window_usage)
+    centres = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    book.initialize(centres.repeat(10, 1), iters=5, generator=torch.Generator().manual_seed(0), usage_per_step=2.0)
+    replaced = 0
+    for step in range(40):
+        codes = torch.tensor([(2 * step) % 4, (2 * step + 1 + step // 4) % 4])
+        counts, sums = book.statistics(centres[codes], codes)
+        book.ema_update(counts, sums)
+        if step % 2:
+            replaced += book.expire(torch.tensor([[100.0]]), torch.Generator().manual_seed(step))
+    return replaced
+
+
+def test_a_level_starved_by_dropout_is_judged_only_once_its_window_is_full():
+    assert _sparse_book(min_window_usage=0.0) > 0  # four vectors per window: most codes look dead
+    assert _sparse_book(min_window_usage=3.0) == 0  # windows of twelve vectors: every code is seen
+
+
+def test_dropout_draws_only_the_configured_level_counts():
+    q = ResidualVectorQuantizer(4, 8, 8, kmeans_factor=2, quantizer_dropout=True, dropout_levels=[2, 8], seed=3)
+    q.train()
+    drawn = {q(torch.randn(2, 4, 16)).codes.shape[1] for _ in range(30)}
+    assert drawn == {2, 8}
+
+
+@pytest.mark.parametrize("levels", [[0], [9], [True]])
+def test_dropout_levels_outside_the_quantizer_are_rejected(levels):
+    with pytest.raises(ConfigError, match="dropout_levels"):
+        ResidualVectorQuantizer(4, 8, 8, dropout_levels=levels)
 
 
 def test_kmeans_waits_for_several_vectors_per_code_gathered_across_steps():
