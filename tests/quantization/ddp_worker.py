@@ -7,7 +7,8 @@ import torch.distributed as dist
 
 from audiocodec.quantization import ResidualVectorQuantizer
 
-OPTIONS = dict(kmeans_factor=8, kmeans_iters=10, expire_every=2, threshold=0.6, quantizer_dropout=True, seed=5)
+OPTIONS = dict(kmeans_factor=8, kmeans_iters=10, expire_every=2, expire_min_usage=1.0, threshold=0.6,
+               quantizer_dropout=True, seed=5)
 
 
 def batches(steps: int) -> list[torch.Tensor]:
