@@ -34,11 +34,9 @@ class QuantizerConfig(Config):
         expire_every: steps between expiry checks; 0 disables expiry.
         expire_min_usage: a level's window is judged only once it has received this many vectors per code on
             average; until then it stays open across checks. This keeps levels that quantizer dropout rarely
-            reaches from being judged on a few hundred vectors. Learnt codebooks are skewed: after 10 vectors per
-            code, a third of a healthy level's codes had received none (default model, levels 8-12), and replacing
-            them churned the codebook; after 100, a code below the default threshold gets fewer than 10 of the
-            ~100 vectors it would get under uniform use. At EnCodec's scale (8 GPUs x 8 x 1 s, 4800 frames per
-            step) 100 x 1024 vectors take about 20 steps, its expiry period.
+            reaches from being judged on a few hundred vectors, where most codes look dead. Expiry must still come
+            often: with 100 (windows of hundreds of steps on a CPU batch) the default model's codes died faster
+            than they were replaced, and the share of codes used fell at every level.
         threshold: a code whose usage over the window is below `threshold` times uniform usage is replaced.
         rows_per_step: at most this many encoder frames per rank and step go into the buffer of recent outputs
             from which k-means data and replacement vectors are drawn.
@@ -62,7 +60,7 @@ class QuantizerConfig(Config):
     kmeans_iters: int = 50
     kmeans_factor: int = 4
     expire_every: int = 20
-    expire_min_usage: float = 100.0
+    expire_min_usage: float = 10.0
     threshold: float = 0.1
     rows_per_step: int = 4096
     commitment_weight: float = 1.0
