@@ -18,8 +18,9 @@ KINDS = ("ema", "gumbel")
 class QuantizerConfig(Config):
     """Residual vector quantizer settings.
 
-    Thresholds are relative (a fraction of uniform usage) and windows are counted in steps, so the same recipe
-    behaves the same whatever the batch size or the number of ranks.
+    Thresholds are relative (a fraction of uniform usage), and windows are counted in steps and in vectors per
+    code, so the same recipe means the same whatever the batch size or the number of ranks (a larger batch only
+    fills a window in fewer steps).
 
     Attributes:
         kind: "ema" (nearest code, codebook learnt by EMA with expiry) or "gumbel" (Gumbel-softmax level whose
