@@ -323,10 +323,8 @@ class ResidualVectorQuantizer(nn.Module):
     def _dropout_n_q(self) -> int:
         if not self.config.quantizer_dropout:
             return self.n_q
-        choices = self.config.dropout_levels
-        if choices:
-            return int(choices[int(torch.randint(len(choices), (1,), generator=self._generator(_DROPOUT)))])
-        return int(torch.randint(1, self.n_q + 1, (1,), generator=self._generator(_DROPOUT)))
+        choices = self.config.dropout_levels or range(1, self.n_q + 1)
+        return int(choices[int(torch.randint(len(choices), (1,), generator=self._generator(_DROPOUT)))])
 
     def _temperature(self) -> float:
         c = self.config
