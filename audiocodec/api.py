@@ -67,7 +67,7 @@ def compress(
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
-        model_name=model.config.name, model_id=model.model_id(), sample_rate=model.sample_rate,
+        model_id=model.model_id(), sample_rate=model.sample_rate,
         channels=model.channels, frame_rate=model.frame_rate, bins=model.quantizer.bins, n_q=codes.shape[0],
         frames=codes.shape[1], length=encoded.length, original_rate=sample_rate,
         original_channels=original.shape[0], original_length=original.shape[1], bandwidth=model.bandwidth,
@@ -108,7 +108,7 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
 def check_model(header: bitstream.Header, model: Codec) -> None:
     """Refuse to decode with another model than the one that encoded, naming both; check the layout too."""
     ours = f"{model.config.name} ({model.model_id()})"
-    theirs = f"{header.model_name} ({header.model_id})"
+    theirs = header.model_id if header.model_name is None else f"{header.model_name} ({header.model_id})"
     if header.model_id != model.model_id():
         raise ModelMismatchError(f"the file was encoded with model {theirs}, but the model given is {ours}")
     if header.n_q > model.quantizer.n_q or header.bins != model.quantizer.bins:

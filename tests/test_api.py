@@ -42,7 +42,7 @@ def test_stereo_model_with_segments_round_trips():
 def test_another_model_is_refused_with_both_identities():
     a, b = tiny_codec(), tiny_codec(n_filters=6)
     data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
-    with pytest.raises(ModelMismatchError, match=f"tiny \\({a.model_id()}\\).*tiny \\({b.model_id()}\\)"):
+    with pytest.raises(ModelMismatchError, match=f"model {a.model_id()}.*tiny \\({b.model_id()}\\)"):
         decompress(data, model=b)
 
 

@@ -1,5 +1,8 @@
+import dataclasses
+import json
 import struct
 import zlib
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -49,18 +52,57 @@ def test_unknown_version_is_refused():
         bitstream.unpack(bytes(damaged))
 
 
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
 def test_absurd_sizes_with_a_valid_crc_are_refused_before_allocating():
     header, payload = bitstream.unpack(VALID)
     header.length = 10**15
-    body = bitstream._PREFIX.pack(bitstream.MAGIC, 1, 0)  # rebuilt by hand: pack() would refuse it
-    import dataclasses
-    import json
-
-    header_bytes = json.dumps(dataclasses.asdict(header)).encode()
-    body = bitstream._PREFIX.pack(bitstream.MAGIC, 1, len(header_bytes)) + header_bytes
-    body += struct.pack("<I", len(payload)) + payload
+    with mock.patch.object(bitstream.Header, "validate", lambda self: None):  # pack() would refuse it
+        forged = bitstream.pack(header, payload)
     with pytest.raises(FormatError, match="length is 1000000000000000"):
-        bitstream.unpack(body + struct.pack("<I", zlib.crc32(body)))
+        bitstream.unpack(forged)
+
+
+def test_version_2_spends_under_50_bytes_on_everything_but_the_codes():
+    header, payload = bitstream.unpack(VALID)
+    assert len(VALID) - len(payload) < 50
+    json_header = json.dumps(dataclasses.asdict(header), separators=(",", ":"))
+    assert len(json_header) > 200  # what version 1 spent on the header alone
+
+
+def test_every_header_field_round_trips_including_segment_scales():
+    header = bitstream.Header(model_id="0123456789abcdef", sample_rate=48000, channels=2, frame_rate=150.0, bins=1024,
+                              n_q=16, frames=300, length=96000, original_rate=44100, original_channels=1,
+                              original_length=88200, bandwidth=24.0, scales=[0.5, 0.125])
+    assert bitstream.unpack(bitstream.pack(header, b"codes"))[0] == header
+
+
+def _version_1(header: bitstream.Header, payload: bytes, model_name: str) -> bytes:
+    """A file as audiocodec 0.x wrote it (docs/format.md, version 1): JSON header, u32 lengths."""
+    fields = dataclasses.asdict(header) | {"model_name": model_name}
+    raw = json.dumps(fields).encode()
+    return _with_crc(b"ACDC" + struct.pack("<HI", 1, len(raw)) + raw + struct.pack("<I", len(payload)) + payload)
+
+
+def test_version_1_files_still_decode_to_the_same_audio():
+    header, payload = bitstream.unpack(VALID)
+    old = _version_1(header, payload, "tiny")
+    old_header, old_payload = bitstream.unpack(old)
+    assert old_payload == payload and old_header.model_name == "tiny"
+    assert dataclasses.replace(old_header, model_name=None) == header
+    torch.testing.assert_close(decompress(old, model=CODEC)[0], decompress(VALID, model=CODEC)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (lambda blob: blob[:14] + b"\x80" + blob[15:], "unknown flags"),
+    (lambda blob: blob[:15] + b"\xff" * 11 + blob[15:], "more than 10 bytes"),
+])
+def test_malformed_version_2_fields_are_refused(tamper, message):
+    forged = tamper(VALID[:-4])
+    with pytest.raises(FormatError, match=message):
+        bitstream.unpack(_with_crc(forged))
 
 
 def test_skewed_tables_take_fewer_bytes_than_uniform():
