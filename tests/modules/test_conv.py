@@ -64,6 +64,24 @@ def test_transposed_conv_equals_torch_conv_transpose(kernel_size, stride):
     torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
+    layer = PaddedConvTranspose1d(3, 5, 8, 4)
+    x = torch.randn(1, 3, 11)
+
+    def expected():
+        y = torch.nn.functional.conv_transpose1d(x, layer.convtr.weight, layer.convtr.bias, 4)
+        return y[..., layer.trim_left : y.shape[-1] - layer.trim_right]
+
+    with torch.no_grad():
+        layer(x)  # builds and keeps the kernel
+        layer.convtr.weight.mul_(2)  # an in-place update, as an optimiser makes
+        torch.testing.assert_close(layer(x), expected())
+        layer.load_state_dict({k: torch.randn_like(v) for k, v in layer.state_dict().items()})
+        torch.testing.assert_close(layer(x), expected())
+    layer(x).sum().backward()  # with autograd, the kernel is rebuilt from the weights, so gradients reach them
+    assert layer.convtr.weight.grad is not None and layer.convtr.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("left,right,length", [(6, 0, 50), (3, 4, 9), (6, 6, 6), (6, 2, 3), (2, 1, 1)])
 def test_reflect_padding_equals_torch(left, right, length):
     from audiocodec.modules.conv import pad1d
