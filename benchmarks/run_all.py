@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 QUICK = {
-    "speed.py": ["--seconds", "2", "--repeats", "2", "--threads", "1", "--gpu-batches", "1"],
+    "speed.py": ["--seconds", "2", "--repeats", "2", "--threads", "1", "--processes", "2", "--gpu-batches", "1"],
     "codebook.py": ["--steps", "100", "--bins", "64", "--held-out", "5000", "--reference-iters", "20",
                     "--overhead-repeats", "5"],
     "train_throughput.py": ["--recipe", "recipes/tiny_cpu.yaml", "--batch", "2", "--seconds", "0.5", "--steps", "2"],

@@ -4,13 +4,20 @@ Both models get the same random weights (audiocodec loads EnCodec's state dict),
 side by side in one process, alternating, so machine noise hits both alike. Prints real-time factors (seconds of
 audio per second of compute, medians over --repeats runs), the speed ratio, and whether the codes are identical.
 
-    python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--gpu-batches 1 64]
+EnCodec's CPU speed differs from one Python process to the next by up to 25% (its large temporaries fault in
+fresh pages or not, depending on the heap's history), ours by about 3%. `--processes N` therefore repeats each CPU
+row in N fresh processes and reports the medians, and the range of the speed-up.
+
+    python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--processes 5] [--gpu-batches 1 64]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -65,6 +72,8 @@ def main() -> None:
     parser.add_argument("--bandwidth", type=float, default=6.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--processes", type=int, default=5, help="fresh processes per CPU row (medians reported)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     reference = reference_model(args.variant)
@@ -81,24 +90,49 @@ def main() -> None:
     if torch.cuda.is_available():
         configs += [("cuda", None, batch) for batch in args.gpu_batches]
 
+    if args.child:
+        r = measure_row(reference, codec, args, "cpu", args.threads[0], 1)
+        print(json.dumps(r))
+        return
     print(f"EnCodec {args.variant} configuration, random weights, {args.bandwidth:g} kb/s, {audio_seconds:g} s of "
-          f"audio per item, median of {args.repeats}; RTF = audio seconds per compute second")
+          f"audio per item, median of {args.repeats} runs (CPU rows: median over {args.processes} processes); "
+          f"RTF = audio seconds per compute second")
     header = ("device", "threads", "batch", "EnCodec enc RTF", "ours enc RTF", "EnCodec dec RTF", "ours dec RTF",
               "enc+dec speed-up", "codes equal")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for device, threads, batch in configs:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-        torch.manual_seed(1)
-        wav = 0.1 * torch.randn(batch, reference.channels, int(audio_seconds * reference.sample_rate), device=device)
-        r = measure(reference.to(device), codec.to(device), wav, args.repeats, sync)
-        total = batch * audio_seconds
-        speedup = (r["ref_encode"] + r["ref_decode"]) / (r["our_encode"] + r["our_decode"])
-        print(f"| {device} | {threads or '-'} | {batch} | {total / r['ref_encode']:.1f} | {total / r['our_encode']:.1f} | "
-              f"{total / r['ref_decode']:.1f} | {total / r['our_decode']:.1f} | {speedup:.2f}x | {r['same']} |")
+        if device == "cpu" and args.processes > 1:
+            rows = [_child_row(args, threads) for _ in range(args.processes)]
+            r = {key: statistics.median(row[key] for row in rows) for key in rows[0] if key != "same"}
+            r["same"] = all(row["same"] for row in rows)
+            speedups = sorted(row["speedup"] for row in rows)
+            spread = f" ({speedups[0]:.2f}-{speedups[-1]:.2f})"
+        else:
+            r, spread = measure_row(reference, codec, args, device, threads, batch), ""
+        print(f"| {device} | {threads or '-'} | {batch} | {r['ref_encode_rtf']:.1f} | {r['our_encode_rtf']:.1f} | "
+              f"{r['ref_decode_rtf']:.1f} | {r['our_decode_rtf']:.1f} | {r['speedup']:.2f}x{spread} | {r['same']} |")
 
+
+def measure_row(reference, codec, args, device: str, threads: int | None, batch: int) -> dict:
+    """Real-time factors of both models and the speed-up, on one device, thread count and batch size."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    torch.manual_seed(1)
+    wav = 0.1 * torch.randn(batch, reference.channels, int(args.seconds * reference.sample_rate), device=device)
+    r = measure(reference.to(device), codec.to(device), wav, args.repeats, sync)
+    total = batch * args.seconds
+    return {f"{name}_rtf": total / r[name] for name in ("ref_encode", "our_encode", "ref_decode", "our_decode")} | {
+        "speedup": (r["ref_encode"] + r["ref_decode"]) / (r["our_encode"] + r["our_decode"]), "same": r["same"]}
+
+
+def _child_row(args, threads: int) -> dict:
+    """One CPU row measured in a fresh Python process."""
+    command = [sys.executable, __file__, "--child", "--variant", args.variant, "--seconds", str(args.seconds),
+               "--repeats", str(args.repeats), "--bandwidth", str(args.bandwidth), "--threads", str(threads)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()
