@@ -1,0 +1,71 @@
+"""How much quality the quantizer costs: the decoder fed the encoder's unquantized latent, against the codes at
+each of the model's bandwidths, on the same files.
+
+    python benchmarks/quantizer_headroom.py [--model DIR] [--data corpus] [--max-files 60]
+
+When the unquantized row is barely better than the highest bandwidth, more or better codebooks cannot help: the
+encoder and decoder are the limit, and quality has to come from a larger model or more training. Without --data
+it measures the bundled speech sample; without --model, the embedded default model. Models that normalise or
+segment their input are not supported (their latent depends on the segment scales).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from audiocodec import Codec
+from audiocodec.api import default_model
+from audiocodec.audio_io import read_audio, to_model_format
+from audiocodec.commands import SAMPLE
+from audiocodec.errors import AudioReadError
+from audiocodec.evaluation.dataset import find_items, select
+from audiocodec.evaluation.metrics import MEL_FFT_SIZE, mel_distance, min_length, si_sdr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model directory (default: the embedded default model)")
+    parser.add_argument("--data", help="folder or manifest, as for `audiocodec eval` (default: the bundled sample)")
+    parser.add_argument("--max-files", type=int, default=60)
+    args = parser.parse_args()
+
+    model = Codec.from_pretrained(args.model).prepare_for_inference() if args.model else default_model()
+    if model.config.normalize or model.config.segment is not None:
+        raise SystemExit("quantizer_headroom: models that normalise or segment their input are not supported")
+    paths = [SAMPLE] if args.data is None else [item.path for item in select(find_items(args.data)[0], args.max_files)]
+    rows = {"unquantized": None} | {f"{kbps:g} kb/s": model.n_q_for_bandwidth(kbps) for kbps in model.bandwidths}
+    scores: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
+    skipped = 0
+    with torch.inference_mode():
+        for path in paths:
+            try:
+                wav, rate = read_audio(path)
+            except AudioReadError:
+                skipped += 1
+                continue
+            audio = to_model_format(torch.from_numpy(wav), rate, model.sample_rate, model.channels)
+            if audio.shape[-1] < min_length(MEL_FFT_SIZE):
+                skipped += 1
+                continue
+            latent = model.encoder(audio[None])
+            for name, n_q in rows.items():
+                quantized = latent if n_q is None else model.quantizer.decode(model.quantizer.encode(latent, n_q))
+                decoded = model.decoder(quantized)[0, :, : audio.shape[-1]]
+                scores[name].append((float(si_sdr(audio, decoded).mean()),
+                                     float(mel_distance(audio, decoded, model.sample_rate).mean())))
+
+    print(f"model {model.config.name} ({model.model_id()}), {len(scores['unquantized'])} file(s)"
+          f"{f', {skipped} unreadable or too short' if skipped else ''}; means over files")
+    print("| decoder input | codebooks | SI-SDR dB | mel distance |")
+    print("|---|---|---|---|")
+    for name, n_q in rows.items():
+        sdr = statistics.fmean(s for s, _ in scores[name])
+        mel = statistics.fmean(m for _, m in scores[name])
+        print(f"| {name} | {'-' if n_q is None else n_q} | {sdr:.2f} | {mel:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
