@@ -249,14 +249,20 @@ class PaddedConvTranspose1d(nn.Module):
         are the same tensors, at the same place and version: rebuilding the largest kernel (a flip and a copy of
         1 MiB) took 1% of decoding time. With autograd the kernel is rebuilt, to carry the gradient."""
         weight, bias = self.convtr.weight, self.convtr.bias
-        state = [(t, t.data_ptr(), t._version) for t in (weight, bias) if t is not None]
+        tensors = [t for t in (weight, bias) if t is not None]
+        if torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
+            # Inference tensors (weight norm computed under inference_mode) have no version to compare, and are
+            # new at every call anyway.
+            self._polyphase_cache = None
+            return self._polyphase_kernel(weight, bias, self.convtr.stride[0])
+        state = [(t, t.data_ptr(), t._version) for t in tensors]
         cached = self._polyphase_cache
-        if not torch.is_grad_enabled() and cached is not None and len(cached[0]) == len(state) and all(
+        if cached is not None and len(cached[0]) == len(state) and all(
             a[0] is b[0] and a[1:] == b[1:] for a, b in zip(cached[0], state)
         ):
             return cached[1]
         weights = self._polyphase_kernel(weight, bias, self.convtr.stride[0])
-        self._polyphase_cache = None if torch.is_grad_enabled() else (state, weights)
+        self._polyphase_cache = (state, weights)
         return weights
 
     @staticmethod

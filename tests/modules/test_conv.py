@@ -82,6 +82,16 @@ def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
     assert layer.convtr.weight.grad is not None and layer.convtr.weight.grad.abs().sum() > 0
 
 
+def test_transposed_conv_with_weight_norm_runs_under_inference_mode():
+    layer = PaddedConvTranspose1d(3, 5, 8, 4, norm="weight_norm")
+    x = torch.randn(1, 3, 11)
+    with torch.no_grad():
+        expected = layer(x)
+    with torch.inference_mode():  # the weight is then an inference tensor, which has no version counter
+        torch.testing.assert_close(layer(x), expected)
+        torch.testing.assert_close(layer(x), expected)
+
+
 @pytest.mark.parametrize("left,right,length", [(6, 0, 50), (3, 4, 9), (6, 6, 6), (6, 2, 3), (2, 1, 1)])
 def test_reflect_padding_equals_torch(left, right, length):
     from audiocodec.modules.conv import pad1d
