@@ -108,11 +108,19 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
 def check_model(header: bitstream.Header, model: Codec) -> None:
     """Refuse to decode with another model than the one that encoded, naming both; check the layout too."""
     ours = f"{model.config.name} ({model.model_id()})"
-    theirs = header.model_id if header.model_name is None else f"{header.model_name} ({header.model_id})"
     if header.model_id != model.model_id():
-        raise ModelMismatchError(f"the file was encoded with model {theirs}, but the model given is {ours}")
+        raise ModelMismatchError(f"the file was encoded with model {header.model_description()}, but the model "
+                                 f"given is {ours}")
     if header.n_q > model.quantizer.n_q or header.bins != model.quantizer.bins:
         raise FormatError(f"corrupted header: {header.n_q} codebooks of {header.bins} codes do not fit model {ours}")
+    if (header.sample_rate, header.channels) != (model.sample_rate, model.channels):
+        raise FormatError(f"corrupted header: {header.channels} channel(s) at {header.sample_rate} Hz do not match "
+                          f"model {ours}")
+    # The original length follows from the coded one (resampling gives ceil(length * ratio) samples); checking it
+    # bounds what decompressing may allocate.
+    expected = header.length * header.original_rate / model.sample_rate
+    if abs(header.original_length - expected) > header.original_rate / model.sample_rate + 1:
+        raise FormatError("corrupted header: the original length does not match the coded length")
     if header.frames != model.num_frames(header.length) or header.scales is not None and (
         len(header.scales) != len(model.segments(header.length))
     ):

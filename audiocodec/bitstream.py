@@ -39,6 +39,9 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 64
 MAX_CODEBOOKS = 256
 MAX_BINS = 1 << 16
+#: Segment volumes (RMS, floored at 1e-8 by the model) must lie here: float32 keeps them exact enough, and decoded
+#: audio multiplied by them stays finite.
+MIN_SCALE, MAX_SCALE = 1e-30, 1e30
 #: The integer fields of a version-2 header, in file order (then frame_rate and bandwidth as f32).
 _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "original_rate", "original_channels",
                 "original_length")
@@ -86,7 +89,7 @@ class Header:
         _check_int("original_length", self.original_length, 1, MAX_SECONDS * self.original_rate)
         for name in ("frame_rate", "bandwidth"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+            if not _number_in(value, 1e-3, 1e6):
                 raise FormatError(f"corrupted header: {name} is {value!r}")
         _check_int("frames", self.frames, 1, math.ceil(MAX_SECONDS * self.frame_rate) + 1)
         if not isinstance(self.model_id, str) or not _MODEL_ID.fullmatch(self.model_id):
@@ -95,10 +98,24 @@ class Header:
             raise FormatError("corrupted header: the model name is not text")
         if self.scales is not None:
             if not isinstance(self.scales, list) or len(self.scales) > MAX_SECONDS * 100 or not all(
-                isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0
-                for s in self.scales
+                _number_in(s, MIN_SCALE, MAX_SCALE) for s in self.scales
             ):
-                raise FormatError("corrupted header: segment scales are not a list of positive numbers")
+                raise FormatError(f"corrupted header: segment scales are not a list of numbers in "
+                                  f"[{MIN_SCALE:g}, {MAX_SCALE:g}]")
+
+    def model_description(self) -> str:
+        """The encoding model as messages name it: its id, after its name when the file records one (version 1)."""
+        return self.model_id if self.model_name is None else f"{self.model_name} ({self.model_id})"
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """A real number (not a bool) in [low, high]; float32 keeps such numbers finite and non-zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return low <= float(value) <= high
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
@@ -173,11 +190,14 @@ class _Reader:
         return _F32.unpack(self.take(4))[0]
 
     def varint(self) -> int:
+        """An unsigned LEB128 number in its shortest form (so that every file has exactly one encoding)."""
         value = 0
         for shift in range(0, 7 * _MAX_VARINT_BYTES, 7):
             byte = self.take(1)[0]
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
+                if byte == 0 and shift:
+                    raise FormatError("corrupted header (a number is not in its shortest form)")
                 return value
         raise FormatError("corrupted header (a number is more than 10 bytes long)")
 
@@ -192,7 +212,7 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
     def parse() -> Header:
         try:
             return Header(**json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
+        except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:  # ValueError: JSON, long ints
             raise FormatError(f"corrupted header ({type(error).__name__})") from None
 
     return parse

@@ -101,7 +101,7 @@ def run_info(args: argparse.Namespace) -> int:
     header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
     fixed_bits = header.n_q * header.frames * max(1, (header.bins - 1).bit_length())
-    print(f"model: {header.model_id}" + ("" if header.model_name is None else f" ({header.model_name})"))
+    print(f"model: {header.model_description()}")
     print(f"audio: {seconds:.2f} s, {header.original_channels} channel(s) at {header.original_rate} Hz "
           f"(coded as {header.channels} at {header.sample_rate} Hz)")
     print(f"codes: {header.n_q} codebooks x {header.frames} frames of {header.bins} codes, "

@@ -79,10 +79,10 @@ def test_every_header_field_round_trips_including_segment_scales():
     assert bitstream.unpack(bitstream.pack(header, b"codes"))[0] == header
 
 
-def _version_1(header: bitstream.Header, payload: bytes, model_name: str) -> bytes:
+def _version_1(header: bitstream.Header, payload: bytes, model_name: str, make_json=json.dumps) -> bytes:
     """A file as audiocodec 0.x wrote it (docs/format.md, version 1): JSON header, u32 lengths."""
     fields = dataclasses.asdict(header) | {"model_name": model_name}
-    raw = json.dumps(fields).encode()
+    raw = make_json(fields).encode()
     return _with_crc(b"ACDC" + struct.pack("<HI", 1, len(raw)) + raw + struct.pack("<I", len(payload)) + payload)
 
 
@@ -95,9 +95,39 @@ def test_version_1_files_still_decode_to_the_same_audio():
     torch.testing.assert_close(decompress(old, model=CODEC)[0], decompress(VALID, model=CODEC)[0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("make_json", [
+    lambda fields: json.dumps(fields | {"scales": [10**400]}),  # a number too large for a float
+    lambda fields: json.dumps(fields).replace('"frames": ', '"frames": ' + "9" * 5000),  # too long to parse
+    lambda fields: "[" * 100_000 + "]" * 100_000,  # nesting deeper than Python's recursion limit
+])
+def test_hostile_version_1_json_gives_a_format_error(make_json):
+    header, payload = bitstream.unpack(VALID)
+    old = _version_1(header, payload, "tiny", make_json)
+    with pytest.raises(FormatError):
+        bitstream.unpack(old)
+
+
+@pytest.mark.parametrize("changes", [{"original_length": 86400 * 384000, "original_rate": 384000},
+                                     {"sample_rate": 16000}])
+def test_header_fields_that_disagree_with_the_model_are_refused(changes):
+    header, payload = bitstream.unpack(VALID)
+    forged = bitstream.pack(dataclasses.replace(header, **changes), payload)
+    with pytest.raises(FormatError, match="corrupted header"):
+        decompress(forged, model=CODEC)
+
+
+def test_pack_refuses_what_float32_cannot_carry():
+    header, payload = bitstream.unpack(VALID)
+    for scales in ([1e300], [1e-50]):
+        with pytest.raises(FormatError, match="scales"):
+            bitstream.pack(dataclasses.replace(header, scales=scales), payload)
+
+
 @pytest.mark.parametrize("tamper,message", [
     (lambda blob: blob[:14] + b"\x80" + blob[15:], "unknown flags"),
     (lambda blob: blob[:15] + b"\xff" * 11 + blob[15:], "more than 10 bytes"),
+    # the sample rate (8000: c0 3e, from byte 15) written one byte longer (c0 be 00)
+    (lambda blob: blob[:16] + bytes([blob[16] | 0x80, 0]) + blob[17:], "shortest form"),
 ])
 def test_malformed_version_2_fields_are_refused(tamper, message):
     forged = tamper(VALID[:-4])
