@@ -2,21 +2,20 @@
 
 Every failure a user can cause (missing, empty, truncated or non-audio file, NaN/Inf samples, an unsupported
 output extension) is an `AudioReadError` or `AudioCodecError` with a one-line message naming the file. Outputs
-are written to a temporary file and renamed, so an interrupted run never leaves a half-written file behind.
+are written atomically (`atomic.py`), so an interrupted run never leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from .atomic import atomic_path
 from .errors import AudioCodecError, AudioReadError, OutputExistsError
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
@@ -90,15 +89,8 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
@@ -111,15 +103,8 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
         _write_blocks(buffer, wav, sample_rate, ".wav")
         write_bytes(path, buffer.getvalue())
         return
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        _write_blocks(tmp, wav, sample_rate, path.suffix)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        _write_blocks(tmp, wav, sample_rate, Path(path).suffix)
 
 
 def _write_blocks(target, wav: np.ndarray, sample_rate: int, suffix: str, block: int = 1 << 20) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .config import Config
 from .errors import AudioCodecError, ConfigError, ModelMismatchError
 from .modules import SEANetDecoder, SEANetEncoder, fold_weight_norm
@@ -290,8 +291,10 @@ class Codec(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": SAVE_FORMAT_VERSION, "model_id": model_id, "compact": compact,
                 "config": self.config.to_dict()}
-        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"model_id": model_id})
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:  # safetensors alone makes files only the owner reads
+            save_file(state, tmp, metadata={"model_id": model_id})
+        with atomic_path(directory / CONFIG_FILE) as tmp:
+            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
 
     @classmethod

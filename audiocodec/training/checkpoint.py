@@ -9,11 +9,11 @@ the one before it is used.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..atomic import atomic_path
 
 log = logging.getLogger("audiocodec.train")
 PATTERN = "checkpoint_*.pt"
@@ -26,14 +26,8 @@ def checkpoint_path(directory: Path, step: int) -> Path:
 def save_checkpoint(state: dict, directory: Path, step: int, keep: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     target = checkpoint_path(directory, step)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     for old in sorted(directory.glob(PATTERN))[:-keep]:
         old.unlink()
     return target

@@ -1,0 +1,49 @@
+"""Outputs are written atomically, with the permissions an ordinary write would give them."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from audiocodec.atomic import atomic_path
+from audiocodec.audio_io import write_audio, write_bytes
+from tiny_models import tiny_codec
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def test_new_outputs_get_the_usual_permissions_not_owner_only(tmp_path):
+    expected = 0o666 & ~umask()
+    write_bytes(tmp_path / "a.ac", b"ACDC")
+    write_audio(tmp_path / "a.wav", np.zeros((1, 100), np.float32), 8000)
+    tiny_codec().save_pretrained(tmp_path / "model")
+    for path in (tmp_path / "a.ac", tmp_path / "a.wav", tmp_path / "model" / "model.safetensors",
+                 tmp_path / "model" / "config.json"):
+        assert mode(path) == expected, path
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "a.ac"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    write_bytes(target, b"new")
+    assert target.read_bytes() == b"new" and mode(target) == 0o640
+
+
+def test_a_failed_write_leaves_the_target_and_no_temporary_file(tmp_path):
+    target = tmp_path / "a.ac"
+    target.write_bytes(b"precious")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            open(tmp, "wb").write(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"precious" and os.listdir(tmp_path) == ["a.ac"]
