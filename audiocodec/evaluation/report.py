@@ -95,8 +95,8 @@ def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], met
         parts += [f"## {category}", "", markdown_table(table, category), ""]
     if health:
         parts += ["## Codebook health", "",
-                  f"Every level's codes at the highest bandwidth ({max(meta['bandwidths']):g} kb/s), over all "
-                  "files: a healthy level uses all its codes, near evenly (perplexity / codes near 1).", "",
+                  f"Every level's codes at the model's highest bandwidth ({meta['health_bandwidth']:g} kb/s), over "
+                  "all files: a healthy level uses all its codes, near evenly (perplexity / codes near 1).", "",
                   markdown_health(health, bins), ""]
     if evaluation.skipped:
         parts += ["## Skipped files", "", *(f"- {s.name}: {s.reason}" for s in evaluation.skipped), ""]

@@ -77,6 +77,7 @@ def test_eval_against_opus_writes_every_output(model_dir, corpus, tmp_path, caps
 
     markdown = (out / "report.md").read_text()
     assert "## Codebook health" in markdown and "| 0 | 2000 |" in markdown
+    assert "at the model's highest bandwidth (8 kb/s)" in markdown and report["health_bandwidth"] == 8.0
     assert "## all" in markdown and "## music" in markdown and "## speech" in markdown and "(n=1)" in markdown
     assert (out / "rate_distortion.png").read_bytes()[:4] == b"\x89PNG"
     pictures = sorted(p.name for p in (out / "spectrograms").iterdir())
