@@ -20,7 +20,7 @@ from torch import nn
 from .atomic import atomic_path
 from .config import Config
 from .errors import AudioCodecError, ConfigError, ModelMismatchError
-from .modules import SEANetDecoder, SEANetEncoder, fold_weight_norm
+from .modules import PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
 
@@ -259,7 +259,8 @@ class Codec(nn.Module):
         return CodecOutput(audio, quantized.codes, quantized.loss, quantized.metrics)
 
     def prepare_for_inference(self) -> "Codec":
-        """Switch to eval mode and fold weight norm into plain weights: same outputs, less work per call.
+        """Switch to eval mode, fold weight norm into plain weights and keep the transposed convolutions' polyphase
+        kernels between calls: same outputs, less work per call.
 
         The folded model keeps its identity (`model_id` is computed before folding) but can no longer be saved
         or trained with weight norm, so do this only on a model used for inference.
@@ -267,6 +268,9 @@ class Codec(nn.Module):
         if self._inference_id is None:
             self._inference_id = self.model_id()
             fold_weight_norm(self)
+            for module in self.modules():
+                if isinstance(module, PaddedConvTranspose1d):
+                    module.keep_polyphase_kernel = True
         return self.eval()
 
     # -- persistence -------------------------------------------------------------------------------------------

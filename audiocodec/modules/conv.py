@@ -221,6 +221,9 @@ class PaddedConvTranspose1d(nn.Module):
         else:
             self.trim_right = padding_total // 2
         self.trim_left = padding_total - self.trim_right
+        #: Keep the polyphase kernel between calls without autograd (`Codec.prepare_for_inference` sets it): only
+        #: for weights that no longer change, since writes through `.data` are invisible to the check below.
+        self.keep_polyphase_kernel = False
         self._polyphase_cache: tuple | None = None
 
     def forward(self, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
@@ -245,12 +248,13 @@ class PaddedConvTranspose1d(nn.Module):
         return out[..., self.trim_left : self.trim_left + length]
 
     def _polyphase_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`_polyphase_kernel` of the current weights, kept between calls without autograd as long as the weights
-        are the same tensors, at the same place and version: rebuilding the largest kernel (a flip and a copy of
-        1 MiB) took 1% of decoding time. With autograd the kernel is rebuilt, to carry the gradient."""
+        """`_polyphase_kernel` of the current weights; with `keep_polyphase_kernel` and without autograd, kept
+        between calls as long as the weights are the same tensors, at the same place and version: rebuilding the
+        largest kernel (a flip and a copy of 1 MiB) took 1% of decoding time. With autograd the kernel is always
+        rebuilt, to carry the gradient."""
         weight, bias = self.convtr.weight, self.convtr.bias
         tensors = [t for t in (weight, bias) if t is not None]
-        if torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
+        if not self.keep_polyphase_kernel or torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
             # Inference tensors (weight norm computed under inference_mode) have no version to compare, and are
             # new at every call anyway.
             self._polyphase_cache = None

@@ -66,6 +66,7 @@ def test_transposed_conv_equals_torch_conv_transpose(kernel_size, stride):
 
 def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
     layer = PaddedConvTranspose1d(3, 5, 8, 4)
+    layer.keep_polyphase_kernel = True
     x = torch.randn(1, 3, 11)
 
     def expected():
@@ -80,6 +81,15 @@ def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
         torch.testing.assert_close(layer(x), expected())
     layer(x).sum().backward()  # with autograd, the kernel is rebuilt from the weights, so gradients reach them
     assert layer.convtr.weight.grad is not None and layer.convtr.weight.grad.abs().sum() > 0
+
+
+def test_without_keep_polyphase_kernel_even_writes_through_data_are_seen():
+    layer = PaddedConvTranspose1d(3, 5, 8, 4)
+    x = torch.randn(1, 3, 11)
+    with torch.no_grad():
+        before = layer(x)
+        layer.convtr.weight.data.mul_(2)  # as weight-averaging code often does; no version bump
+        assert not torch.allclose(layer(x), before)
 
 
 def test_transposed_conv_with_weight_norm_runs_under_inference_mode():
