@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=5, help="fresh processes per CPU row (medians reported)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.processes < 1 or min(args.threads) < 1:
+        parser.error("--processes and --threads must be at least 1")
 
     reference = reference_model(args.variant)
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +133,9 @@ def _child_row(args, threads: int) -> dict:
     """One CPU row measured in a fresh Python process."""
     command = [sys.executable, __file__, "--child", "--variant", args.variant, "--seconds", str(args.seconds),
                "--repeats", str(args.repeats), "--bandwidth", str(args.bandwidth), "--threads", str(threads)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"speed.py: a measuring process failed:\n{result.stderr.strip()}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
