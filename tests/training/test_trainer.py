@@ -142,7 +142,8 @@ def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
          "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe)],
         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Both ends of the ranks' stderr: a rank's own error comes first, torchrun's summary last.
+    assert result.returncode == 0, result.stderr[:3000] + "\n[...]\n" + result.stderr[-3000:]
     assert "ranks identical" in result.stdout
     checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
     assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000006.pt"]
