@@ -21,9 +21,10 @@ def atomic_path(path: str | Path) -> Iterator[str]:
     """A temporary path in `path`'s folder, renamed to `path` if the block succeeds and removed if it fails.
 
     The result has the permissions of the file it replaces, or those `open(path, "w")` would give (0666 less the
-    umask): `mkstemp` alone makes files only their owner can read.
+    umask): `mkstemp` alone makes files only their owner can read. A symbolic link is written through, as `open`
+    would, so the link stays a link.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

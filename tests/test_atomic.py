@@ -47,3 +47,10 @@ def test_a_failed_write_leaves_the_target_and_no_temporary_file(tmp_path):
             open(tmp, "wb").write(b"half")
             raise RuntimeError("interrupted")
     assert target.read_bytes() == b"precious" and os.listdir(tmp_path) == ["a.ac"]
+
+
+def test_a_symbolic_link_is_written_through(tmp_path):
+    (tmp_path / "real.ac").write_bytes(b"old")
+    (tmp_path / "link.ac").symlink_to("real.ac")
+    write_bytes(tmp_path / "link.ac", b"new")
+    assert (tmp_path / "link.ac").is_symlink() and (tmp_path / "real.ac").read_bytes() == b"new"
