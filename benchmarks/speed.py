@@ -138,5 +138,6 @@ def _child_row(args, threads: int) -> dict:
         raise SystemExit(f"speed.py: a measuring process failed:\n{result.stderr.strip()}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
+
 if __name__ == "__main__":
     main()

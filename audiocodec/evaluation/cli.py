@@ -95,11 +95,12 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
         raise EvaluationError(f"{args.data}: none of the {len(items)} file(s) could be read as audio "
                               f"(first: {evaluation.skipped[0].reason})")
     table = report.averages(evaluation.files)
+    highest = max(model.bandwidths)  # where the codebook health is measured
     meta = {"audiocodec_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": f"{model.config.name} ({model.model_id()})", "model_path": args.model, "data": str(args.data),
             "speech": args.speech, "bandwidths": bandwidths, "codecs": {r.name: r.settings() for r in runners},
-            "health_bandwidth": max(model.bandwidths)}
-    health = codebook_health(runners[0].code_counts) if max(model.bandwidths) in bandwidths else []
+            "health_bandwidth": highest}
+    health = codebook_health(runners[0].code_counts) if highest in bandwidths else []
     out.mkdir(parents=True, exist_ok=True)
     report.write_json(out / "report.json", evaluation, table, meta, health)
     report.write_markdown(out / "report.md", evaluation, table, meta, health, model.quantizer.bins)
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
     plots.spectrograms(evaluation.examples, out / "spectrograms")
     print(report.markdown_table(table))
     if health:
-        print(f"\ncodebook health at the model's highest bandwidth ({max(model.bandwidths):g} kb/s):\n"
+        print(f"\ncodebook health at the model's highest bandwidth ({highest:g} kb/s):\n"
               + markdown_health(health, model.quantizer.bins))
     print(f"{len(evaluation.files)} file(s) evaluated, {len(evaluation.skipped)} skipped; report in {out}/",
           file=sys.stderr)

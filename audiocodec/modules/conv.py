@@ -259,14 +259,12 @@ class PaddedConvTranspose1d(nn.Module):
             # new at every call anyway.
             self._polyphase_cache = None
             return self._polyphase_kernel(weight, bias, self.convtr.stride[0])
-        state = [(t, t.data_ptr(), t._version) for t in tensors]
+        key = [(t.data_ptr(), t._version) for t in tensors]
         cached = self._polyphase_cache
-        if cached is not None and len(cached[0]) == len(state) and all(
-            a[0] is b[0] and a[1:] == b[1:] for a, b in zip(cached[0], state)
-        ):
-            return cached[1]
+        if cached is not None and cached[0] == key and all(a is b for a, b in zip(cached[1], tensors)):
+            return cached[2]
         weights = self._polyphase_kernel(weight, bias, self.convtr.stride[0])
-        self._polyphase_cache = (state, weights)
+        self._polyphase_cache = (key, tensors, weights)
         return weights
 
     @staticmethod
