@@ -12,12 +12,13 @@ bit for bit depends on every layer seeing the same samples:
 Weight normalisation uses `torch.nn.utils.parametrizations.weight_norm`; `fold_weight_norm` bakes it into plain
 weights for inference, which removes a norm computation per layer and per call.
 
-Without autograd, long signals are convolved in time tiles (`tile_length`): each tile reads its window of the
-input (padding only at the signal's edges, see `padded_window`), applies the preceding activation and the
+On the CPU without autograd, long signals are convolved in time tiles (`tile_length`): each tile reads its window
+of the input (padding only at the signal's edges, see `padded_window`), applies the preceding activation and the
 convolution while the window is in the cache, and writes its slice of the output. The full-length activated and
 padded copies of the input are never built, which at 24 kHz saves several passes over tens of megabytes per layer.
 Every output sample is computed from the same inputs and weights, so results equal the untiled ones up to float
-rounding. With autograd on (training), one tile covers the signal.
+rounding. With autograd on (training), and on GPUs, one tile covers the signal: a GPU's cache is not a core's, and
+tiles there would only multiply kernel launches.
 """
 
 from __future__ import annotations
@@ -83,9 +84,12 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
 TILE_ELEMENTS = 1 << 19
 
 
-def tile_length(elements_per_step: int) -> int:
-    """Time steps per tile, when each step involves `elements_per_step` values; the whole signal under autograd."""
-    return max(1, TILE_ELEMENTS // elements_per_step) if not torch.is_grad_enabled() else 1 << 62
+def tile_length(x: torch.Tensor, elements_per_step: int) -> int:
+    """Time steps per tile of `x`, when each step involves `elements_per_step` values; the whole signal under
+    autograd or off the CPU."""
+    if torch.is_grad_enabled() or x.device.type != "cpu":
+        return 1 << 62
+    return max(1, TILE_ELEMENTS // elements_per_step)
 
 
 def padded_window(x: torch.Tensor, left: int, right: int, mode: str, start: int, stop: int,
@@ -154,7 +158,7 @@ class PaddedConv1d(nn.Module):
         left, right = self.padding(x.shape[-1])
         span = (self.kernel_size - 1) * self.dilation + 1
         frames = (x.shape[-1] + left + right - span) // self.stride + 1
-        step = tile_length(max(self.conv.in_channels * self.stride, self.conv.out_channels))
+        step = tile_length(x, max(self.conv.in_channels * self.stride, self.conv.out_channels))
         if step >= frames:
             return self.norm(self.conv_window(x, left, right, 0, frames, activation))
         out = x.new_empty(x.shape[0], self.conv.out_channels, frames)
@@ -236,7 +240,7 @@ class PaddedConvTranspose1d(nn.Module):
         kernel, bias = self._polyphase_weights()
         frames = x.shape[-1] + taps - 1  # polyphase frames, each giving `stride` output samples
         length = frames * stride - self.trim_left - self.trim_right
-        step = tile_length(max(self.convtr.in_channels, self.convtr.out_channels * stride))
+        step = tile_length(x, max(self.convtr.in_channels, self.convtr.out_channels * stride))
         if step >= frames or not isinstance(self.norm, nn.Identity):  # a group norm sees the untrimmed output
             y = self._polyphase_window(x, kernel, bias, stride, 0, frames, activation)
             return self.norm(y)[..., self.trim_left : self.trim_left + length]

@@ -110,3 +110,11 @@ def test_training_path_keeps_gradients():
     encoder = SEANetEncoder(n_filters=4, dimension=8, ratios=[4, 2], lstm=1)
     encoder(torch.randn(1, 1, 800)).square().mean().backward()
     assert all(p.grad is not None for p in encoder.parameters())
+
+
+def test_tiles_are_for_the_cpu_only():
+    """Tiles fit a core's cache; on other devices (GPUs) one tile covers the signal, as under autograd."""
+    with torch.no_grad():
+        assert conv_module.tile_length(torch.empty(0), 32) == conv_module.TILE_ELEMENTS // 32
+        assert conv_module.tile_length(torch.empty(0, device="meta"), 32) >= 1 << 62
+    assert conv_module.tile_length(torch.empty(0), 32) >= 1 << 62  # autograd on
