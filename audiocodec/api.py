@@ -80,8 +80,9 @@ def decompress(data: bytes, model: Codec | None = None, progress: bool = False) 
     """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
     model = default_model() if model is None else model
     header, codes = read_codes(data, model)
-    scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32)
-    encoded = EncodedAudio(torch.from_numpy(codes)[None].to(_device(model)), scales, header.length)
+    device = _device(model)
+    scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32, device=device)
+    encoded = EncodedAudio(torch.from_numpy(codes)[None].to(device), scales, header.length)
     try:
         audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them

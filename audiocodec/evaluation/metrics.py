@@ -50,9 +50,9 @@ def stft_distance(reference: torch.Tensor, estimate: torch.Tensor,
     shape = reference.shape[:-1]
     ref = reference.reshape(-1, reference.shape[-1]).float()
     est = estimate.reshape(-1, estimate.shape[-1]).float()
-    total = torch.zeros(ref.shape[0])
+    total = torch.zeros(ref.shape[0], device=ref.device)
     for n_fft in fft_sizes:
-        window = torch.hann_window(n_fft)
+        window = torch.hann_window(n_fft, device=ref.device)
         kw = dict(n_fft=n_fft, hop_length=n_fft // 4, window=window, return_complex=True)
         r = torch.stft(ref, **kw).abs()
         e = torch.stft(est, **kw).abs()
@@ -71,7 +71,7 @@ def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: i
     _check_pair(reference, estimate)
     shape = reference.shape[:-1]
     mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft,
-                                               hop_length=n_fft // 4, n_mels=n_mels)
+                                               hop_length=n_fft // 4, n_mels=n_mels).to(reference.device)
     r = mel(reference.reshape(-1, reference.shape[-1]).float())
     e = mel(estimate.reshape(-1, estimate.shape[-1]).float())
     d = (torch.log(r + eps) - torch.log(e + eps)).abs().flatten(1).mean(1)

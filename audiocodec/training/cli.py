@@ -32,6 +32,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
     parser.add_argument("--init-from", default=None,
                         help="start from this model directory's weights ('default': the embedded model)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                        help="override the recipe's device (auto: the GPU when there is one)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -48,6 +50,8 @@ def run_train(args: argparse.Namespace) -> int:
         config.optim.max_steps = args.max_steps
     if args.init_from is not None:
         config.init_from = args.init_from
+    if args.device is not None:
+        config.device = args.device
     Trainer(config, resume=args.resume).train()
     return 0
 

@@ -12,6 +12,8 @@ from ..errors import ConfigError
 from ..model import CodecConfig
 from .losses import MEL_SCALES
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclasses.dataclass
 class DataConfig(Config):
@@ -72,6 +74,14 @@ class TrainConfig(Config):
     keep_checkpoints: int = 3
     max_bad_steps: int = 5
     bf16: bool = True  # autocast on GPUs only
+    # "auto": the GPU of this process's LOCAL_RANK when CUDA is available, else the CPU. "cpu" forces the CPU (and
+    # the gloo backend under torchrun), where a fixed seed reproduces a run bit for bit; "cuda" refuses to start
+    # without a GPU rather than train on the CPU by surprise.
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
-from ..errors import AudioCodecError
+from ..errors import AudioCodecError, ConfigError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec
@@ -60,19 +60,30 @@ class BatchOrder:
         return mine[index * self.batch_size : (index + 1) * self.batch_size].tolist()
 
 
+def training_device(choice: str) -> torch.device:
+    """The device of this process for `TrainConfig.device`: under torchrun, the GPU numbered by LOCAL_RANK."""
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("device is 'cuda' but PyTorch sees no CUDA GPU: use device 'cpu' or 'auto'")
+    local_rank, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local_rank >= count:
+        raise ConfigError(f"this process has LOCAL_RANK {local_rank} but the node has {count} GPU(s): start at most "
+                          f"{count} processes per node (torchrun --nproc_per_node), or train with device 'cpu'")
+    return torch.device("cuda", local_rank)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False):
         self.config = config
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.device = training_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
         if self.distributed and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device("cpu")
         self.output = Path(config.output_dir)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -289,7 +300,8 @@ class Trainer:
             "balancer": self.balancer.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
-                    "numpy": _numpy_state()},
+                    "numpy": _numpy_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
         }
         save_checkpoint(state, self.output, self.step, self.config.keep_checkpoints)
 
@@ -325,6 +337,8 @@ class Trainer:
         self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
         log.info("resumed from step %d", self.step)

@@ -105,6 +105,18 @@ def test_resume_is_bit_for_bit(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_device_choice_is_checked(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
+        TrainConfig.from_dict({"device": "gpu"})
+    config = tiny_config(tmp_path)
+    config.device = "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="PyTorch sees no CUDA GPU"):
+        Trainer(config)
+    config.device = "auto"
+    assert Trainer(config).device.type == "cpu"
+
+
 def test_damaged_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
     config = tiny_config(tmp_path, max_steps=10)
     config.checkpoint_every = 5
