@@ -200,7 +200,7 @@ class Codec(nn.Module):
         for offset, segment_length in self.segments(length):
             segment = wav[..., offset : offset + segment_length]
             segment, scale = self._normalise(segment)
-            codes.append(self.quantizer.encode(self.encoder(segment), n_q))
+            codes.append(self.quantizer.encode(self.encode_features(segment), n_q))
             scales.append(scale)
         return EncodedAudio(
             codes=torch.cat(codes, dim=-1),
@@ -224,7 +224,7 @@ class Codec(nn.Module):
             raise ValueError(f"scales must be {expected} for this model, got {got}")
         outputs = []
         for i, part in enumerate(codes.split(frame_counts, dim=-1)):
-            out = self.decoder(self.quantizer.decode(part))
+            out = self.decode_features(self.quantizer.decode(part))
             if scales is not None:
                 out = out * scales[:, i].view(-1, 1, 1)
             outputs.append(out)
@@ -252,15 +252,22 @@ class Codec(nn.Module):
         normalised, scale = self._normalise(wav)
         if n_q is None and not self.training:
             n_q = self.n_q_for_bandwidth(self.bandwidth)
-        quantized: QuantizerOutput = self.quantizer(self.encoder(normalised), n_q)
-        audio = self.decoder(quantized.quantized)[..., : wav.shape[-1]]
+        quantized: QuantizerOutput = self.quantizer(self.encode_features(normalised), n_q)
+        audio = self.decode_features(quantized.quantized)[..., : wav.shape[-1]]
         if scale is not None:
             audio = audio * scale.view(-1, 1, 1)
         return CodecOutput(audio, quantized.codes, quantized.loss, quantized.metrics)
 
-    def prepare_for_inference(self) -> "Codec":
+    def prepare_for_inference(self, dtype: torch.dtype | None = None, compile: bool = False) -> "Codec":
         """Switch to eval mode, fold weight norm into plain weights and keep the transposed convolutions' polyphase
         kernels between calls: same outputs, less work per call.
+
+        `dtype` (`torch.float16` or `torch.bfloat16`) runs the encoder and decoder networks in half precision, for
+        GPUs: half the memory traffic, and tensor cores. The quantizer stays in float32, so codes are chosen as
+        exactly as the features allow, and audio comes back as float32. `compile` hands both networks to
+        `torch.compile`, which fuses the element-wise work around the convolutions; it pays on GPUs and on
+        inputs of a fixed size (each new length may compile again, for tens of seconds).
+        `docs/performance.md` has the measured speed of each.
 
         The folded model keeps its identity (`model_id` is computed before folding) but can no longer be saved
         or trained with weight norm, so do this only on a model used for inference.
@@ -271,7 +278,28 @@ class Codec(nn.Module):
             for module in self.modules():
                 if isinstance(module, PaddedConvTranspose1d):
                     module.keep_polyphase_kernel = True
+        if dtype is not None:
+            if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+                raise ValueError(f"dtype must be torch.float32, float16 or bfloat16, got {dtype}")
+            self.encoder.to(dtype)
+            self.decoder.to(dtype)
+        if compile:
+            self.encoder.compile()
+            self.decoder.compile()
         return self.eval()
+
+    @property
+    def network_dtype(self) -> torch.dtype:
+        """The dtype the encoder and decoder compute in (see `prepare_for_inference`); the quantizer's is float32."""
+        return next(self.encoder.parameters()).dtype
+
+    def encode_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """The encoder's float32 latent `[B, dimension, frames]` of (normalised) audio, in the network's dtype."""
+        return self.encoder(wav.to(self.network_dtype)).float()
+
+    def decode_features(self, latent: torch.Tensor) -> torch.Tensor:
+        """The decoder's float32 audio for a latent `[B, dimension, frames]`, in the network's dtype."""
+        return self.decoder(latent.to(self.network_dtype)).float()
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, compact: bool = False) -> Path:

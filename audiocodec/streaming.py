@@ -181,7 +181,7 @@ class _Buffered:
 
 def _join(parts: list[torch.Tensor | None], empty: torch.Tensor) -> torch.Tensor:
     parts = [p for p in parts if p is not None]
-    return torch.cat(parts, dim=-1) if parts else empty
+    return torch.cat(parts, dim=-1).float() if parts else empty
 
 
 class StreamingEncoder:
@@ -202,7 +202,7 @@ class StreamingEncoder:
         self.codec._check_audio(wav)
         self.length += wav.shape[-1]
         self.batch = wav.shape[0]
-        return self._codes([self.stream.feed(wav)])
+        return self._codes([self.stream.feed(wav.to(self.codec.network_dtype))])
 
     def flush(self) -> torch.Tensor:
         return self._codes(self.stream.finish())
@@ -212,7 +212,7 @@ class StreamingEncoder:
         if not features:
             device = next(self.codec.parameters()).device
             return torch.zeros(self.batch, self.n_q, 0, dtype=torch.long, device=device)
-        return self.codec.quantizer.encode(torch.cat(features, dim=-1), self.n_q)
+        return self.codec.quantizer.encode(torch.cat(features, dim=-1).float(), self.n_q)
 
 
 class StreamingDecoder:
@@ -228,7 +228,8 @@ class StreamingDecoder:
 
     def push(self, codes: torch.Tensor) -> torch.Tensor:
         self.batch = codes.shape[0]
-        return _join([self.stream.feed(self.codec.quantizer.decode(codes))], self._empty())
+        latent = self.codec.quantizer.decode(codes).to(self.codec.network_dtype)
+        return _join([self.stream.feed(latent)], self._empty())
 
     def flush(self) -> torch.Tensor:
         return _join(self.stream.finish(), self._empty())

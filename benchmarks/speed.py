@@ -8,12 +8,18 @@ EnCodec's CPU speed differs from one Python process to the next by up to 25% (it
 fresh pages or not, depending on the heap's history), ours by about 3%. `--processes N` therefore repeats each CPU
 row in N fresh processes and reports the medians, and the range of the speed-up.
 
+On a GPU, rows come in three precisions (`--gpu-modes`): fp32 as EnCodec runs; fp16, our networks in float16
+(`Codec.prepare_for_inference(dtype=torch.float16)`, the quantizer stays float32) against EnCodec under float16
+autocast; and the same with both models' networks compiled by `torch.compile`. The last column says how many of
+our codes equal EnCodec's float32 codes.
+
     python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--processes 5] [--gpu-batches 1 64]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -42,16 +48,38 @@ def reference_model(variant: str):
     return model
 
 
-def measure(reference, codec, wav, repeats: int, sync) -> dict:
-    """Median seconds of encode and decode for both models, alternating run by run, plus code equality."""
-    steps = {
-        "ref_encode": lambda: reference.encode(wav),
-        "our_encode": lambda: codec.encode(wav),
-    }
+#: GPU precisions: the networks' dtype and whether `torch.compile` fuses them. EnCodec runs each the same way:
+#: under autocast (its only half-precision path) and compiled likewise.
+GPU_MODES = {"fp32": (None, False), "fp16": (torch.float16, False), "fp16+compile": (torch.float16, True)}
+
+
+def build_models(args) -> tuple:
+    """EnCodec's model with random weights, and ours loaded from its state dict, both at `args.bandwidth`."""
+    reference = reference_model(args.variant)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "encodec.th"
+        torch.save(reference.state_dict(), path)
+        codec = Codec.from_encodec(path, args.variant)
+    reference.set_target_bandwidth(args.bandwidth)
+    codec.set_target_bandwidth(args.bandwidth)
+    return reference, codec.prepare_for_inference()
+
+
+def measure(reference, codec, wav, repeats: int, sync, reference_context=contextlib.nullcontext) -> dict:
+    """Median seconds of encode and decode for both models, alternating run by run, and both models' codes."""
+    def ref_encode():
+        with reference_context():
+            return reference.encode(wav)
+
+    def ref_decode():
+        with reference_context():
+            return reference.decode(frames)
+
+    steps = {"ref_encode": ref_encode, "our_encode": lambda: codec.encode(wav),
+             "ref_decode": ref_decode, "our_decode": lambda: codec.decode(encoded)}
     with torch.inference_mode():
-        frames, encoded = reference.encode(wav), codec.encode(wav)  # warm-up, and the codes to decode
-        steps["ref_decode"] = lambda: reference.decode(frames)
-        steps["our_decode"] = lambda: codec.decode(encoded)
+        frames, encoded = ref_encode(), codec.encode(wav)  # warm-up, and the codes to decode
+        ref_decode(), codec.decode(encoded)
         times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(repeats):
             for name, step in steps.items():
@@ -60,8 +88,8 @@ def measure(reference, codec, wav, repeats: int, sync) -> dict:
                 step()
                 sync()
                 times[name].append(time.perf_counter() - start)
-        same = torch.equal(torch.cat([c for c, _ in frames], dim=-1), encoded.codes)
-    return {name: statistics.median(values) for name, values in times.items()} | {"same": same}
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return medians | {"ref_codes": torch.cat([c for c, _ in frames], dim=-1), "our_codes": encoded.codes}
 
 
 def main() -> None:
@@ -70,64 +98,78 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--bandwidth", type=float, default=6.0)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="CPU rows (none: GPU rows only)")
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--gpu-modes", nargs="+", default=list(GPU_MODES), choices=list(GPU_MODES),
+                        help="GPU precisions; compiled ones run at the largest batch only (compiling takes a minute)")
     parser.add_argument("--processes", type=int, default=5, help="fresh processes per CPU row (medians reported)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.processes < 1 or min(args.threads) < 1:
+    if args.processes < 1 or min(args.threads, default=1) < 1:
         parser.error("--processes and --threads must be at least 1")
 
-    reference = reference_model(args.variant)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "encodec.th"
-        torch.save(reference.state_dict(), path)
-        codec = Codec.from_encodec(path, args.variant)
-    reference.set_target_bandwidth(args.bandwidth)
-    codec.set_target_bandwidth(args.bandwidth)
-    codec.prepare_for_inference()
+    reference, codec = build_models(args)
 
     audio_seconds = args.seconds
-    configs = [("cpu", threads, 1) for threads in args.threads]
+    configs = [("cpu", threads, 1, "fp32") for threads in args.threads]
     if torch.cuda.is_available():
-        configs += [("cuda", None, batch) for batch in args.gpu_batches]
+        configs += [("cuda", None, batch, mode) for batch in args.gpu_batches for mode in args.gpu_modes
+                    if not GPU_MODES[mode][1] or batch == max(args.gpu_batches)]
 
     if args.child:
-        r = measure_row(reference, codec, args, "cpu", args.threads[0], 1)
+        r = measure_row(reference, codec, args, "cpu", args.threads[0], 1, "fp32")
         print(json.dumps(r))
         return
+    device_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     print(f"EnCodec {args.variant} configuration, random weights, {args.bandwidth:g} kb/s, {audio_seconds:g} s of "
           f"audio per item, median of {args.repeats} runs (CPU rows: median over {args.processes} processes); "
-          f"RTF = audio seconds per compute second")
-    header = ("device", "threads", "batch", "EnCodec enc RTF", "ours enc RTF", "EnCodec dec RTF", "ours dec RTF",
-              "enc+dec speed-up", "codes equal")
+          f"RTF = audio seconds per compute second; GPU: {device_name}")
+    header = ("device", "threads", "batch", "precision", "EnCodec enc RTF", "ours enc RTF", "EnCodec dec RTF",
+              "ours dec RTF", "enc+dec speed-up", "our codes = EnCodec fp32's")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for device, threads, batch in configs:
+    for device, threads, batch, mode in configs:
         if device == "cpu" and args.processes > 1:
             rows = [_child_row(args, threads) for _ in range(args.processes)]
-            r = {key: statistics.median(row[key] for row in rows) for key in rows[0] if key != "same"}
-            r["same"] = all(row["same"] for row in rows)
+            r = {key: statistics.median(row[key] for row in rows) for key in rows[0] if key != "agreement"}
+            r["agreement"] = min(row["agreement"] for row in rows)
             speedups = sorted(row["speedup"] for row in rows)
             spread = f" ({speedups[0]:.2f}-{speedups[-1]:.2f})"
         else:
-            r, spread = measure_row(reference, codec, args, device, threads, batch), ""
-        print(f"| {device} | {threads or '-'} | {batch} | {r['ref_encode_rtf']:.1f} | {r['our_encode_rtf']:.1f} | "
-              f"{r['ref_decode_rtf']:.1f} | {r['our_decode_rtf']:.1f} | {r['speedup']:.2f}x{spread} | {r['same']} |")
+            r, spread = measure_row(reference, codec, args, device, threads, batch, mode), ""
+        agreement = "yes" if r["agreement"] == 1 else f"{100 * r['agreement']:.2f}%"
+        print(f"| {device} | {threads or '-'} | {batch} | {mode} | {r['ref_encode_rtf']:.1f} | "
+              f"{r['our_encode_rtf']:.1f} | {r['ref_decode_rtf']:.1f} | {r['our_decode_rtf']:.1f} | "
+              f"{r['speedup']:.2f}x{spread} | {agreement} |", flush=True)
 
 
-def measure_row(reference, codec, args, device: str, threads: int | None, batch: int) -> dict:
-    """Real-time factors of both models and the speed-up, on one device, thread count and batch size."""
+def measure_row(reference, codec, args, device: str, threads: int | None, batch: int, mode: str) -> dict:
+    """Real-time factors of both models, the speed-up, and the share of our codes equal to EnCodec's in float32,
+    on one device, thread count, batch size and precision."""
     if threads is not None:
         torch.set_num_threads(threads)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     torch.manual_seed(1)
     wav = 0.1 * torch.randn(batch, reference.channels, int(args.seconds * reference.sample_rate), device=device)
-    r = measure(reference.to(device), codec.to(device), wav, args.repeats, sync)
+    reference, codec = reference.to(device), codec.to(device)
+    dtype, compiled = GPU_MODES[mode]
+    context = contextlib.nullcontext
+    if mode != "fp32":
+        with torch.inference_mode():
+            expected = torch.cat([c for c, _ in reference.encode(wav)], dim=-1)
+        reference, codec = (model.to(device) for model in build_models(args))  # fresh: compiling changes them
+        codec.prepare_for_inference(dtype=dtype, compile=compiled)
+        if compiled:
+            reference.encoder.compile()
+            reference.decoder.compile()
+        context = lambda: torch.autocast(device, dtype=dtype)  # noqa: E731
+    r = measure(reference, codec, wav, args.repeats, sync, context)
+    if mode == "fp32":
+        expected = r["ref_codes"]
     total = batch * args.seconds
     return {f"{name}_rtf": total / r[name] for name in ("ref_encode", "our_encode", "ref_decode", "our_decode")} | {
-        "speedup": (r["ref_encode"] + r["ref_decode"]) / (r["our_encode"] + r["our_decode"]), "same": r["same"]}
-
+        "speedup": (r["ref_encode"] + r["ref_decode"]) / (r["our_encode"] + r["our_decode"]),
+        "agreement": float((r["our_codes"] == expected).float().mean())}
 
 def _child_row(args, threads: int) -> dict:
     """One CPU row measured in a fresh Python process."""

@@ -151,3 +151,26 @@ def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
     assert variation["lecun"] > 3 * variation["pytorch"]
     with pytest.raises(ConfigError, match="conv_init"):
         tiny_config(conv_init="xavier")
+
+
+def test_half_precision_networks_keep_float32_codes_and_audio():
+    reference = tiny_codec(causal=True).prepare_for_inference()
+    half = tiny_codec(causal=True).prepare_for_inference(dtype=torch.bfloat16)
+    assert half.network_dtype == torch.bfloat16 and half.quantizer.levels[0].embedding.dtype == torch.float32
+    assert half.model_id() == reference.model_id()  # the same model: its files decode with the float32 one
+    wav = 0.3 * torch.randn(2, 1, 4000)
+    with torch.inference_mode():
+        expected, encoded = reference.encode(wav), half.encode(wav)
+        audio = half.decode(encoded)
+        streamed = half.streaming_encoder()
+        codes = torch.cat([streamed.push(wav[..., :1500]), streamed.push(wav[..., 1500:]), streamed.flush()], -1)
+        decoder = half.streaming_decoder()
+        streamed_audio = torch.cat([decoder.push(encoded.codes), decoder.flush()], dim=-1)
+    assert encoded.codes.dtype == torch.long and audio.dtype == streamed_audio.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa: most codes survive, and the audio stays close.
+    assert (encoded.codes == expected.codes).float().mean() > 0.95
+    assert (codes == encoded.codes).float().mean() > 0.95
+    error = (audio - reference.decode(encoded)).pow(2).mean() / reference.decode(encoded).pow(2).mean()
+    assert error < 1e-3
+    with pytest.raises(ValueError, match="dtype must be"):
+        half.prepare_for_inference(dtype=torch.int8)
