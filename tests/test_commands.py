@@ -87,3 +87,14 @@ def test_demo_runs_and_reports(tmp_path):
     assert out.returncode == 0, out.stderr
     assert b"kb/s" in out.stdout and (tmp_path / "demo" / "sample_decoded.wav").is_file()
     assert b"the embedded default model" in out.stdout and b"log-mel distance" in out.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_training_on_a_missing_gpu_is_one_line(tmp_path):
+    from pathlib import Path
+
+    recipe = Path(__file__).parents[1] / "recipes" / "tiny_cpu.yaml"
+    out = run("train", "--config", recipe, "--device", "cuda", "--output-dir", tmp_path / "run")
+    lines = out.stderr.decode().strip().splitlines()
+    assert out.returncode == 1 and lines[-1].startswith("audiocodec: error: device is 'cuda' but PyTorch sees no CUDA")
+    assert "Traceback" not in out.stderr.decode() and not (tmp_path / "run").exists()

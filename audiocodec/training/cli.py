@@ -39,6 +39,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import logging
 
+    import torch
+
     from .config import load_config
     from .trainer import Trainer
 
@@ -52,7 +54,13 @@ def run_train(args: argparse.Namespace) -> int:
         config.init_from = args.init_from
     if args.device is not None:
         config.device = args.device
-    Trainer(config, resume=args.resume).train()
+    trainer = Trainer(config, resume=args.resume)
+    try:
+        trainer.train()
+    finally:
+        # Under torchrun: leave the process group cleanly (NCCL warns, and may hang at exit, otherwise).
+        if trainer.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return 0
 
 
