@@ -272,6 +272,8 @@ class Codec(nn.Module):
         The folded model keeps its identity (`model_id` is computed before folding) but can no longer be saved
         or trained with weight norm, so do this only on a model used for inference.
         """
+        if dtype is not None and dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ValueError(f"dtype must be torch.float32, float16 or bfloat16, got {dtype}")
         if self._inference_id is None:
             self._inference_id = self.model_id()
             fold_weight_norm(self)
@@ -279,8 +281,6 @@ class Codec(nn.Module):
                 if isinstance(module, PaddedConvTranspose1d):
                     module.keep_polyphase_kernel = True
         if dtype is not None:
-            if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-                raise ValueError(f"dtype must be torch.float32, float16 or bfloat16, got {dtype}")
             self.encoder.to(dtype)
             self.decoder.to(dtype)
         if compile:
@@ -294,8 +294,9 @@ class Codec(nn.Module):
         return next(self.encoder.parameters()).dtype
 
     def encode_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """The encoder's float32 latent `[B, dimension, frames]` of (normalised) audio, in the network's dtype."""
-        return self.encoder(wav.to(self.network_dtype)).float()
+        """The encoder's latent `[B, dimension, frames]` of (normalised) audio, computed in the network's dtype and
+        returned in the quantizer's (float32 unless the whole model was cast)."""
+        return self.encoder(wav.to(self.network_dtype)).to(self.quantizer.dtype)
 
     def decode_features(self, latent: torch.Tensor) -> torch.Tensor:
         """The decoder's float32 audio for a latent `[B, dimension, frames]`, in the network's dtype."""

@@ -212,7 +212,8 @@ class StreamingEncoder:
         if not features:
             device = next(self.codec.parameters()).device
             return torch.zeros(self.batch, self.n_q, 0, dtype=torch.long, device=device)
-        return self.codec.quantizer.encode(torch.cat(features, dim=-1).float(), self.n_q)
+        latent = torch.cat(features, dim=-1).to(self.codec.quantizer.dtype)
+        return self.codec.quantizer.encode(latent, self.n_q)
 
 
 class StreamingDecoder:

@@ -313,7 +313,7 @@ def audio_run(args) -> None:
             losses.append(float(l1.detach()))
         codec.eval()
         with torch.no_grad():
-            codes = codec.quantizer.encode(codec.encoder(corpus.view(1, 1, -1)), n_q)[0]
+            codes = codec.quantizer.encode(codec.encode_features(corpus.view(1, 1, -1)), n_q)[0]
         used, perplexity = [], []
         for c in codes:
             counts = torch.bincount(c, minlength=bins).double()

@@ -50,10 +50,10 @@ def main() -> None:
             if audio.shape[-1] < min_length(MEL_FFT_SIZE):
                 skipped += 1
                 continue
-            latent = model.encoder(audio[None])
+            latent = model.encode_features(audio[None])
             for name, n_q in rows.items():
                 quantized = latent if n_q is None else model.quantizer.decode(model.quantizer.encode(latent, n_q))
-                decoded = model.decoder(quantized)[0, :, : audio.shape[-1]]
+                decoded = model.decode_features(quantized)[0, :, : audio.shape[-1]]
                 scores[name].append((float(si_sdr(audio, decoded).mean()),
                                      float(mel_distance(audio, decoded, model.sample_rate).mean())))
 

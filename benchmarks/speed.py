@@ -11,9 +11,12 @@ row in N fresh processes and reports the medians, and the range of the speed-up.
 On a GPU, rows come in three precisions (`--gpu-modes`): fp32 as EnCodec runs; fp16, our networks in float16
 (`Codec.prepare_for_inference(dtype=torch.float16)`, the quantizer stays float32) against EnCodec under float16
 autocast; and the same with both models' networks compiled by `torch.compile`. The last column says how many of
-our codes equal EnCodec's float32 codes.
+our codes equal EnCodec's float32 codes (on the GPU, float32 convolutions use TF32 as PyTorch does by default, for
+both models). With random weights it hardly depends on precision: docs/performance.md measures that on trained
+weights.
 
-    python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--processes 5] [--gpu-batches 1 64]
+    python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--processes 5] [--threads 1 2]
+                               [--gpu-batches 1 64] [--gpu-modes fp32 fp16 fp16+compile]
 """
 
 from __future__ import annotations

@@ -153,7 +153,10 @@ def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
         tiny_config(conv_init="xavier")
 
 
-def test_half_precision_networks_keep_float32_codes_and_audio():
+def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch):
+    from audiocodec.modules import conv
+
+    monkeypatch.setattr(conv, "TILE_ELEMENTS", 1024)  # many tiles, so that the CPU's tiled path runs in bfloat16 too
     reference = tiny_codec(causal=True).prepare_for_inference()
     half = tiny_codec(causal=True).prepare_for_inference(dtype=torch.bfloat16)
     assert half.network_dtype == torch.bfloat16 and half.quantizer.levels[0].embedding.dtype == torch.float32
@@ -173,4 +176,23 @@ def test_half_precision_networks_keep_float32_codes_and_audio():
     error = (audio - reference.decode(encoded)).pow(2).mean() / reference.decode(encoded).pow(2).mean()
     assert error < 1e-3
     with pytest.raises(ValueError, match="dtype must be"):
-        half.prepare_for_inference(dtype=torch.int8)
+        tiny_codec().prepare_for_inference(dtype=torch.int8)
+
+
+def test_a_bad_dtype_leaves_the_model_untouched(tmp_path):
+    codec = tiny_codec()
+    with pytest.raises(ValueError, match="dtype must be"):
+        codec.prepare_for_inference(dtype=torch.int8)
+    codec.save_pretrained(tmp_path)  # still unfolded: a prepared model refuses to be saved
+
+
+def test_a_whole_model_cast_to_bfloat16_still_codes():
+    codec = tiny_codec(causal=True).prepare_for_inference().to(torch.bfloat16)
+    wav = 0.3 * torch.randn(1, 1, 4000)
+    with torch.inference_mode():
+        encoded = codec.encode(wav)
+        audio = codec.decode(encoded)
+        streamed = codec.streaming_encoder()
+        codes = torch.cat([streamed.push(wav), streamed.flush()], dim=-1)
+    assert audio.shape == wav.shape and torch.isfinite(audio).all()
+    assert (codes == encoded.codes).float().mean() > 0.9

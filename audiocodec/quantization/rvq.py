@@ -85,6 +85,11 @@ class ResidualVectorQuantizer(nn.Module):
         self.register_buffer("recent_count", torch.zeros((), dtype=torch.long))
 
     # -- inference ------------------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        """The codebooks' dtype, which features must have: float32 unless the whole model was cast."""
+        return self.levels[0].embedding.dtype
+
     def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level takes the nearest code to the residual."""
         n_q = self._check_n_q(n_q)

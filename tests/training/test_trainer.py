@@ -115,6 +115,9 @@ def test_device_choice_is_checked(tmp_path, monkeypatch):
         Trainer(config)
     config.device = "auto"
     assert Trainer(config).device.type == "cpu"
+    config.device = "CPU"  # set in code, past the YAML check: still refused, not read as "not cpu"
+    with pytest.raises(ConfigError, match="device must be one of"):
+        Trainer(config)
 
 
 def test_damaged_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
