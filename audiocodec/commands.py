@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bandwidth", "-b", type=float, default=None, help="target kb/s (one of the model's)")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_device_argument(p)
     p.set_defaults(func=run_compress)
 
     p = subparsers.add_parser("decompress", help="decompress a .ac file to WAV or FLAC")
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("output", help=".wav or .flac file to write, or - for WAV on standard output")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_device_argument(p)
     p.set_defaults(func=run_decompress)
 
     p = subparsers.add_parser("info", help="describe a .ac file")
@@ -40,13 +42,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_demo)
 
 
-def load_model(directory: str | None):
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the model runs (cuda: the current GPU; the codes are the same either way, up to "
+                             "float rounding)")
+
+
+def load_model(directory: str | None, device: str = "cpu"):
+    import torch
+
     from .api import default_model
+    from .errors import AudioCodecError
     from .model import Codec
 
-    if directory is None:
-        return default_model()
-    return Codec.from_pretrained(directory).prepare_for_inference()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AudioCodecError("--device cuda: PyTorch sees no CUDA GPU")
+    model = default_model() if directory is None else Codec.from_pretrained(directory).prepare_for_inference()
+    return model.to(device)
 
 
 def read_input_bytes(path: str) -> bytes:
@@ -68,7 +80,7 @@ def run_compress(args: argparse.Namespace) -> int:
 
     check_output(args.output, args.force)
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
-    model = load_model(args.model)
+    model = load_model(args.model, args.device)
     start = time.perf_counter()
     data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth,
                         progress=_show_progress(wav.shape[1] / sample_rate))
@@ -86,7 +98,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     check_audio_output(args.output, args.force)
     data = read_input_bytes(args.input)
     header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
-    model = load_model(args.model)
+    model = load_model(args.model, args.device)
     progress = _show_progress(header.original_length / header.original_rate)
     wav, sample_rate = api.decompress(data, model=model, progress=progress)
     write_audio(args.output, wav.numpy(), sample_rate)

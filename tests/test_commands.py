@@ -98,3 +98,15 @@ def test_training_on_a_missing_gpu_is_one_line(tmp_path):
     lines = out.stderr.decode().strip().splitlines()
     assert out.returncode == 1 and lines[-1].startswith("audiocodec: error: device is 'cuda' but PyTorch sees no CUDA")
     assert "Traceback" not in out.stderr.decode() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_device_cuda_without_a_gpu_is_one_line(files, tmp_path):
+    coded = tmp_path / "a.ac"
+    assert run("compress", files / "in.wav", coded, "--model", files / "model").returncode == 0
+    for command, source, output in (("compress", files / "in.wav", tmp_path / "b.ac"),
+                                     ("decompress", coded, tmp_path / "b.wav")):
+        out = run(command, source, output, "--model", files / "model", "--device", "cuda")
+        assert out.returncode == 1, command
+        assert out.stderr.decode().strip() == "audiocodec: error: --device cuda: PyTorch sees no CUDA GPU"
+        assert not output.exists()
