@@ -290,7 +290,7 @@ class Codec(nn.Module):
 
     @property
     def network_dtype(self) -> torch.dtype:
-        """The dtype the encoder and decoder compute in (see `prepare_for_inference`); the quantizer's is float32."""
+        """The dtype the encoder and decoder compute in (see `prepare_for_inference`); the quantizer's may differ."""
         return next(self.encoder.parameters()).dtype
 
     def encode_features(self, wav: torch.Tensor) -> torch.Tensor:

@@ -26,28 +26,14 @@ def exact_fp32():
 
 @pytest.mark.parametrize("variant", ["24khz", "48khz"])
 def test_encodec_codes_and_audio_on_cuda(tmp_path, exact_fp32, variant):
-    from encodec import EncodecModel
+    from tests.test_encodec_compat import assert_matches_encodec, random_encodec
 
-    torch.manual_seed(1)
-    reference = {"24khz": EncodecModel.encodec_model_24khz,
-                 "48khz": EncodecModel.encodec_model_48khz}[variant](pretrained=False).eval()
-    for layer in reference.quantizer.vq.layers:
-        layer._codebook.embed.data.normal_()
-        layer._codebook.inited.fill_(1)
+    reference = random_encodec(variant)
     torch.save(reference.state_dict(), tmp_path / "encodec.th")
     codec = Codec.from_encodec(tmp_path / "encodec.th", variant).cuda().prepare_for_inference()
     reference.cuda()
     wav = 0.1 * torch.randn(3, reference.channels, int(reference.sample_rate * 1.3) + 17, device="cuda")
-    for bandwidth in (reference.target_bandwidths[0], reference.target_bandwidths[-1]):
-        reference.set_target_bandwidth(bandwidth)
-        codec.set_target_bandwidth(bandwidth)
-        with torch.inference_mode():
-            frames = reference.encode(wav)
-            expected = reference.decode(frames)[..., : wav.shape[-1]]
-            encoded = codec.encode(wav)
-            audio = codec.decode(encoded)
-        assert torch.equal(encoded.codes, torch.cat([codes for codes, _ in frames], dim=-1)), bandwidth
-        assert (audio - expected).abs().max() <= 1e-4, bandwidth
+    assert_matches_encodec(reference, codec, wav, (reference.target_bandwidths[0], reference.target_bandwidths[-1]))
 
 
 def test_cuda_and_cpu_give_the_same_codes(exact_fp32):

@@ -13,16 +13,38 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 CONSTRUCTORS = {"24khz": EncodecModel.encodec_model_24khz, "48khz": EncodecModel.encodec_model_48khz}
 
 
+def random_encodec(variant: str) -> EncodecModel:
+    """EnCodec's model of `variant` with random weights and codebooks (seeded)."""
+    torch.manual_seed(1)
+    model = CONSTRUCTORS[variant](pretrained=False).eval()
+    for layer in model.quantizer.vq.layers:
+        layer._codebook.embed.data.normal_()
+        layer._codebook.inited.fill_(1)
+    return model
+
+
+def assert_matches_encodec(reference, codec, wav: torch.Tensor, bandwidths) -> None:
+    """At each bandwidth: codes (and scales) equal to EnCodec's, decoded audio within 1e-4 of EnCodec's."""
+    for bandwidth in bandwidths:
+        reference.set_target_bandwidth(bandwidth)
+        codec.set_target_bandwidth(bandwidth)
+        with torch.no_grad():
+            frames = reference.encode(wav)
+            expected_audio = reference.decode(frames)[..., : wav.shape[-1]]
+            encoded = codec.encode(wav)
+            audio = codec.decode(encoded)
+        assert torch.equal(encoded.codes, torch.cat([codes for codes, _ in frames], dim=-1)), bandwidth
+        if reference.normalize:
+            assert torch.equal(encoded.scales, torch.cat([scale for _, scale in frames], dim=1))
+        assert (audio - expected_audio).abs().max() <= 1e-4, bandwidth
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """EnCodec models with random weights and codebooks, saved as EnCodec publishes them (a state dict)."""
     out = {}
-    for variant, constructor in CONSTRUCTORS.items():
-        torch.manual_seed(1)
-        model = constructor(pretrained=False).eval()
-        for layer in model.quantizer.vq.layers:
-            layer._codebook.embed.data.normal_()
-            layer._codebook.inited.fill_(1)
+    for variant in CONSTRUCTORS:
+        model = random_encodec(variant)
         path = tmp_path_factory.mktemp(variant) / f"encodec_{variant}.th"
         torch.save(model.state_dict(), path)
         out[variant] = (model, path)
@@ -36,18 +58,7 @@ def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, variant):
     torch.manual_seed(2)
     # Over one second at 48 kHz, so that overlapping normalised segments are exercised too.
     wav = 0.1 * torch.randn(1, reference.channels, int(reference.sample_rate * 1.3) + 17)
-    for bandwidth in reference.target_bandwidths:
-        reference.set_target_bandwidth(bandwidth)
-        codec.set_target_bandwidth(bandwidth)
-        with torch.no_grad():
-            frames = reference.encode(wav)
-            expected_audio = reference.decode(frames)[..., : wav.shape[-1]]
-            encoded = codec.encode(wav)
-            audio = codec.decode(encoded)
-        assert torch.equal(encoded.codes, torch.cat([codes for codes, _ in frames], dim=-1)), bandwidth
-        if reference.normalize:
-            assert torch.equal(encoded.scales, torch.cat([scale for _, scale in frames], dim=1))
-        assert (audio - expected_audio).abs().max() <= 1e-4, bandwidth
+    assert_matches_encodec(reference, codec, wav, reference.target_bandwidths)
 
 
 def test_other_variant_is_refused_with_the_keys(checkpoints):

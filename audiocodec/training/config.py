@@ -15,6 +15,13 @@ from .losses import MEL_SCALES
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def check_device(choice: str) -> None:
+    """Refuse a `TrainConfig.device` other than DEVICES (checked on loading, and again by the trainer, since code
+    can set the field after loading)."""
+    if choice not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {choice!r}")
+
+
 @dataclasses.dataclass
 class DataConfig(Config):
     """train / valid: a folder of audio files, or a manifest (one path per line, relative to the manifest)."""
@@ -80,8 +87,7 @@ class TrainConfig(Config):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        check_device(self.device)
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -19,7 +19,6 @@ import os
 import random
 import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec
 from .balancer import Balancer
 from .checkpoint import load_latest, save_checkpoint
-from .config import DEVICES, TrainConfig
+from .config import TrainConfig, check_device
 from .data import SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
@@ -62,8 +61,7 @@ class BatchOrder:
 
 def training_device(choice: str) -> torch.device:
     """The device of this process for `TrainConfig.device`: under torchrun, the GPU numbered by LOCAL_RANK."""
-    if choice not in DEVICES:
-        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {choice!r}")
+    check_device(choice)
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
