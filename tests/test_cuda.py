@@ -108,3 +108,18 @@ def test_training_resumes_on_cuda(tmp_path):
     assert resumed.step == 9 and (tmp_path / "run" / "checkpoint_00000009.pt").exists()
     state = resumed.opt_g.state_dict()["state"]
     assert all(value.is_cuda for entry in state.values() for value in entry.values() if value.dim())
+
+
+def test_float16_runs_the_lstm_layer_by_layer_on_cuda(exact_fp32):
+    # 128 LSTM channels and a batch of 8: the sizes for which PyTorch picks cuDNN's persistent kernel.
+    reference = tiny_codec(n_filters=32, lstm=2, causal=True).cuda().prepare_for_inference()
+    half = tiny_codec(n_filters=32, lstm=2, causal=True).cuda().prepare_for_inference(dtype=torch.float16)
+    wav = 0.3 * torch.randn(8, 1, 8000, device="cuda")
+    with torch.inference_mode():
+        expected, encoded = reference.encode(wav), half.encode(wav)
+        audio, expected_audio = half.decode(encoded), reference.decode(encoded)
+        streamed = half.streaming_encoder()
+        codes = torch.cat([streamed.push(wav[..., :3000]), streamed.push(wav[..., 3000:]), streamed.flush()], -1)
+    assert (encoded.codes == expected.codes).float().mean() > 0.95
+    assert (codes == encoded.codes).float().mean() > 0.95
+    assert (audio - expected_audio).pow(2).mean() < 1e-3 * expected_audio.pow(2).mean()

@@ -153,13 +153,19 @@ def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
         tiny_config(conv_init="xavier")
 
 
-def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch):
-    from audiocodec.modules import conv
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch, dtype):
+    from audiocodec.modules import LayerwiseLSTM, conv
 
-    monkeypatch.setattr(conv, "TILE_ELEMENTS", 1024)  # many tiles, so that the CPU's tiled path runs in bfloat16 too
-    reference = tiny_codec(causal=True).prepare_for_inference()
-    half = tiny_codec(causal=True).prepare_for_inference(dtype=torch.bfloat16)
-    assert half.network_dtype == torch.bfloat16 and half.quantizer.levels[0].embedding.dtype == torch.float32
+    monkeypatch.setattr(conv, "TILE_ELEMENTS", 1024)  # many tiles, so that the CPU's tiled path runs in half too
+    reference = tiny_codec(causal=True, lstm=2).prepare_for_inference()
+    half = tiny_codec(causal=True, lstm=2).prepare_for_inference(dtype=dtype)
+    assert half.network_dtype == dtype and half.quantizer.levels[0].embedding.dtype == torch.float32
+    # float16 runs the 2-layer LSTMs one layer at a time (cuDNN's persistent kernel); the streaming below uses them
+    layerwise = [isinstance(block.lstm, LayerwiseLSTM) for block in (half.encoder.model[-3], half.decoder.model[1])]
+    assert layerwise == [dtype == torch.float16] * 2
+    assert half.encoder.model[0].channels_last and half.decoder.model[-1].channels_last
+    assert not reference.encoder.model[0].channels_last  # float32 stays EnCodec's layout, for its exact codes
     assert half.model_id() == reference.model_id()  # the same model: its files decode with the float32 one
     wav = 0.3 * torch.randn(2, 1, 4000)
     with torch.inference_mode():
@@ -170,7 +176,7 @@ def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch):
         decoder = half.streaming_decoder()
         streamed_audio = torch.cat([decoder.push(encoded.codes), decoder.flush()], dim=-1)
     assert encoded.codes.dtype == torch.long and audio.dtype == streamed_audio.dtype == torch.float32
-    # bfloat16 keeps 8 bits of mantissa: most codes survive, and the audio stays close.
+    # bfloat16 keeps 8 bits of mantissa (float16 11): most codes survive, and the audio stays close.
     assert (encoded.codes == expected.codes).float().mean() > 0.95
     assert (codes == encoded.codes).float().mean() > 0.95
     error = (audio - reference.decode(encoded)).pow(2).mean() / reference.decode(encoded).pow(2).mean()

@@ -19,6 +19,13 @@ padded copies of the input are never built, which at 24 kHz saves several passes
 Every output sample is computed from the same inputs and weights, so results equal the untiled ones up to float
 rounding. With autograd on (training), and on GPUs, one tile covers the signal: a GPU's cache is not a core's, and
 tiles there would only multiply kernel launches.
+
+With `channels_last` set (`Codec.prepare_for_inference` sets it for half precision), activations are stored
+time-major, `[B, T, C]` in memory behind the usual `[B, C, T]` shape, and each convolution runs as cuDNN's
+channels-last 2-D convolution of a `[B, C, 1, T]` view. On GPUs that layout is the tensor cores' own: PyTorch's
+1-D convolution instead converts every input to it and back (`conv1d` makes permuted inputs contiguous), and adds
+the bias in a separate pass over the output. Element-wise operations keep the layout of their inputs, and the
+padding below builds time-major outputs from time-major inputs.
 """
 
 from __future__ import annotations
@@ -56,15 +63,53 @@ def extra_padding_for_conv1d(length: int, kernel_size: int, stride: int, padding
     return ideal_length - length
 
 
+def is_time_major(x: torch.Tensor) -> bool:
+    """Whether `[B, C, T]` tensor `x` is stored as `[B, T, C]` (each time step's channels side by side)."""
+    channels, length = x.shape[1], x.shape[2]
+    return (channels == 1 or x.stride(1) == 1) and (length == 1 or x.stride(2) == channels)
+
+
+def to_time_major(x: torch.Tensor) -> torch.Tensor:
+    """`x` stored time-major: itself if it already is, else a copy."""
+    return x if is_time_major(x) else x.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+def conv1d_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1,
+                         dilation: int = 1, groups: int = 1) -> torch.Tensor:
+    """`F.conv1d` (no padding) of `[B, C, T]` `x` as a channels-last 2-D convolution; the output is time-major."""
+    weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(to_time_major(x).unsqueeze(2), weight, bias, (1, stride), 0, (1, dilation), groups)
+    return to_time_major(y.squeeze(2))
+
+
+def _pad_time_major(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
+    """`pad1d` of a time-major `x` (reflect or constant zeros, input longer than the padding), time-major too:
+    `torch.cat` and `F.pad` would return the usual layout."""
+    length = x.shape[-1]
+    out = x.new_empty(x.shape[0], left + length + right, x.shape[1]).transpose(1, 2)
+    out[..., left : left + length] = x
+    if mode == "reflect":
+        out[..., :left] = x[..., 1 : left + 1].flip(-1)
+        out[..., left + length :] = x[..., length - right - 1 : length - 1].flip(-1)
+    else:
+        out[..., :left] = 0
+        out[..., left + length :] = 0
+    return out
+
+
 def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
     """`F.pad` that also reflects inputs shorter than the padding (zero-extending them first, as EnCodec does).
 
     Reflection of a long enough input is built from flipped slices: the same samples as `F.pad(..., "reflect")`,
-    several times faster on the CPU, where reflection padding is a large share of the encoder's time.
+    several times faster on the CPU, where reflection padding is a large share of the encoder's time. A
+    time-major input (`is_time_major`, with more than one channel) gives a time-major output.
     """
+    length = x.shape[-1]
+    if (left or right) and mode in ("reflect", "constant") and x.shape[1] > 1 and is_time_major(x) and (
+            length > max(left, right)):
+        return _pad_time_major(x, left, right, mode)
     if mode != "reflect":
         return F.pad(x, (left, right), mode)
-    length = x.shape[-1]
     if length > max(left, right):
         parts = [x[..., 1 : left + 1].flip(-1)] if left else []
         parts.append(x)
@@ -144,6 +189,8 @@ class PaddedConv1d(nn.Module):
         self.stride = stride
         self.dilation = dilation
         self.padding_total = (kernel_size - 1) * dilation - (stride - 1)
+        #: Time-major activations and channels-last convolutions (module docstring), set for inference.
+        self.channels_last = False
 
     def padding(self, length: int) -> tuple[int, int]:
         """Samples padded on the left and on the right of an input of `length` samples."""
@@ -159,7 +206,7 @@ class PaddedConv1d(nn.Module):
         span = (self.kernel_size - 1) * self.dilation + 1
         frames = (x.shape[-1] + left + right - span) // self.stride + 1
         step = tile_length(x, max(self.conv.in_channels * self.stride, self.conv.out_channels))
-        if step >= frames:
+        if step >= frames or self.channels_last:
             return self.norm(self.conv_window(x, left, right, 0, frames, activation))
         out = x.new_empty(x.shape[0], self.conv.out_channels, frames)
         for begin in range(0, frames, step):
@@ -175,6 +222,9 @@ class PaddedConv1d(nn.Module):
         window = padded_window(x, left, right, self.pad_mode, begin * self.stride, (end - 1) * self.stride + span,
                                activation)
         if out is None:
+            if self.channels_last:
+                conv = self.conv
+                return conv1d_channels_last(window, conv.weight, conv.bias, self.stride, self.dilation, conv.groups)
             return self.conv(window)
         conv, taps = self.conv, self.kernel_size
         if conv.groups == 1 and conv.bias is not None and conv.out_channels * taps <= 16 and self.stride == 1:
@@ -229,6 +279,8 @@ class PaddedConvTranspose1d(nn.Module):
         #: for weights that no longer change, since writes through `.data` are invisible to the check below.
         self.keep_polyphase_kernel = False
         self._polyphase_cache: tuple | None = None
+        #: Time-major activations and channels-last convolutions (module docstring), set for inference.
+        self.channels_last = False
 
     def forward(self, x: torch.Tensor, activation: nn.Module | None = None) -> torch.Tensor:
         """`self(activation(x))`; the polyphase form is tiled in time without autograd (see the module docstring)."""
@@ -241,8 +293,10 @@ class PaddedConvTranspose1d(nn.Module):
         frames = x.shape[-1] + taps - 1  # polyphase frames, each giving `stride` output samples
         length = frames * stride - self.trim_left - self.trim_right
         step = tile_length(x, max(self.convtr.in_channels, self.convtr.out_channels * stride))
-        if step >= frames or not isinstance(self.norm, nn.Identity):  # a group norm sees the untrimmed output
-            y = self._polyphase_window(x, kernel, bias, stride, 0, frames, activation)
+        if step >= frames or self.channels_last or not isinstance(self.norm, nn.Identity):
+            # (a group norm sees the untrimmed output)
+            y = self._polyphase_window(x, kernel, bias, stride, 0, frames, activation,
+                                       channels_last=self.channels_last)
             return self.norm(y)[..., self.trim_left : self.trim_left + length]
         out = x.new_empty(x.shape[0], self.convtr.out_channels, frames * stride)
         for begin in range(0, frames, step):
@@ -258,40 +312,52 @@ class PaddedConvTranspose1d(nn.Module):
         rebuilt, to carry the gradient."""
         weight, bias = self.convtr.weight, self.convtr.bias
         tensors = [t for t in (weight, bias) if t is not None]
+        stride, phase_major = self.convtr.stride[0], self.channels_last
         if not self.keep_polyphase_kernel or torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
             # Inference tensors (weight norm computed under inference_mode) have no version to compare, and are
             # new at every call anyway.
             self._polyphase_cache = None
-            return self._polyphase_kernel(weight, bias, self.convtr.stride[0])
-        key = [(t.data_ptr(), t._version) for t in tensors]
+            return self._polyphase_kernel(weight, bias, stride, phase_major)
+        key = [(t.data_ptr(), t._version) for t in tensors] + [phase_major]
         cached = self._polyphase_cache
         if cached is not None and cached[0] == key and all(a is b for a, b in zip(cached[1], tensors)):
             return cached[2]
-        weights = self._polyphase_kernel(weight, bias, self.convtr.stride[0])
+        weights = self._polyphase_kernel(weight, bias, stride, phase_major)
         self._polyphase_cache = (key, tensors, weights)
         return weights
 
     @staticmethod
-    def _polyphase_kernel(weight: torch.Tensor, bias: torch.Tensor | None, stride: int):
+    def _polyphase_kernel(weight: torch.Tensor, bias: torch.Tensor | None, stride: int, phase_major: bool = False):
         """The convolution kernel and bias of the polyphase form of `conv_transpose1d(., weight, bias, stride)`.
 
         Output sample `stride * i + j` is `sum_m weight[:, :, j + m * stride] . x[i - m]`: for each phase j, a
-        `taps`-long convolution over x padded by `taps - 1` frames on both sides.
+        `taps`-long convolution over x padded by `taps - 1` frames on both sides. Output channels are ordered
+        channel-major (`c * stride + j`), or phase-major (`j * C_out + c`), which a time-major output interleaves
+        for free.
         """
         in_channels, out_channels, kernel_size = weight.shape
         taps = kernel_size // stride
         # [C_in, C_out, taps, stride] -> [C_out * stride, C_in, taps], with the taps reversed (x[i - m]).
-        kernel = weight.view(in_channels, out_channels, taps, stride).flip(2).permute(1, 3, 0, 2)
+        kernel = weight.view(in_channels, out_channels, taps, stride).flip(2)
+        kernel = kernel.permute(3, 1, 0, 2) if phase_major else kernel.permute(1, 3, 0, 2)
         kernel = kernel.reshape(out_channels * stride, in_channels, taps)
-        return kernel, None if bias is None else bias.repeat_interleave(stride)
+        if bias is not None:
+            bias = bias.repeat(stride) if phase_major else bias.repeat_interleave(stride)
+        return kernel, bias
 
     @staticmethod
     def _polyphase_window(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, stride: int, begin: int,
-                          end: int, activation: nn.Module | None = None, out: torch.Tensor | None = None):
+                          end: int, activation: nn.Module | None = None, out: torch.Tensor | None = None,
+                          channels_last: bool = False):
         """Polyphase frames `begin:end` of `activation(x)`, interleaved into output samples `begin * stride:end *
-        stride`; written into `out` when given (one copy, instead of a reshaped copy and a copy into `out`)."""
+        stride`; written into `out` when given (one copy, instead of a reshaped copy and a copy into `out`).
+        `channels_last` takes a phase-major kernel and returns a time-major output (a view of the convolution's)."""
         taps = kernel.shape[-1]
         window = padded_window(x, taps - 1, taps - 1, "constant", begin, end + taps - 1, activation)
+        if channels_last:
+            y = conv1d_channels_last(window, kernel, bias)  # [B, stride * C_out, F], stored as [B, F, stride, C_out]
+            batch, channels, frames = y.shape
+            return y.transpose(1, 2).reshape(batch, frames * stride, channels // stride).transpose(1, 2)
         y = F.conv1d(window, kernel, bias)
         batch, _, frames = y.shape
         phases = y.view(batch, -1, stride, frames).transpose(2, 3)

@@ -15,7 +15,7 @@ class ConvLSTM(nn.Module):
     def __init__(self, dimension: int, num_layers: int = 2, skip: bool = True):
         super().__init__()
         self.skip = skip
-        self.lstm = nn.LSTM(dimension, dimension, num_layers)
+        self.lstm: nn.Module = nn.LSTM(dimension, dimension, num_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(2, 0, 1)
@@ -23,3 +23,42 @@ class ConvLSTM(nn.Module):
         if self.skip:
             y = y + x
         return y.permute(1, 2, 0)
+
+    def run_layerwise(self) -> None:
+        """Run the stack one layer at a time from now on (`LayerwiseLSTM`), for inference."""
+        if isinstance(self.lstm, nn.LSTM) and self.lstm.num_layers > 1:
+            self.lstm = LayerwiseLSTM(self.lstm)
+
+
+class LayerwiseLSTM(nn.Module):
+    """A stacked `nn.LSTM` run as one single-layer `nn.LSTM` per layer: the same maths and the same call,
+    `(x, (h, c)) -> (y, (h, c))` with states stacked over layers.
+
+    Why: in float16, PyTorch hands single-layer LSTMs (hidden and input sizes multiples of 128, batch a multiple
+    of 8 up to 128, on Ampere-class and newer data-centre GPUs) to cuDNN's persistent kernel, which keeps the
+    recurrent weights on chip for the whole sequence; a stacked LSTM always gets the standard kernel, which
+    reloads them at every time step. At the encoder's frame rate that recurrence is a long chain of small steps.
+    The layers hold copies of the stack's weights, so this is for inference (`Codec.prepare_for_inference`).
+    """
+
+    def __init__(self, stacked: nn.LSTM):
+        super().__init__()
+        if stacked.bidirectional or stacked.proj_size or stacked.batch_first or not stacked.bias:
+            raise ValueError("LayerwiseLSTM takes a unidirectional, time-first LSTM with biases and no projection")
+        weight = stacked.weight_ih_l0
+        self.layers = nn.ModuleList()
+        for k in range(stacked.num_layers):
+            input_size = stacked.input_size if k == 0 else stacked.hidden_size
+            layer = nn.LSTM(input_size, stacked.hidden_size, device=weight.device, dtype=weight.dtype)
+            with torch.no_grad():
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(layer, f"{name}_l0").copy_(getattr(stacked, f"{name}_l{k}"))
+            self.layers.append(layer)
+
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+        hidden, cell = [], []
+        for k, layer in enumerate(self.layers):
+            x, (h, c) = layer(x, None if hx is None else (hx[0][k : k + 1], hx[1][k : k + 1]))
+            hidden.append(h)
+            cell.append(c)
+        return x, (torch.cat(hidden), torch.cat(cell))

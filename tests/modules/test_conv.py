@@ -1,9 +1,12 @@
+import itertools
 import math
 
 import pytest
 import torch
+from torch import nn
 
 from audiocodec.modules import PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
+from audiocodec.modules.conv import is_time_major, pad1d, to_time_major
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -104,11 +107,37 @@ def test_transposed_conv_with_weight_norm_runs_under_inference_mode():
 
 @pytest.mark.parametrize("left,right,length", [(6, 0, 50), (3, 4, 9), (6, 6, 6), (6, 2, 3), (2, 1, 1)])
 def test_reflect_padding_equals_torch(left, right, length):
-    from audiocodec.modules.conv import pad1d
-
     x = torch.randn(2, 3, length)
     if length > max(left, right):
         assert torch.equal(pad1d(x, left, right, "reflect"), torch.nn.functional.pad(x, (left, right), "reflect"))
     else:  # EnCodec zero-extends short inputs before reflecting
         padded = pad1d(x, left, right, "reflect")
         assert padded.shape[-1] == length + left + right and torch.equal(padded[..., left : left + length], x)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_channels_last_convolutions_compute_the_same_and_stay_time_major(causal):
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 101)
+    assert not is_time_major(x) and is_time_major(to_time_major(x)) and torch.equal(to_time_major(x), x)
+    layers = [PaddedConv1d(6, 5, k, stride, dilation, causal=causal, pad_mode=mode)
+              for k, stride, dilation, mode in ((7, 1, 1, "reflect"), (3, 1, 3, "reflect"), (8, 4, 1, "reflect"),
+                                                (1, 1, 1, "reflect"), (4, 2, 1, "constant"))]
+    layers.append(PaddedConvTranspose1d(6, 5, 8, 4, causal=causal))
+    for layer in layers:
+        layer.eval()
+        with torch.no_grad():
+            expected = layer(x, nn.ELU())
+            layer.channels_last = True
+            for given in (x, to_time_major(x)):  # either layout in, time-major out
+                y = layer(given, nn.ELU())
+                assert is_time_major(y) and y.shape == expected.shape
+                torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+
+
+def test_padding_keeps_a_time_major_layout():
+    x = to_time_major(torch.randn(2, 4, 30))
+    for mode, (left, right) in itertools.product(["reflect", "constant"], [(3, 0), (0, 5), (6, 2)]):
+        padded = pad1d(x, left, right, mode)
+        assert is_time_major(padded)
+        assert torch.equal(padded, torch.nn.functional.pad(x.contiguous(), (left, right), mode))

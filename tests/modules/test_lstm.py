@@ -1,0 +1,42 @@
+import pytest
+import torch
+from torch import nn
+
+from audiocodec.modules import ConvLSTM, LayerwiseLSTM
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_layerwise_lstm_computes_what_the_stack_does(with_state):
+    torch.manual_seed(0)
+    stacked = nn.LSTM(16, 16, num_layers=3).double()
+    layerwise = LayerwiseLSTM(stacked)
+    x = torch.randn(25, 4, 16, dtype=torch.double)
+    state = (torch.randn(3, 4, 16, dtype=torch.double), torch.randn(3, 4, 16, dtype=torch.double))
+    expected_y, (expected_h, expected_c) = stacked(x, state if with_state else None)
+    y, (h, c) = layerwise(x, state if with_state else None)
+    for got, expected in ((y, expected_y), (h, expected_h), (c, expected_c)):
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
+def test_layerwise_lstm_carries_state_across_chunks_like_the_stack():
+    torch.manual_seed(0)
+    stacked = nn.LSTM(8, 8, num_layers=2)
+    layerwise = LayerwiseLSTM(stacked)
+    x = torch.randn(30, 2, 8)
+    whole, _ = stacked(x)
+    first, state = layerwise(x[:12])
+    second, _ = layerwise(x[12:], state)
+    torch.testing.assert_close(torch.cat([first, second]), whole, atol=1e-6, rtol=0)
+
+
+def test_only_a_plain_stack_can_run_layerwise():
+    with pytest.raises(ValueError, match="unidirectional"):
+        LayerwiseLSTM(nn.LSTM(8, 8, num_layers=2, bidirectional=True))
+    block = ConvLSTM(8, num_layers=1)
+    block.run_layerwise()  # a single layer already gets the persistent kernel: nothing to split
+    assert isinstance(block.lstm, nn.LSTM)
+    block = ConvLSTM(8, num_layers=2)
+    block.run_layerwise()
+    block.run_layerwise()
+    assert isinstance(block.lstm, LayerwiseLSTM) and len(block.lstm.layers) == 2
