@@ -266,9 +266,10 @@ class Codec(nn.Module):
         GPUs: half the memory traffic, and tensor cores. The quantizer stays in float32, so codes are chosen as
         exactly as the features allow, and audio comes back as float32. Half precision also stores activations
         time-major and runs channels-last convolutions (`audiocodec.modules.conv`), and in float16 the LSTMs run
-        one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its persistent LSTM kernel. `compile` hands both
-        networks to `torch.compile`, which fuses the element-wise work around the convolutions; it pays on GPUs
-        and on inputs of a fixed size (each new length may compile again, for tens of seconds).
+        one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its persistent LSTM kernel; preparing again
+        with float32 undoes both. `compile` hands both networks to `torch.compile`, which fuses the element-wise
+        work around the convolutions; it pays on GPUs and on inputs of a fixed size (each new length may compile
+        again, for tens of seconds).
         `docs/performance.md` has the measured speed of each.
 
         The folded model keeps its identity (`model_id` is computed before folding) but can no longer be saved
@@ -285,11 +286,11 @@ class Codec(nn.Module):
         if dtype is not None:
             self.encoder.to(dtype)
             self.decoder.to(dtype)
-        for module in self.modules():
-            if dtype in (torch.float16, torch.bfloat16) and isinstance(module, (PaddedConv1d, PaddedConvTranspose1d)):
-                module.channels_last = True
-            if dtype == torch.float16 and isinstance(module, ConvLSTM):
-                module.run_layerwise()
+            for module in self.modules():  # float32 keeps EnCodec's layout and kernels, for its exact codes
+                if isinstance(module, (PaddedConv1d, PaddedConvTranspose1d)):
+                    module.channels_last = dtype in (torch.float16, torch.bfloat16)
+                if isinstance(module, ConvLSTM):
+                    module.run_layerwise(dtype == torch.float16)
         if compile:
             self.encoder.compile()
             self.decoder.compile()

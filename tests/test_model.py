@@ -154,10 +154,9 @@ def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch, dtype):
-    from audiocodec.modules import LayerwiseLSTM, conv
+def test_half_precision_networks_keep_float32_codes_and_audio(dtype):
+    from audiocodec.modules import LayerwiseLSTM
 
-    monkeypatch.setattr(conv, "TILE_ELEMENTS", 1024)  # many tiles, so that the CPU's tiled path runs in half too
     reference = tiny_codec(causal=True, lstm=2).prepare_for_inference()
     half = tiny_codec(causal=True, lstm=2).prepare_for_inference(dtype=dtype)
     assert half.network_dtype == dtype and half.quantizer.levels[0].embedding.dtype == torch.float32
@@ -183,6 +182,20 @@ def test_half_precision_networks_keep_float32_codes_and_audio(monkeypatch, dtype
     assert error < 1e-3
     with pytest.raises(ValueError, match="dtype must be"):
         tiny_codec().prepare_for_inference(dtype=torch.int8)
+
+
+def test_preparing_for_float32_after_half_precision_restores_float32_computation():
+    reference = tiny_codec(causal=True, lstm=2).prepare_for_inference()
+    for network in (reference.encoder, reference.decoder):  # the same weights, rounded to float16 and back
+        network.half().float()
+    codec = tiny_codec(causal=True, lstm=2).prepare_for_inference(dtype=torch.float16)
+    codec.prepare_for_inference(dtype=torch.float32)
+    assert not codec.encoder.model[0].channels_last and isinstance(codec.encoder.model[-3].lstm, torch.nn.LSTM)
+    wav = 0.3 * torch.randn(2, 1, 4000)
+    with torch.inference_mode():
+        expected, encoded = reference.encode(wav), codec.encode(wav)
+        assert torch.equal(encoded.codes, expected.codes)
+        assert torch.equal(codec.decode(encoded), reference.decode(expected))
 
 
 def test_a_bad_dtype_leaves_the_model_untouched(tmp_path):

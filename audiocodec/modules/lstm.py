@@ -24,10 +24,12 @@ class ConvLSTM(nn.Module):
             y = y + x
         return y.permute(1, 2, 0)
 
-    def run_layerwise(self) -> None:
-        """Run the stack one layer at a time from now on (`LayerwiseLSTM`), for inference."""
-        if isinstance(self.lstm, nn.LSTM) and self.lstm.num_layers > 1:
+    def run_layerwise(self, layerwise: bool = True) -> None:
+        """Run the stack one layer at a time from now on (`LayerwiseLSTM`), for inference; or as one stack again."""
+        if layerwise and isinstance(self.lstm, nn.LSTM) and self.lstm.num_layers > 1:
             self.lstm = LayerwiseLSTM(self.lstm)
+        elif not layerwise and isinstance(self.lstm, LayerwiseLSTM):
+            self.lstm = self.lstm.stacked()
 
 
 class LayerwiseLSTM(nn.Module):
@@ -45,15 +47,19 @@ class LayerwiseLSTM(nn.Module):
         super().__init__()
         if stacked.bidirectional or stacked.proj_size or stacked.batch_first or not stacked.bias:
             raise ValueError("LayerwiseLSTM takes a unidirectional, time-first LSTM with biases and no projection")
-        weight = stacked.weight_ih_l0
         self.layers = nn.ModuleList()
         for k in range(stacked.num_layers):
             input_size = stacked.input_size if k == 0 else stacked.hidden_size
-            layer = nn.LSTM(input_size, stacked.hidden_size, device=weight.device, dtype=weight.dtype)
-            with torch.no_grad():
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(layer, f"{name}_l0").copy_(getattr(stacked, f"{name}_l{k}"))
-            self.layers.append(layer)
+            self.layers.append(_copy_weights(stacked, k, _uninitialised_lstm(input_size, stacked.hidden_size, 1,
+                                                                              stacked.weight_ih_l0), 0))
+
+    def stacked(self) -> nn.LSTM:
+        """The equivalent stacked `nn.LSTM`."""
+        first = self.layers[0]
+        stack = _uninitialised_lstm(first.input_size, first.hidden_size, len(self.layers), first.weight_ih_l0)
+        for k, layer in enumerate(self.layers):
+            _copy_weights(layer, 0, stack, k)
+        return stack
 
     def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         hidden, cell = [], []
@@ -62,3 +68,17 @@ class LayerwiseLSTM(nn.Module):
             hidden.append(h)
             cell.append(c)
         return x, (torch.cat(hidden), torch.cat(cell))
+
+
+def _uninitialised_lstm(input_size: int, hidden_size: int, num_layers: int, like: torch.Tensor) -> nn.LSTM:
+    """An `nn.LSTM` on `like`'s device and dtype, without drawing random initial weights (which would move the
+    global random state as a side effect of preparing a model)."""
+    lstm = nn.LSTM(input_size, hidden_size, num_layers, device="meta", dtype=like.dtype)
+    return lstm.to_empty(device=like.device)
+
+
+def _copy_weights(source: nn.LSTM, source_layer: int, target: nn.LSTM, target_layer: int) -> nn.LSTM:
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(target, f"{name}_l{target_layer}").copy_(getattr(source, f"{name}_l{source_layer}"))
+    return target

@@ -82,6 +82,9 @@ def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
         torch.testing.assert_close(layer(x), expected())
         layer.load_state_dict({k: torch.randn_like(v) for k, v in layer.state_dict().items()})
         torch.testing.assert_close(layer(x), expected())
+        for channels_last in (True, False):  # each layout has its own ordering of the kernel's phases
+            layer.channels_last = channels_last
+            torch.testing.assert_close(layer(x), expected())
     layer(x).sum().backward()  # with autograd, the kernel is rebuilt from the weights, so gradients reach them
     assert layer.convtr.weight.grad is not None and layer.convtr.weight.grad.abs().sum() > 0
 

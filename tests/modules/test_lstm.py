@@ -40,3 +40,17 @@ def test_only_a_plain_stack_can_run_layerwise():
     block.run_layerwise()
     block.run_layerwise()
     assert isinstance(block.lstm, LayerwiseLSTM) and len(block.lstm.layers) == 2
+    block.run_layerwise(False)
+    assert isinstance(block.lstm, nn.LSTM) and block.lstm.num_layers == 2
+
+
+def test_splitting_and_restacking_keep_the_weights_and_the_random_state():
+    torch.manual_seed(0)
+    stacked = nn.LSTM(8, 8, num_layers=2)
+    state = torch.get_rng_state()
+    layerwise = LayerwiseLSTM(stacked)
+    again = layerwise.stacked()
+    assert torch.equal(torch.get_rng_state(), state)  # no random initialisation drawn and thrown away
+    assert isinstance(again, nn.LSTM) and again.num_layers == 2
+    for name, value in stacked.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value)
