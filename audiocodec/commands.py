@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="compress and decompress a short bundled sample")
     p.add_argument("--out-dir", default="demo_out", help="folder for the outputs (default: demo_out)")
     p.add_argument("--bandwidth", "-b", type=float, default=None, help="target kb/s")
+    p.add_argument("--force", "-f", action="store_true", help="overwrite the outputs of an earlier demo")
     p.set_defaults(func=run_demo)
 
 
@@ -127,15 +128,21 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from . import api
-    from .audio_io import read_audio, write_audio, write_bytes
+    from .audio_io import check_output, read_audio, write_audio, write_bytes
+    from .errors import AudioCodecError
     from .evaluation.metrics import mel_distance, si_sdr
 
-    model = api.default_model()
     out_dir = Path(args.out_dir)
+    compressed, decoded = out_dir / "sample.ac", out_dir / "sample_decoded.wav"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AudioCodecError(f"{out_dir}: exists and is not a directory")
+    if out_dir.exists():
+        check_output(compressed, args.force)
+        check_output(decoded, args.force)
+    model = api.default_model()
     out_dir.mkdir(parents=True, exist_ok=True)
     wav, sample_rate = read_audio(SAMPLE)
     data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth)
-    compressed, decoded = out_dir / "sample.ac", out_dir / "sample_decoded.wav"
     write_bytes(compressed, data)
     audio, rate = api.decompress(data, model=model)
     write_audio(decoded, audio.numpy(), rate)

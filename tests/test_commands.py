@@ -87,6 +87,12 @@ def test_demo_runs_and_reports(tmp_path):
     assert out.returncode == 0, out.stderr
     assert b"kb/s" in out.stdout and (tmp_path / "demo" / "sample_decoded.wav").is_file()
     assert b"the embedded default model" in out.stdout and b"log-mel distance" in out.stdout
+    (tmp_path / "demo" / "sample.ac").write_bytes(b"the user's own file")
+    again = run("demo", "--out-dir", tmp_path / "demo")  # nothing is overwritten without asking
+    assert again.returncode != 0 and again.stderr.count(b"\n") == 1 and b"--force" in again.stderr
+    assert (tmp_path / "demo" / "sample.ac").read_bytes() == b"the user's own file"
+    assert run("demo", "--out-dir", tmp_path / "demo", "--force").returncode == 0
+    assert (tmp_path / "demo" / "sample.ac").read_bytes()[:4] != b"the "
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without a GPU")
