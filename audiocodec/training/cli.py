@@ -37,6 +37,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import gc
     import logging
 
     import torch
@@ -55,11 +56,16 @@ def run_train(args: argparse.Namespace) -> int:
     if args.device is not None:
         config.device = args.device
     trainer = Trainer(config, resume=args.resume)
+    distributed = trainer.distributed
     try:
         trainer.train()
     finally:
-        # Under torchrun: leave the process group cleanly (NCCL warns, and may hang at exit, otherwise).
-        if trainer.distributed and torch.distributed.is_initialized():
+        # Under torchrun, leave the process group now (NCCL warns, and may hang at exit, otherwise), and destroy
+        # it here: its DDP wrappers hold it, and a gloo group left to the interpreter's shutdown could abort rank
+        # 0 after a finished run (a worker thread released a collective's tensors once Python was finalising).
+        del trainer
+        if distributed and torch.distributed.is_initialized():
+            gc.collect()
             torch.distributed.destroy_process_group()
     return 0
 

@@ -12,6 +12,7 @@ uninterrupted one does.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -107,8 +108,13 @@ class Trainer:
         self.generator = self.model
         if self.distributed:
             gumbel = config.model.quantizer.kind == "gumbel"
-            self.generator = torch.nn.parallel.DistributedDataParallel(
-                self.model, broadcast_buffers=False, find_unused_parameters=gumbel)
+            # The codebooks all-reduce their own statistics: DDP must not overwrite them with rank 0's at every
+            # forward. (torch 2.14 renamed that switch and deprecated the old name; its new one still syncs
+            # buffers once at start, which is harmless: every rank starts from the same weights.)
+            ddp = torch.nn.parallel.DistributedDataParallel
+            no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                              inspect.signature(ddp).parameters else {"broadcast_buffers": False})
+            self.generator = ddp(self.model, find_unused_parameters=gumbel, **no_buffer_sync)
             if self.discriminator is not None:
                 self.discriminator = torch.nn.parallel.DistributedDataParallel(self.discriminator)
         optim = config.optim

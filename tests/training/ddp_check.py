@@ -1,5 +1,6 @@
 """Run under torchrun by test_trainer.py: train, then check every rank holds the same weights and buffers."""
 
+import gc
 import sys
 
 import torch
@@ -17,4 +18,6 @@ if dist.get_rank() == 0:
     assert all(torch.equal(gathered[0], g) for g in gathered[1:]), "ranks differ"
     print("ranks identical")
 dist.barrier()
+del trainer  # its DDP wrappers hold the group: destroy it now, not during shutdown (see training/cli.py)
+gc.collect()
 dist.destroy_process_group()
