@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as error:  # the file system said no: a full disk, no permission, a file where a folder goes
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"audiocodec: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except Exception as error:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if os.environ.get("AUDIOCODEC_DEBUG"):
             raise

@@ -132,6 +132,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from .errors import AudioCodecError
     from .evaluation.metrics import mel_distance, si_sdr
 
+    if args.out_dir == "-":
+        raise AudioCodecError("--out-dir -: the demo writes two files, so it needs a folder, not standard output")
     out_dir = Path(args.out_dir)
     compressed, decoded = out_dir / "sample.ac", out_dir / "sample_decoded.wav"
     if out_dir.exists() and not out_dir.is_dir():

@@ -28,6 +28,31 @@ def test_bug_is_reported_without_traceback(monkeypatch, capsys):
     assert "Traceback" not in err and err.count("\n") == 1 and "RuntimeError: oops" in err
 
 
+def test_a_refusing_file_system_is_one_line_and_exit_1(monkeypatch, capsys):
+    def full_disk(args):
+        raise OSError(28, "No space left on device", "out.ac")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_command(parser, full_disk))
+    assert cli.main(["boom"]) == 1
+    assert capsys.readouterr().err == "audiocodec: error: out.ac: No space left on device\n"
+
+
+def test_train_leaves_the_process_group_even_when_it_fails(tmp_path, capsys):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data: {train: missing.jsonl}\n")
+    try:
+        assert cli.main(["train", "--config", str(recipe), "--output-dir", str(tmp_path / "run")]) == 1
+        assert not dist.is_initialized()  # destroyed, not left to the interpreter's shutdown
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
 def test_no_command_prints_help_and_fails():
     result = subprocess.run([sys.executable, "-m", "audiocodec"], capture_output=True, text=True)
     assert result.returncode == 2 and "usage: audiocodec" in result.stderr

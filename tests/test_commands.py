@@ -92,6 +92,9 @@ def test_demo_runs_and_reports(tmp_path):
     assert again.returncode != 0 and again.stderr.count(b"\n") == 1 and b"--force" in again.stderr
     assert (tmp_path / "demo" / "sample.ac").read_bytes() == b"the user's own file"
     assert run("demo", "--out-dir", tmp_path / "demo", "--force").returncode == 0
+    for bad in ("-", tmp_path / "demo" / "sample.ac" / "sub"):  # standard output; a file where a folder goes
+        refused = run("demo", "--out-dir", bad)
+        assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1 and b"internal" not in refused.stderr
     assert (tmp_path / "demo" / "sample.ac").read_bytes()[:4] != b"the "
 
 

@@ -39,6 +39,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import gc
     import logging
+    import traceback
 
     import torch
 
@@ -55,16 +56,19 @@ def run_train(args: argparse.Namespace) -> int:
         config.init_from = args.init_from
     if args.device is not None:
         config.device = args.device
-    trainer = Trainer(config, resume=args.resume)
-    distributed = trainer.distributed
+    trainer = None
     try:
+        trainer = Trainer(config, resume=args.resume)
         trainer.train()
+    except BaseException as error:
+        traceback.clear_frames(error.__traceback__)  # the frames hold the trainer, which holds the group
+        raise
     finally:
         # Under torchrun, leave the process group now (NCCL warns, and may hang at exit, otherwise), and destroy
         # it here: its DDP wrappers hold it, and a gloo group left to the interpreter's shutdown could abort rank
         # 0 after a finished run (a worker thread released a collective's tensors once Python was finalising).
-        del trainer
-        if distributed and torch.distributed.is_initialized():
+        trainer = None
+        if torch.distributed.is_initialized():
             gc.collect()
             torch.distributed.destroy_process_group()
     return 0

@@ -3,7 +3,7 @@
 Each step: the generator reconstructs a batch; L1, mel, adversarial and feature-matching losses are balanced
 w.r.t. the output audio and pushed back in ONE backward together with the quantizer loss; then the
 discriminator takes one step on real and (detached) generated audio. Codebooks sync their own statistics, so
-DDP runs with `broadcast_buffers=False`.
+DDP does not sync buffers at each forward.
 
 Resuming restores model, discriminator, optimizers, schedulers, balancer, code counts, RNG states and the data
 position (epoch and batch within it), so an interrupted and resumed CPU run ends bit for bit where an
@@ -109,7 +109,7 @@ class Trainer:
         if self.distributed:
             gumbel = config.model.quantizer.kind == "gumbel"
             # The codebooks all-reduce their own statistics: DDP must not overwrite them with rank 0's at every
-            # forward. (torch 2.14 renamed that switch and deprecated the old name; its new one still syncs
+            # forward. (torch 2.13 renamed that switch and deprecated the old name; its new one still syncs
             # buffers once at start, which is harmless: every rank starts from the same weights.)
             ddp = torch.nn.parallel.DistributedDataParallel
             no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in

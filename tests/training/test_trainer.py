@@ -160,7 +160,7 @@ def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
     # Both ends of the ranks' stderr: a rank's own error comes first, torchrun's summary last.
     assert result.returncode == 0, result.stderr[:3000] + "\n[...]\n" + result.stderr[-3000:]
     assert "ranks identical" in result.stdout
-    assert "broadcast_buffers" not in result.stderr  # deprecated in torch 2.14: no FutureWarning for users
+    assert "broadcast_buffers" not in result.stderr  # deprecated in torch 2.13: no FutureWarning for users
     checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
     assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000006.pt"]
 
