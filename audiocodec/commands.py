@@ -136,9 +136,9 @@ def run_demo(args: argparse.Namespace) -> int:
         raise AudioCodecError("--out-dir -: the demo writes two files, so it needs a folder, not standard output")
     out_dir = Path(args.out_dir)
     compressed, decoded = out_dir / "sample.ac", out_dir / "sample_decoded.wav"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise AudioCodecError(f"{out_dir}: exists and is not a directory")
     if out_dir.exists():
+        if not out_dir.is_dir():
+            raise AudioCodecError(f"{out_dir}: exists and is not a directory")
         check_output(compressed, args.force)
         check_output(decoded, args.force)
     model = api.default_model()

@@ -37,14 +37,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import gc
     import logging
     import traceback
 
-    import torch
-
     from .config import load_config
-    from .trainer import Trainer
+    from .trainer import Trainer, leave_process_group
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = load_config(args.config)
@@ -64,13 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
         traceback.clear_frames(error.__traceback__)  # the frames hold the trainer, which holds the group
         raise
     finally:
-        # Under torchrun, leave the process group now (NCCL warns, and may hang at exit, otherwise), and destroy
-        # it here: its DDP wrappers hold it, and a gloo group left to the interpreter's shutdown could abort rank
-        # 0 after a finished run (a worker thread released a collective's tensors once Python was finalising).
         trainer = None
-        if torch.distributed.is_initialized():
-            gc.collect()
-            torch.distributed.destroy_process_group()
+        leave_process_group()
     return 0
 
 

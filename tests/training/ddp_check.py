@@ -1,13 +1,12 @@
 """Run under torchrun by test_trainer.py: train, then check every rank holds the same weights and buffers."""
 
-import gc
 import sys
 
 import torch
 from torch import distributed as dist
 
 from audiocodec.training.config import load_config
-from audiocodec.training.trainer import Trainer
+from audiocodec.training.trainer import Trainer, leave_process_group
 
 trainer = Trainer(load_config(sys.argv[1]))
 trainer.train()
@@ -18,6 +17,5 @@ if dist.get_rank() == 0:
     assert all(torch.equal(gathered[0], g) for g in gathered[1:]), "ranks differ"
     print("ranks identical")
 dist.barrier()
-del trainer  # its DDP wrappers hold the group: destroy it now, not during shutdown (see training/cli.py)
-gc.collect()
-dist.destroy_process_group()
+del trainer  # its DDP wrappers hold the group
+leave_process_group()
