@@ -7,7 +7,9 @@ the key, instead of being silently ignored.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import types
 import typing
 from typing import Any, Mapping, TypeVar
 
@@ -46,14 +48,62 @@ class Config:
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
+            key = f"{where}.{name}" if where else name
             nested = _config_class(hints.get(name))
             if nested is not None and isinstance(value, Mapping):
-                value = nested.from_dict(value, where=f"{where}.{name}" if where else name)
+                value = nested.from_dict(value, where=key)
+            elif not _matches(value, hints.get(name, Any)):
+                raise ConfigError(f"config key '{key}' must be {_describe(hints[name])}, got {value!r}")
             kwargs[name] = value
         return cls(**kwargs)
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON or YAML fits a field's type hint: an int where a float is expected, lists
+    for sequences and tuples. Hints other than plain types, unions, sequences and tuples are not checked."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+        if not isinstance(value, (list, tuple)):
+            return False
+        return all(_matches(v, args[0] if args else Any) for v in value)  # list[X], Sequence[X], tuple[X, ...]
+    if isinstance(hint, type) and issubclass(hint, Config):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """'an integer', 'a list of numbers', 'a number or null', ... for error messages."""
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+        return "a list" + (f" of {_PLURAL.get(args[0], 'values')}" if args else "")
+    if isinstance(hint, type) and issubclass(hint, Config):
+        return "a mapping of its settings"
+    return str(hint)
+
+
+_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
 
 
 def _config_class(hint: Any) -> type[Config] | None:

@@ -27,3 +27,8 @@ class ConfigError(AudioCodecError, ValueError):
 
 class OutputExistsError(AudioCodecError):
     """An output file exists and `--force` was not given."""
+
+
+class InvalidArgumentError(AudioCodecError, ValueError):
+    """A value passed to the library or on the command line is out of range: a bandwidth the model lacks, a
+    sample rate the format cannot record, audio of the wrong shape. A `ValueError` too, for library callers."""

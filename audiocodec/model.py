@@ -19,7 +19,7 @@ from torch import nn
 
 from .atomic import atomic_path
 from .config import Config
-from .errors import AudioCodecError, ConfigError, ModelMismatchError
+from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
 from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
@@ -71,6 +71,27 @@ class CodecConfig(Config):
         self.target_bandwidths = tuple(float(b) for b in self.target_bandwidths)
         if self.conv_init not in INITS:
             raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
+        checks = [
+            ("sample_rate", self.sample_rate >= 1, "at least 1"),
+            ("channels", 1 <= self.channels <= 64, "in [1, 64]"),
+            ("dimension", self.dimension >= 1, "at least 1"),
+            ("n_filters", self.n_filters >= 1, "at least 1"),
+            ("n_residual_layers", self.n_residual_layers >= 0, "non-negative"),
+            ("ratios", len(self.ratios) > 0 and all(r >= 1 for r in self.ratios), "a non-empty list of integers >= 1"),
+            ("kernel_size", self.kernel_size >= 1, "at least 1"),
+            ("last_kernel_size", self.last_kernel_size >= 1, "at least 1"),
+            ("residual_kernel_size", self.residual_kernel_size >= 1, "at least 1"),
+            ("dilation_base", self.dilation_base >= 1, "at least 1"),
+            ("compress", self.compress >= 1, "at least 1"),
+            ("lstm", self.lstm >= 0, "non-negative"),
+            ("target_bandwidths", len(self.target_bandwidths) > 0 and all(b > 0 for b in self.target_bandwidths),
+             "a non-empty list of positive numbers"),
+            ("segment", self.segment is None or self.segment > 0, "positive, or null"),
+            ("overlap", 0 <= self.overlap < 1, "in [0, 1)"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"model {name} must be {expected}, got {getattr(self, name)!r}")
 
     @classmethod
     def encodec_24khz(cls) -> "CodecConfig":
@@ -186,8 +207,8 @@ class Codec(nn.Module):
 
     def set_target_bandwidth(self, kbps: float) -> None:
         if float(kbps) not in self.bandwidths:
-            raise ValueError(f"bandwidth {kbps} kb/s is not supported by this model: choose one of "
-                             f"{', '.join(f'{b:g}' for b in self.bandwidths)}")
+            raise InvalidArgumentError(f"bandwidth {kbps} kb/s is not supported by this model: choose one of "
+                                       f"{', '.join(f'{b:g}' for b in self.bandwidths)}")
         self.bandwidth = float(kbps)
 
     # -- inference ---------------------------------------------------------------------------------------------
@@ -360,12 +381,19 @@ class Codec(nn.Module):
         if not isinstance(meta, dict) or meta.get("format_version") != SAVE_FORMAT_VERSION:
             raise AudioCodecError(f"{config_path}: unsupported model format version "
                                   f"{meta.get('format_version') if isinstance(meta, dict) else None!r}")
-        config = CodecConfig.from_dict(meta.get("config"), where="config")
+        if not isinstance(meta.get("config"), dict):
+            raise AudioCodecError(f"{config_path}: not a valid model config (its 'config' is not a mapping)")
+        try:
+            config = CodecConfig.from_dict(meta["config"], where="config")
+            model = cls(config)
+        except (ValueError, TypeError) as error:  # ConfigError, or a layout the modules refuse
+            raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
         try:
             state = load_file(str(weights_path), device=str(map_location))
         except (SafetensorError, OSError) as error:
             raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
-        return cls._from_state(config, state, str(weights_path)).eval()
+        model.load_weights(state, source=str(weights_path))
+        return model.eval()
 
     @classmethod
     def _from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
@@ -448,13 +476,13 @@ class Codec(nn.Module):
     def _check_audio(self, wav: Any) -> None:
         if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
             shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
-            raise ValueError(f"audio must be a tensor [batch, channels, time], got {shape}")
+            raise InvalidArgumentError(f"audio must be a tensor [batch, channels, time], got {shape}")
         if wav.shape[1] != self.channels:
-            raise ValueError(f"this model expects {self.channels} channel(s), got {wav.shape[1]}")
+            raise InvalidArgumentError(f"this model expects {self.channels} channel(s), got {wav.shape[1]}")
         if not wav.is_floating_point():
-            raise ValueError(f"audio must be a float tensor, got {wav.dtype}")
+            raise InvalidArgumentError(f"audio must be a float tensor, got {wav.dtype}")
         if wav.shape[-1] == 0:
-            raise ValueError("audio is empty (0 samples)")
+            raise InvalidArgumentError("audio is empty (0 samples)")
 
     def segments(self, length: int) -> list[tuple[int, int]]:
         """(offset, length) of each segment EnCodec would cut from `length` samples."""

@@ -42,3 +42,27 @@ def test_codec_config_read_back_from_json_equals_the_recipe():
     recipe = CodecConfig(n_filters=8)  # ratios and bandwidths left at their (tuple) defaults
     saved = CodecConfig.from_dict(json.loads(json.dumps(recipe.to_dict())))  # lists, as a saved model has
     assert saved == recipe  # init_from compares them field by field
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"name": 3}, "'name' must be a string, got 3"),
+    ({"ratios": 4}, "'ratios' must be a list, got 4"),
+    ({"inner": {"size": "4"}}, "'inner.size' must be an integer, got '4'"),
+    ({"inner": {"size": True}}, "'inner.size' must be an integer, got True"),
+    ({"inner": 5}, "'inner' must be a mapping of its settings, got 5"),
+    ({"maybe": "no"}, "'maybe' must be a mapping of its settings or null, got 'no'"),
+])
+def test_values_of_the_wrong_type_are_named(data, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        Outer.from_dict(data)
+
+
+def test_recipe_values_are_checked_like_a_saved_model():
+    from audiocodec.training.config import TrainConfig
+
+    # YAML reads 1e-4 (no dot) as a string: refused at once, not when the optimiser is built
+    with pytest.raises(ConfigError, match="'optim.lr' must be a number, got '1e-4'"):
+        TrainConfig.from_dict({"optim": {"lr": "1e-4"}})
+    assert TrainConfig.from_dict({"optim": {"lr": 1}, "model": {"segment": None}}).optim.lr == 1  # ints are numbers
+    with pytest.raises(ConfigError, match="model sample_rate must be at least 1, got 0"):
+        TrainConfig.from_dict({"model": {"sample_rate": 0}})

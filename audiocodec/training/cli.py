@@ -68,6 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     import json
+    import warnings
 
     import torch
 
@@ -85,11 +86,17 @@ def run_export(args: argparse.Namespace) -> int:
             raise AudioCodecError(f"{source}: no readable checkpoint")
     elif source.is_file():
         try:
-            state = torch.load(source, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about some foreign files before failing on them
+                warnings.simplefilter("ignore")
+                state = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as error:
             raise AudioCodecError(f"{source}: not a readable checkpoint ({type(error).__name__})") from None
     else:
         raise AudioCodecError(f"{source}: no such checkpoint or run directory")
+    if not (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
+            and isinstance(state["config"].get("model"), dict)):
+        raise AudioCodecError(f"{source}: not a checkpoint of `audiocodec train` (EnCodec's weights files load with "
+                              f"Codec.from_encodec)")
     model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
     model.load_weights(state["model"], source=str(source))
     if args.recount:
@@ -99,6 +106,6 @@ def run_export(args: argparse.Namespace) -> int:
     model.save_pretrained(output, compact=args.compact)
     model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
-    print(f"{output}: model {model.config.name} ({model_id}) from step {state['step']}, "
+    print(f"{output}: model {model.config.name} ({model_id}) from step {state.get('step', '?')}, "
           f"{size:.1f} MB{' (compact)' if args.compact else ''}")
     return 0

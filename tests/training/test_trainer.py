@@ -266,3 +266,11 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
     config.model = config.model.replace(n_filters=4, sample_rate=16000)
     with pytest.raises(AudioCodecError, match="sample_rate differ"):
         Trainer(config)
+
+
+def test_export_refuses_files_that_are_not_training_checkpoints(tmp_path):
+    torch.save({"encoder.model.0.conv.weight": torch.zeros(1)}, tmp_path / "encodec.th")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    for source in ("encodec.th", "tensor.pt"):
+        with pytest.raises(AudioCodecError, match="not a checkpoint of `audiocodec train`"):
+            export(tmp_path / source, tmp_path / "model")
