@@ -6,12 +6,14 @@ produced here are the same thing.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
 from . import bitstream, entropy
-from .audio_io import remix, to_model_format
-from .errors import AudioReadError, FormatError, ModelMismatchError
+from .audio_io import remix, resample, resampling_ratio, to_model_format
+from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
@@ -27,19 +29,54 @@ def default_model() -> Codec:
 
 
 def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """`[T]` or `[C, T]` array or tensor -> float32 tensor `[C, T]`; NaN/Inf or empty audio is refused."""
-    wav = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav)
+    """`[T]` or `[C, T]` array or tensor -> float32 tensor `[C, T]`; NaN/Inf or empty audio is refused.
+
+    Integer PCM is scaled to [-1, 1) as soundfile reads it (int16 by 2**15, uint8 centred on 128, ...); bool and
+    complex arrays are refused. More than 64 rows is refused too: it is almost always `[time, channels]`.
+    """
+    wav = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav).detach()
     if wav.dim() == 1:
         wav = wav[None]
     if wav.dim() != 2:
-        raise ValueError(f"audio must be [time] or [channels, time], got shape {tuple(wav.shape)}")
+        raise InvalidArgumentError(f"audio must be [time] or [channels, time], got shape {tuple(wav.shape)}")
     if wav.shape[-1] == 0 or wav.shape[0] == 0:
         raise AudioReadError("the audio is empty")
-    wav = wav.detach().to("cpu", torch.float32)
+    limit = bitstream.MAX_CHANNELS
+    if wav.shape[0] > limit:
+        hint = "; it looks like [time, channels]: pass its transpose" if wav.shape[1] <= limit else ""
+        raise InvalidArgumentError(f"audio must be [channels, time] with at most {limit} channels, got shape "
+                                   f"{tuple(wav.shape)}{hint}")
+    wav = _pcm_to_float(wav.cpu())
     # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
     if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
         raise AudioReadError("the audio contains NaN or infinite samples")
     return wav
+
+
+def _pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
+    if wav.dtype == torch.bool or wav.is_complex():
+        raise InvalidArgumentError(f"audio must hold real samples (float, or integer PCM), got {wav.dtype}")
+    if wav.is_floating_point():
+        return wav.to(torch.float32)
+    if wav.dtype == torch.uint8:  # 8-bit PCM is unsigned, centred on 128
+        return (wav.to(torch.float32) - 128) / 128
+    if torch.iinfo(wav.dtype).min == 0:
+        raise InvalidArgumentError(f"audio must be float or signed integer PCM (or uint8), got {wav.dtype}")
+    return wav.to(torch.float64).div(2.0 ** (torch.iinfo(wav.dtype).bits - 1)).to(torch.float32)
+
+
+def sample_rate_argument(sample_rate: object) -> int:
+    """`sample_rate` as an int (NumPy integers too), within the rates a `.ac` file can record."""
+    try:
+        if isinstance(sample_rate, bool):
+            raise TypeError
+        rate = operator.index(sample_rate)
+    except TypeError:
+        raise InvalidArgumentError(f"sample_rate must be an integer, got {sample_rate!r}") from None
+    if not 0 < rate <= bitstream.MAX_SAMPLE_RATE:
+        raise InvalidArgumentError(f"sample rate {rate} Hz is out of range: a .ac file records 1 to "
+                                   f"{bitstream.MAX_SAMPLE_RATE} Hz")
+    return rate
 
 
 def compress(
@@ -57,8 +94,7 @@ def compress(
     shows a progress bar.
     """
     model = default_model() if model is None else model
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 0 < sample_rate <= 384_000:
-        raise ValueError(f"sample_rate must be a positive integer up to 384000, got {sample_rate!r}")
+    sample_rate = sample_rate_argument(sample_rate)
     if bandwidth is not None:
         model.set_target_bandwidth(bandwidth)
     original = as_audio_tensor(wav)
@@ -78,6 +114,9 @@ def compress(
 
 def decompress(data: bytes, model: Codec | None = None, progress: bool = False) -> tuple[torch.Tensor, int]:
     """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decompress takes the bytes of a .ac file (e.g. Path(name).read_bytes()), got "
+                        f"{type(data).__name__}")
     model = default_model() if model is None else model
     header, codes = read_codes(data, model)
     device = _device(model)
@@ -87,11 +126,7 @@ def decompress(data: bytes, model: Codec | None = None, progress: bool = False) 
         audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
-    audio = remix(audio, header.original_channels)
-    if header.original_rate != model.sample_rate:
-        import torchaudio.functional as AF
-
-        audio = AF.resample(audio, model.sample_rate, header.original_rate)
+    audio = resample(remix(audio, header.original_channels), model.sample_rate, header.original_rate)
     return _fit_length(audio, header.original_length), header.original_rate
 
 
@@ -119,8 +154,8 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
                           f"model {ours}")
     # The original length follows from the coded one (resampling gives ceil(length * ratio) samples); checking it
     # bounds what decompressing may allocate.
-    expected = header.length * header.original_rate / model.sample_rate
-    if abs(header.original_length - expected) > header.original_rate / model.sample_rate + 1:
+    original, coded = resampling_ratio(header.original_rate, model.sample_rate)
+    if abs(header.original_length - header.length * original / coded) > original / coded + 1:
         raise FormatError("corrupted header: the original length does not match the coded length")
     if header.frames != model.num_frames(header.length) or header.scales is not None and (
         len(header.scales) != len(model.segments(header.length))

@@ -8,14 +8,18 @@ are written atomically (`atomic.py`), so an interrupted run never leaves a half-
 from __future__ import annotations
 
 import io
+import math
+import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_path, is_special_file
+from .bitstream import MAX_SAMPLE_RATE
 from .errors import AudioCodecError, AudioReadError, OutputExistsError
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
@@ -32,6 +36,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
             raise AudioReadError(f"{name}: no such file")
         if Path(path).is_dir():
             raise AudioReadError(f"{name}: is a directory, expected an audio file")
+        with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile would say "System error")
+            pass
         source = str(path)
     try:
         data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
@@ -40,6 +46,9 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioReadError(f"{name}: not a readable audio file ({detail})") from None
     if data.shape[0] == 0:
         raise AudioReadError(f"{name}: the file holds no audio samples")
+    if not 0 < sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioReadError(f"{name}: sample rate {sample_rate} Hz is out of range: a .ac file records 1 to "
+                             f"{MAX_SAMPLE_RATE} Hz")
     # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
     if not np.isfinite(data.sum()) and not np.isfinite(data).all():
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
@@ -48,12 +57,36 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 def to_model_format(wav: torch.Tensor, sample_rate: int, target_rate: int, target_channels: int) -> torch.Tensor:
     """`[C, T]` at `sample_rate` -> `[target_channels, T']` at `target_rate` (mixing down or duplicating)."""
-    wav = remix(wav, target_channels)
-    if sample_rate != target_rate:
-        import torchaudio.functional as AF
+    return resample(remix(wav, target_channels), sample_rate, target_rate)
 
-        wav = AF.resample(wav, sample_rate, target_rate)
-    return wav
+
+#: Bound on the product of the two rates once divided by their greatest common divisor. torchaudio's resampling
+#: kernel has about that many taps, so rates with no large common factor (44,101 Hz to 24,000 Hz) would need
+#: gigabytes. Every pair of common rates (8 to 384 kHz) is far below it.
+MAX_RATIO_PRODUCT = 1 << 18
+
+
+def resampling_ratio(from_rate: int, to_rate: int) -> tuple[int, int]:
+    """The `(from, to)` pair `resample` uses: the rates divided by their common divisor, or, when those are too
+    large to resample with bounded memory, the closest ratio within `MAX_RATIO_PRODUCT` (for 44,101 Hz to
+    24,000 Hz, 509 / 277: a change of speed of 2 parts per million, far below what can be heard)."""
+    exact = Fraction(from_rate, to_rate)
+    limit = int(math.isqrt(MAX_RATIO_PRODUCT * exact.denominator // exact.numerator) or 1)
+    ratio = exact
+    while ratio.numerator * ratio.denominator > MAX_RATIO_PRODUCT:
+        ratio = exact.limit_denominator(limit)
+        limit = max(1, limit * 7 // 8)
+    return ratio.numerator, ratio.denominator
+
+
+def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
+    """`torchaudio.functional.resample` along the last axis, with memory bounded whatever the rates
+    (`resampling_ratio`): `ceil(T * to_rate / from_rate)` samples, up to that approximation."""
+    if from_rate == to_rate:
+        return wav
+    import torchaudio.functional as AF
+
+    return AF.resample(wav, *resampling_ratio(from_rate, to_rate))
 
 
 def remix(wav: torch.Tensor, channels: int) -> torch.Tensor:
@@ -64,22 +97,27 @@ def remix(wav: torch.Tensor, channels: int) -> torch.Tensor:
     return mono.expand(channels, -1).contiguous()
 
 
-def check_output(path: str | Path, force: bool) -> None:
-    """Refuse, before any work is done, to overwrite an existing output or write an unknown format."""
+def check_output(path: str | Path, force: bool, source: str | Path | None = None) -> None:
+    """Refuse, before any work is done, to overwrite an existing output (without `force`) or the input `source`
+    (even with it), or to write into a folder that does not exist. Devices and FIFOs are written in place."""
     if str(path) == STDIO:
         return
+    if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
+        raise AudioCodecError(f"{path}: is a folder, expected an output file name")
     path = Path(path)
-    if path.is_dir():
-        raise AudioCodecError(f"{path}: is a directory, expected an output file name")
+    if is_special_file(path):
+        return
+    if path.exists() and source is not None and str(source) != STDIO and os.path.samefile(path, source):
+        raise AudioCodecError(f"{path}: is the input file; write the output under another name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite it)")
     if not path.parent.exists():
         raise AudioCodecError(f"{path.parent}: no such directory")
 
 
-def check_audio_output(path: str | Path, force: bool) -> None:
-    check_output(path, force)
-    if str(path) != STDIO and Path(path).suffix.lower() not in OUTPUT_FORMATS:
+def check_audio_output(path: str | Path, force: bool, source: str | Path | None = None) -> None:
+    check_output(path, force, source)
+    if str(path) != STDIO and not is_special_file(path) and Path(path).suffix.lower() not in OUTPUT_FORMATS:
         raise AudioCodecError(f"{path}: unsupported output format; use a .wav or .flac file name")
 
 
@@ -98,9 +136,9 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
 
     Files are written block by block, so a long recording needs no second full-size copy.
     """
-    if str(path) == STDIO:
+    if str(path) == STDIO or is_special_file(path):  # a pipe cannot seek back to finish the header: build it
         buffer = io.BytesIO()
-        _write_blocks(buffer, wav, sample_rate, ".wav")
+        _write_blocks(buffer, wav, sample_rate, Path(path).suffix if str(path) != STDIO else ".wav")
         write_bytes(path, buffer.getvalue())
         return
     with atomic_path(path) as tmp:

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Sequence
 
+from . import __version__
 from .errors import AudioCodecError
 
 # Modules that register sub-commands, in the order `--help` lists them.
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audiocodec", description="Neural audio codec: compress, decompress, train and evaluate."
     )
+    parser.add_argument("--version", action="version", version=f"audiocodec {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:

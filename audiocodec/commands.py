@@ -7,18 +7,22 @@ Inputs are anything soundfile reads (or `-` for standard input); outputs are ref
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 SAMPLE = Path(__file__).parent / "assets" / "sample.flac"
+DEFAULT_MODEL_CONFIG = Path(__file__).parent / "pretrained" / "default" / "config.json"  # model.py imports torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("compress", help="compress an audio file to .ac")
     p.add_argument("input", help="audio file (anything soundfile reads), or - for standard input")
     p.add_argument("output", help=".ac file to write, or - for standard output")
-    p.add_argument("--bandwidth", "-b", type=float, default=None, help="target kb/s (one of the model's)")
+    p.add_argument("--bandwidth", "-b", type=float, default=None,
+                   help=f"target kb/s, one of the model's (the embedded model's: {_default_bandwidths()}); default: "
+                        f"the model's highest")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
     add_device_argument(p)
@@ -38,9 +42,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("demo", help="compress and decompress a short bundled sample")
     p.add_argument("--out-dir", default="demo_out", help="folder for the outputs (default: demo_out)")
-    p.add_argument("--bandwidth", "-b", type=float, default=None, help="target kb/s")
+    p.add_argument("--bandwidth", "-b", type=float, default=None,
+                   help=f"target kb/s: {_default_bandwidths()} (default: the highest)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the outputs of an earlier demo")
     p.set_defaults(func=run_demo)
+
+
+def _default_bandwidths() -> str:
+    """The embedded model's bandwidths, read from its config.json alone (`--help` loads no weights)."""
+    import json
+
+    try:
+        meta = json.loads(DEFAULT_MODEL_CONFIG.read_text(encoding="utf-8"))
+        return ", ".join(f"{b:g}" for b in meta["config"]["target_bandwidths"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "none embedded"
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +95,11 @@ def run_compress(args: argparse.Namespace) -> int:
     from . import api
     from .audio_io import check_output, read_audio, write_bytes
 
-    check_output(args.output, args.force)
+    check_output(args.output, args.force, args.input)
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
     model = load_model(args.model, args.device)
+    if args.bandwidth is not None:
+        model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
     data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth,
                         progress=_show_progress(wav.shape[1] / sample_rate))
@@ -96,12 +114,13 @@ def run_decompress(args: argparse.Namespace) -> int:
     from . import api, bitstream
     from .audio_io import check_audio_output, write_audio
 
-    check_audio_output(args.output, args.force)
+    check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
-    header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
-    model = load_model(args.model, args.device)
-    progress = _show_progress(header.original_length / header.original_rate)
-    wav, sample_rate = api.decompress(data, model=model, progress=progress)
+    with _naming(args.input):
+        header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
+        model = load_model(args.model, args.device)
+        progress = _show_progress(header.original_length / header.original_rate)
+        wav, sample_rate = api.decompress(data, model=model, progress=progress)
     write_audio(args.output, wav.numpy(), sample_rate)
     _report(f"{args.output}: {wav.shape[1] / sample_rate:.2f} s, {wav.shape[0]} channel(s) at {sample_rate} Hz")
     return 0
@@ -111,7 +130,8 @@ def run_info(args: argparse.Namespace) -> int:
     from . import bitstream
 
     data = read_input_bytes(args.input)
-    header, payload = bitstream.unpack(data)
+    with _naming(args.input):
+        header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
     fixed_bits = header.n_q * header.frames * max(1, (header.bins - 1).bit_length())
     print(f"model: {header.model_description()}")
@@ -142,6 +162,8 @@ def run_demo(args: argparse.Namespace) -> int:
         check_output(compressed, args.force)
         check_output(decoded, args.force)
     model = api.default_model()
+    if args.bandwidth is not None:
+        model.set_target_bandwidth(args.bandwidth)  # before the folder is made: a bad value leaves nothing behind
     out_dir.mkdir(parents=True, exist_ok=True)
     wav, sample_rate = read_audio(SAMPLE)
     data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth)
@@ -158,6 +180,18 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"quality: log-mel distance {float(mel_distance(reference, audio, rate).mean()):.3f}, "
           f"SI-SDR {float(si_sdr(reference, audio).mean()):.1f} dB (audiocodec eval measures more)")
     return 0
+
+
+@contextlib.contextmanager
+def _naming(path: str):
+    """Prefix the input's name to the format and model errors raised inside (the bitstream does not know it)."""
+    from .errors import FormatError, ModelMismatchError
+
+    try:
+        yield
+    except (FormatError, ModelMismatchError) as error:
+        name = "standard input" if path == "-" else path
+        raise type(error)(f"{name}: {error}") from None
 
 
 def _show_progress(seconds: float) -> bool:

@@ -52,8 +52,44 @@ def test_bad_audio_is_refused():
         compress(np.array([0.0, np.nan, 0.1], dtype=np.float32), 8000, model=codec)
     with pytest.raises(AudioReadError, match="empty"):
         compress(np.zeros(0, dtype=np.float32), 8000, model=codec)
-    with pytest.raises(ValueError, match="sample_rate"):
+    with pytest.raises(ValueError, match="sample rate 0 Hz is out of range"):
         compress(np.zeros(10, dtype=np.float32), 0, model=codec)
+    with pytest.raises(ValueError, match="sample_rate must be an integer"):
+        compress(np.zeros(10, dtype=np.float32), 8000.5, model=codec)
+    with pytest.raises(ValueError, match=r"at most 64 channels, got shape \(800, 2\); it looks like \[time, channels\]"):
+        compress(np.zeros((800, 2), dtype=np.float32), 8000, model=codec)
+    for dtype in (bool, np.complex64, np.uint16):
+        with pytest.raises(ValueError, match="audio must hold real samples|signed integer PCM"):
+            compress(np.zeros(10, dtype=dtype), 8000, model=codec)
+    with pytest.raises(TypeError, match="bytes of a .ac file"):
+        decompress("speech.ac", model=codec)
+
+
+def test_integer_pcm_is_scaled_as_soundfile_reads_it():
+    from audiocodec.api import as_audio_tensor
+
+    wave = 0.5 * np.sin(np.arange(800) / 7.0)
+    expected = torch.from_numpy(wave.astype(np.float32))[None]
+    for dtype, scale, offset in ((np.int16, 2**15, 0), (np.int32, 2**31, 0), (np.int8, 2**7, 0), (np.uint8, 2**7, 128)):
+        pcm = np.round(wave * scale + offset).astype(dtype)
+        torch.testing.assert_close(as_audio_tensor(pcm), expected, atol=1.0 / scale + 1e-7, rtol=0)
+    # NumPy integer rates are integers too
+    codec = tiny_codec()
+    assert decompress(compress(np.zeros(800, dtype=np.float32), np.int64(8000), model=codec), model=codec)[1] == 8000
+
+
+def test_rates_without_a_common_factor_resample_with_bounded_memory():
+    """44,101 Hz against 8,000 Hz shares no factor: torchaudio's kernel would have 44,101 x 8,000 taps (1.4 GB)."""
+    from audiocodec.audio_io import MAX_RATIO_PRODUCT, resampling_ratio
+
+    codec = tiny_codec()
+    for rate in (44101, 383999, 11111):
+        original, coded = resampling_ratio(rate, codec.sample_rate)
+        assert original * coded <= MAX_RATIO_PRODUCT and abs(original / coded * codec.sample_rate / rate - 1) < 2e-5
+        tone = np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate).astype(np.float32)
+        audio, back = decompress(compress(tone, rate, model=codec), model=codec)
+        assert back == rate and audio.shape == (1, tone.shape[0])
+    assert resampling_ratio(44100, 24000) == (147, 80)  # common rates stay exact
 
 
 def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch):

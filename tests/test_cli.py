@@ -62,3 +62,14 @@ def _with_command(parser, func):
     subparsers = next(a for a in parser._actions if a.dest == "command")
     subparsers.add_parser("boom").set_defaults(func=func)
     return parser
+
+
+def test_version_and_the_bandwidths_help_lists():
+    import audiocodec
+    from audiocodec import Codec
+
+    version = subprocess.run([sys.executable, "-m", "audiocodec", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"audiocodec {audiocodec.__version__}"
+    helped = subprocess.run([sys.executable, "-m", "audiocodec", "compress", "--help"], capture_output=True, text=True)
+    listed = ", ".join(f"{b:g}" for b in Codec.from_pretrained("default").bandwidths)
+    assert listed in " ".join(helped.stdout.split())

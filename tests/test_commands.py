@@ -119,3 +119,84 @@ def test_device_cuda_without_a_gpu_is_one_line(files, tmp_path):
         assert out.returncode == 1, command
         assert out.stderr.decode().strip() == "audiocodec: error: --device cuda: PyTorch sees no CUDA GPU"
         assert not output.exists()
+
+
+def _one_line_error(out, *fragments):
+    err = out.stderr.decode()
+    assert out.returncode == 1, err
+    assert err.count("\n") == 1 and err.startswith("audiocodec: error: ") and "internal" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_output_is_never_the_input_nor_a_folder_name(files, tmp_path):
+    source = tmp_path / "same.wav"
+    source.write_bytes((files / "in.wav").read_bytes())
+    _one_line_error(run("compress", source, source, "--model", files / "model", "--force"), "is the input file")
+    assert source.read_bytes() == (files / "in.wav").read_bytes()
+    _one_line_error(run("compress", source, f"{tmp_path}/newdir/", "--model", files / "model"), "is a folder")
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_devices_and_fifos_are_written_in_place(files, tmp_path):
+    import os
+    import threading
+
+    assert run("compress", files / "in.wav", os.devnull, "--model", files / "model").returncode == 0
+    coded = tmp_path / "a.ac"
+    assert run("compress", files / "in.wav", coded, "--model", files / "model").returncode == 0
+    assert run("decompress", coded, os.devnull, "--model", files / "model").returncode == 0
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)  # still the device
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    out = run("decompress", coded, fifo, "--model", files / "model")
+    reader.join(timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert received and received[0].startswith(b"RIFF") and not fifo.is_file()
+
+
+def test_bad_options_and_rates_are_one_line(files, tmp_path):
+    for bandwidth in ("5", "nan", "-1"):
+        _one_line_error(run("compress", files / "in.wav", tmp_path / "x.ac", "--model", files / "model", "-b",
+                            bandwidth), "is not supported by this model")
+    _one_line_error(run("demo", "--out-dir", tmp_path / "demo", "-b", "5"), "is not supported")
+    assert not (tmp_path / "demo").exists()
+    sf.write(tmp_path / "fast.wav", np.zeros((100, 1)), 400_000)
+    _one_line_error(run("compress", tmp_path / "fast.wav", tmp_path / "x.ac", "--model", files / "model"),
+                    "fast.wav: sample rate 400000 Hz is out of range")
+    assert not (tmp_path / "x.ac").exists()
+
+
+def test_errors_name_the_files_involved(files, tmp_path):
+    good = tmp_path / "good.ac"
+    assert run("compress", files / "in.wav", good, "--model", files / "model").returncode == 0
+    data = bytearray(good.read_bytes())
+    data[-3] ^= 0xFF
+    (tmp_path / "flipped.ac").write_bytes(bytes(data))
+    _one_line_error(run("decompress", tmp_path / "flipped.ac", tmp_path / "o.wav", "--model", files / "model"),
+                    f"{tmp_path / 'flipped.ac'}: ")
+    _one_line_error(run("info", tmp_path / "flipped.ac"), f"{tmp_path / 'flipped.ac'}: ")
+    dangling = tmp_path / "link.ac"  # a link into a folder that does not exist: the temporary file cannot be made
+    dangling.symlink_to(tmp_path / "gone" / "a.ac")
+    _one_line_error(run("compress", files / "in.wav", dangling, "--model", files / "model"),
+                    f"{dangling}: No such file or directory")
+
+
+def test_a_damaged_model_config_is_one_line(files, tmp_path):
+    import json
+    import shutil
+
+    for change in ({"sample_rate": "24000"}, {"sample_rate": 0}, {"ratios": []}, {"quantizer": 5}):
+        model = tmp_path / "bad"
+        shutil.copytree(files / "model", model, dirs_exist_ok=True)
+        meta = json.loads((files / "model" / "config.json").read_text())
+        meta["config"].update(change)
+        (model / "config.json").write_text(json.dumps(meta))
+        _one_line_error(run("compress", files / "in.wav", tmp_path / "x.ac", "--model", model),
+                        "config.json: not a valid model config")
+    meta["config"] = "x"
+    (model / "config.json").write_text(json.dumps(meta))
+    _one_line_error(run("compress", files / "in.wav", tmp_path / "x.ac", "--model", model), "not a valid model config")

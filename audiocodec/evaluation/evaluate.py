@@ -15,10 +15,9 @@ from typing import Protocol
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
 from .. import api, bitstream
-from ..audio_io import read_audio, remix
+from ..audio_io import read_audio, remix, resample
 from ..errors import AudioReadError
 from ..model import Codec
 from .dataset import UNKNOWN, Item, Skipped
@@ -152,9 +151,7 @@ def is_speech(category: str, mode: str) -> bool:
 
 def align(reference: torch.Tensor, decoded: torch.Tensor, decoded_rate: int, reference_rate: int) -> Aligned:
     """Bring `decoded` [C', T'] to the reference's rate and channel count, and both to their common length."""
-    decoded = remix(decoded, reference.shape[0])
-    if decoded_rate != reference_rate:
-        decoded = AF.resample(decoded, decoded_rate, reference_rate)
+    decoded = resample(remix(decoded, reference.shape[0]), decoded_rate, reference_rate)
     length = min(reference.shape[-1], decoded.shape[-1])
     trimmed = max(reference.shape[-1], decoded.shape[-1]) - length
     return Aligned(reference[..., :length], decoded[..., :length], trimmed)

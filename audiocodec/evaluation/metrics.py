@@ -10,6 +10,8 @@ import warnings
 import torch
 import torchaudio
 
+from ..audio_io import resample
+
 STFT_FFT_SIZES = (512, 1024, 2048)
 MEL_FFT_SIZE = 1024
 PESQ_RATE = 16000  # wide-band PESQ (ITU-T P.862.2) is defined at 16 kHz only
@@ -97,7 +99,7 @@ def pesq_wb(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -
         raise ValueError(f"PESQ takes mono signals [T], got shape {tuple(reference.shape)}")
     if not reference.abs().max() > 0:
         return None
-    ref, est = (torchaudio.functional.resample(x.float(), sample_rate, PESQ_RATE).numpy()
+    ref, est = (resample(x.float(), sample_rate, PESQ_RATE).numpy()
                 for x in (reference, estimate))
     try:
         return float(pesq.pesq(PESQ_RATE, ref, est, "wb"))
