@@ -40,6 +40,32 @@ class _TransposedState:
         self.to_drop = -1  # samples still to trim on the left; -1 = not set yet
 
 
+class _ResidualState:
+    """The shortcut answers at once, while the block may hold samples back (its convolutions wait for enough
+    input to pad, on very short signals): each side's output waits here until the other's catches up."""
+
+    def __init__(self) -> None:
+        self.skip: torch.Tensor | None = None
+        self.branch: torch.Tensor | None = None
+
+    def add(self, skip: torch.Tensor | None, branch: torch.Tensor | None) -> torch.Tensor | None:
+        self.skip, self.branch = _append(self.skip, skip), _append(self.branch, branch)
+        if self.skip is None or self.branch is None:
+            return None
+        ready = min(self.skip.shape[-1], self.branch.shape[-1])
+        if not ready:
+            return None
+        out = self.skip[..., :ready] + self.branch[..., :ready]
+        self.skip, self.branch = self.skip[..., ready:], self.branch[..., ready:]
+        return out
+
+
+def _append(held: torch.Tensor | None, new: torch.Tensor | None) -> torch.Tensor | None:
+    if held is None or not held.shape[-1]:
+        return new
+    return held if new is None else torch.cat([held, new], dim=-1)
+
+
 class StreamingRunner:
     """Feeds chunks `[B, C, t]` through `module` (a causal SEANet encoder or decoder), keeping per-layer state."""
 
@@ -68,11 +94,8 @@ class StreamingRunner:
         if isinstance(module, ConvLSTM):
             return self._lstm(module, x)
         if isinstance(module, ResidualUnit):
-            skip = self._run(module.shortcut, x, final)
-            branch = self._run(module.block, x, final)
-            if skip is None or branch is None:
-                return skip if branch is None else branch
-            return skip + branch
+            state: _ResidualState = self._state(module, _ResidualState)
+            return state.add(self._run(module.shortcut, x, final), self._run(module.block, x, final))
         if isinstance(module, _STATELESS):
             return None if x is None else module(x)
         raise TypeError(f"{type(module).__name__} cannot run in streaming mode")

@@ -34,3 +34,15 @@ def test_non_causal_models_refuse_to_stream():
     codec = tiny_codec(causal=False)
     with pytest.raises(ValueError, match="causal"):
         codec.streaming_encoder()
+
+
+@pytest.mark.parametrize("length", [10, 100, 24001])
+def test_streaming_the_default_model_equals_encode_on_short_signals(length):
+    """On a few samples the residual units' blocks hold input back (too short to pad) while their shortcuts do not;
+    their outputs used to be concatenated instead of summed."""
+    from audiocodec import Codec
+
+    codec = Codec.from_pretrained("default")
+    wav = 0.3 * torch.randn(1, 1, length, generator=torch.Generator().manual_seed(length))
+    with torch.no_grad():
+        assert torch.equal(stream_encode(codec, wav, 7), codec.encode(wav).codes)
