@@ -4,14 +4,18 @@ each of the model's bandwidths, on the same files.
     python benchmarks/quantizer_headroom.py [--model DIR] [--data corpus] [--max-files 60]
 
 When the unquantized row is barely better than the highest bandwidth, more or better codebooks cannot help: the
-encoder and decoder are the limit, and quality has to come from a larger model or more training. Without --data
-it measures the bundled speech sample; without --model, the embedded default model. Models that normalise or
+encoder and decoder are the limit, and quality has to come from a larger model or more training. The second
+table says where in frequency the error is, for the unquantized latent: per octave band, the signal-to-error ratio
+of the complex spectrum (0 dB: the waveform there is not reproduced at all, only its energy, if that) and the mean
+error of each frame's band energy (frames within 40 dB of the band's loudest). Without --data it measures the bundled speech sample; without --model, the
+embedded default model. Models that normalise or
 segment their input are not supported (their latent depends on the segment scales).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 
 import torch
@@ -39,6 +43,7 @@ def main() -> None:
     rows = {"unquantized": None} | {f"{kbps:g} kb/s": model.n_q_for_bandwidth(kbps) for kbps in model.bandwidths}
     scores: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
     skipped = 0
+    bands = BandErrors(model.sample_rate)
     with torch.inference_mode():
         for path in paths:
             try:
@@ -56,6 +61,8 @@ def main() -> None:
                 decoded = model.decode_features(quantized)[0, :, : audio.shape[-1]]
                 scores[name].append((float(si_sdr(audio, decoded).mean()),
                                      float(mel_distance(audio, decoded, model.sample_rate).mean())))
+                if n_q is None:
+                    bands.add(audio, decoded)
 
     print(f"model {model.config.name} ({model.model_id()}), {len(scores['unquantized'])} file(s)"
           f"{f', {skipped} unreadable or too short' if skipped else ''}; means over files")
@@ -65,6 +72,45 @@ def main() -> None:
         sdr = statistics.fmean(s for s, _ in scores[name])
         mel = statistics.fmean(m for _, m in scores[name])
         print(f"| {name} | {'-' if n_q is None else n_q} | {sdr:.2f} | {mel:.3f} |")
+    print()
+    bands.print_table()
+
+
+class BandErrors:
+    """Per octave band, over all files: energy share, spectral signal-to-error ratio, mean |frame energy error|
+    over the frames within 40 dB of the band's loudest (a file's mean, averaged over files)."""
+
+    N_FFT, HOP = 512, 128
+
+    def __init__(self, sample_rate: int):
+        nyquist = sample_rate // 2
+        self.edges = [0, 150] + [e for e in (300, 600, 1200, 2400, 4800, 9600, 19200) if e < nyquist] + [nyquist]
+        self.freqs = torch.fft.rfftfreq(self.N_FFT, 1 / sample_rate)
+        count = len(self.edges) - 1
+        self.signal, self.error, self.level_error, self.files = [0.0] * count, [0.0] * count, [0.0] * count, 0
+
+    def add(self, reference: torch.Tensor, decoded: torch.Tensor) -> None:
+        if reference.shape[-1] < self.N_FFT:
+            return
+        window = torch.hann_window(self.N_FFT)
+        a, b = (torch.stft(x, self.N_FFT, self.HOP, window=window, return_complex=True) for x in (reference, decoded))
+        for k, (low, high) in enumerate(zip(self.edges, self.edges[1:])):
+            band = (self.freqs >= low) & (self.freqs < high)
+            energy_a, energy_b = (x[..., band, :].abs().pow(2).sum(-2) for x in (a, b))
+            self.signal[k] += float(energy_a.sum())
+            self.error[k] += float((a[..., band, :] - b[..., band, :]).abs().pow(2).sum())
+            audible = energy_a > energy_a.max() * 1e-4  # frames within 40 dB of the band's loudest, as STOI keeps
+            self.level_error[k] += float((10 * torch.log10((energy_b + 1e-12) / energy_a))[audible].abs().mean())
+        self.files += 1
+
+    def print_table(self) -> None:
+        total = sum(self.signal) or 1.0
+        print("| band (Hz) | energy share | signal / error (dB) | mean frame energy error (dB) |")
+        print("|---|---|---|---|")
+        for k, (low, high) in enumerate(zip(self.edges, self.edges[1:])):
+            ratio = 10 * math.log10(self.signal[k] / self.error[k]) if self.error[k] and self.signal[k] else float("nan")
+            print(f"| {low}-{high} | {100 * self.signal[k] / total:.1f}% | {ratio:.1f} | "
+                  f"{self.level_error[k] / max(1, self.files):.1f} |")
 
 
 if __name__ == "__main__":
