@@ -98,8 +98,6 @@ def run_compress(args: argparse.Namespace) -> int:
     check_output(args.output, args.force, args.input)
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
     model = load_model(args.model, args.device)
-    if args.bandwidth is not None:
-        model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
     data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth,
                         progress=_show_progress(wav.shape[1] / sample_rate))
