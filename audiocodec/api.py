@@ -6,13 +6,11 @@ produced here are the same thing.
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import torch
 
 from . import bitstream, entropy
-from .audio_io import remix, resample, resampling_ratio, to_model_format
+from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .model import Codec, EncodedAudio
 
@@ -65,20 +63,6 @@ def _pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
     return wav.to(torch.float64).div(2.0 ** (torch.iinfo(wav.dtype).bits - 1)).to(torch.float32)
 
 
-def sample_rate_argument(sample_rate: object) -> int:
-    """`sample_rate` as an int (NumPy integers too), within the rates a `.ac` file can record."""
-    try:
-        if isinstance(sample_rate, bool):
-            raise TypeError
-        rate = operator.index(sample_rate)
-    except TypeError:
-        raise InvalidArgumentError(f"sample_rate must be an integer, got {sample_rate!r}") from None
-    if not 0 < rate <= bitstream.MAX_SAMPLE_RATE:
-        raise InvalidArgumentError(f"sample rate {rate} Hz is out of range: a .ac file records 1 to "
-                                   f"{bitstream.MAX_SAMPLE_RATE} Hz")
-    return rate
-
-
 def compress(
     wav: torch.Tensor | np.ndarray,
     sample_rate: int,
@@ -94,7 +78,7 @@ def compress(
     shows a progress bar.
     """
     model = default_model() if model is None else model
-    sample_rate = sample_rate_argument(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     if bandwidth is not None:
         model.set_target_bandwidth(bandwidth)
     original = as_audio_tensor(wav)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import operator
 import os
 import sys
 from fractions import Fraction
@@ -20,7 +21,7 @@ import torch
 
 from .atomic import atomic_path, is_special_file
 from .bitstream import MAX_SAMPLE_RATE
-from .errors import AudioCodecError, AudioReadError, OutputExistsError
+from .errors import AudioCodecError, AudioReadError, InvalidArgumentError, OutputExistsError
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
 STDIO = "-"
@@ -46,13 +47,28 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioReadError(f"{name}: not a readable audio file ({detail})") from None
     if data.shape[0] == 0:
         raise AudioReadError(f"{name}: the file holds no audio samples")
-    if not 0 < sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioReadError(f"{name}: sample rate {sample_rate} Hz is out of range: a .ac file records 1 to "
-                             f"{MAX_SAMPLE_RATE} Hz")
+    try:
+        check_sample_rate(sample_rate)
+    except InvalidArgumentError as error:
+        raise AudioReadError(f"{name}: {error}") from None
     # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
     if not np.isfinite(data.sum()) and not np.isfinite(data).all():
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
     return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def check_sample_rate(sample_rate: object) -> int:
+    """`sample_rate` as an int (NumPy integers too), within the rates a `.ac` file can record."""
+    try:
+        if isinstance(sample_rate, bool):
+            raise TypeError
+        rate = operator.index(sample_rate)
+    except TypeError:
+        raise InvalidArgumentError(f"sample_rate must be an integer, got {sample_rate!r}") from None
+    if not 0 < rate <= MAX_SAMPLE_RATE:
+        raise InvalidArgumentError(f"sample rate {rate} Hz is out of range: a .ac file records 1 to "
+                                   f"{MAX_SAMPLE_RATE} Hz")
+    return rate
 
 
 def to_model_format(wav: torch.Tensor, sample_rate: int, target_rate: int, target_channels: int) -> torch.Tensor:
@@ -138,7 +154,7 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
     """
     if str(path) == STDIO or is_special_file(path):  # a pipe cannot seek back to finish the header: build it
         buffer = io.BytesIO()
-        _write_blocks(buffer, wav, sample_rate, Path(path).suffix if str(path) != STDIO else ".wav")
+        _write_blocks(buffer, wav, sample_rate, Path(path).suffix)  # no suffix ("-", /dev/null): WAV
         write_bytes(path, buffer.getvalue())
         return
     with atomic_path(path) as tmp:

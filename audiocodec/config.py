@@ -79,7 +79,7 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
-    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+    if _is_sequence(hint):
         if not isinstance(value, (list, tuple)):
             return False
         return all(_matches(v, args[0] if args else Any) for v in value)  # list[X], Sequence[X], tuple[X, ...]
@@ -96,7 +96,7 @@ def _describe(hint: Any) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in args)
-    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+    if _is_sequence(hint):
         return "a list" + (f" of {_PLURAL.get(args[0], 'values')}" if args else "")
     if isinstance(hint, type) and issubclass(hint, Config):
         return "a mapping of its settings"
@@ -104,6 +104,11 @@ def _describe(hint: Any) -> str:
 
 
 _PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+
+
+def _is_sequence(hint: Any) -> bool:
+    """`tuple`, `list`, `list[X]`, `tuple[X, ...]` or `Sequence[X]`: a JSON or YAML list."""
+    return hint in (tuple, list) or typing.get_origin(hint) in (tuple, list, collections.abc.Sequence)
 
 
 def _config_class(hint: Any) -> type[Config] | None:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .bitstream import MAX_CHANNELS
 from .config import Config
 from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
 from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
@@ -73,7 +74,7 @@ class CodecConfig(Config):
             raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
         checks = [
             ("sample_rate", self.sample_rate >= 1, "at least 1"),
-            ("channels", 1 <= self.channels <= 64, "in [1, 64]"),
+            ("channels", 1 <= self.channels <= MAX_CHANNELS, f"in [1, {MAX_CHANNELS}]"),
             ("dimension", self.dimension >= 1, "at least 1"),
             ("n_filters", self.n_filters >= 1, "at least 1"),
             ("n_residual_layers", self.n_residual_layers >= 0, "non-negative"),
