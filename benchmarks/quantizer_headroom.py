@@ -7,8 +7,8 @@ When the unquantized row is barely better than the highest bandwidth, more or be
 encoder and decoder are the limit, and quality has to come from a larger model or more training. The second
 table says where in frequency the error is, for the unquantized latent: per octave band, the signal-to-error ratio
 of the complex spectrum (0 dB: the waveform there is not reproduced at all, only its energy, if that) and the mean
-error of each frame's band energy (frames within 40 dB of the band's loudest). Without --data it measures the bundled speech sample; without --model, the
-embedded default model. Models that normalise or
+error of each frame's band energy (frames within 40 dB of the band's loudest). Without --data it measures the
+bundled speech sample; without --model, the embedded default model. Models that normalise or
 segment their input are not supported (their latent depends on the segment scales).
 """
 
@@ -87,7 +87,8 @@ class BandErrors:
         self.edges = [0, 150] + [e for e in (300, 600, 1200, 2400, 4800, 9600, 19200) if e < nyquist] + [nyquist]
         self.freqs = torch.fft.rfftfreq(self.N_FFT, 1 / sample_rate)
         count = len(self.edges) - 1
-        self.signal, self.error, self.level_error, self.files = [0.0] * count, [0.0] * count, [0.0] * count, 0
+        self.signal, self.error, self.level_error = [0.0] * count, [0.0] * count, [0.0] * count
+        self.files = [0] * count  # files with sound in the band: a silent band has no frame energy error
 
     def add(self, reference: torch.Tensor, decoded: torch.Tensor) -> None:
         if reference.shape[-1] < self.N_FFT:
@@ -100,8 +101,9 @@ class BandErrors:
             self.signal[k] += float(energy_a.sum())
             self.error[k] += float((a[..., band, :] - b[..., band, :]).abs().pow(2).sum())
             audible = energy_a > energy_a.max() * 1e-4  # frames within 40 dB of the band's loudest, as STOI keeps
-            self.level_error[k] += float((10 * torch.log10((energy_b + 1e-12) / energy_a))[audible].abs().mean())
-        self.files += 1
+            if audible.any():
+                self.level_error[k] += float((10 * torch.log10((energy_b + 1e-12) / energy_a))[audible].abs().mean())
+                self.files[k] += 1
 
     def print_table(self) -> None:
         total = sum(self.signal) or 1.0
@@ -110,7 +112,7 @@ class BandErrors:
         for k, (low, high) in enumerate(zip(self.edges, self.edges[1:])):
             ratio = 10 * math.log10(self.signal[k] / self.error[k]) if self.error[k] and self.signal[k] else float("nan")
             print(f"| {low}-{high} | {100 * self.signal[k] / total:.1f}% | {ratio:.1f} | "
-                  f"{self.level_error[k] / max(1, self.files):.1f} |")
+                  f"{self.level_error[k] / max(1, self.files[k]):.1f} |")
 
 
 if __name__ == "__main__":
