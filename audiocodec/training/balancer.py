@@ -7,6 +7,10 @@ gradients is pushed through the generator once. So a weight says what share of t
 whatever its scale. Only gradients w.r.t. the audio are computed per loss (`torch.autograd.grad`), and the
 single `torch.autograd.backward` afterwards is the step's only pass through the network, which is what DDP
 expects. See audiocraft's `losses/balancer.py` for the original and its derivation.
+
+Each loss keeps its own EMA count, so one that joins late (the adversarial losses after a discriminator warm-up)
+is normalised by its own history from its first step; a count shared with losses present since step 0 would
+make its average norm look thousands of times too small and its first updates that much too large.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ class Balancer:
         self.weights = {name: w for name, w in weights.items() if w > 0}
         self.balance, self.total_norm, self.decay, self.epsilon = balance, total_norm, ema_decay, epsilon
         self.ema = {name: 0.0 for name in self.weights}
-        self.ema_count = 0.0
+        self.ema_count = {name: 0.0 for name in self.weights}
 
     def backward(self, losses: dict[str, torch.Tensor], audio: torch.Tensor, extra: torch.Tensor) -> dict[str, float]:
         """Backpropagate the balanced losses through `audio`, plus `extra` (the quantizer loss) unscaled, at once.
@@ -34,14 +38,14 @@ class Balancer:
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(norms)
             norms /= dist.get_world_size()
-        self.ema_count = self.ema_count * self.decay + 1.0
         for name, norm in zip(names, norms.tolist()):
             self.ema[name] = self.ema[name] * self.decay + norm
+            self.ema_count[name] = self.ema_count[name] * self.decay + 1.0
         total_weight = sum(self.weights[n] for n in names)
         combined = torch.zeros_like(audio)
         for name, grad in zip(names, grads):
             if self.balance:
-                average_norm = self.ema[name] / self.ema_count
+                average_norm = self.ema[name] / self.ema_count[name]
                 scale = self.total_norm * self.weights[name] / total_weight / (average_norm + self.epsilon)
             else:
                 scale = self.weights[name]
@@ -53,7 +57,10 @@ class Balancer:
         return {name: norm for name, norm in zip(names, norms.tolist())}
 
     def state_dict(self) -> dict:
-        return {"ema": dict(self.ema), "ema_count": self.ema_count}
+        return {"ema": dict(self.ema), "ema_count": dict(self.ema_count)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.ema, self.ema_count = dict(state["ema"]), float(state["ema_count"])
+        self.ema = dict(state["ema"])
+        count = state["ema_count"]
+        # Checkpoints written before the counts were per loss hold one count, which every loss then had.
+        self.ema_count = dict(count) if isinstance(count, dict) else {name: float(count) for name in self.ema}

@@ -212,7 +212,7 @@ class Trainer:
             out = self.generator(batch)
             audio = out.audio
             losses = {"l1": torch.nn.functional.l1_loss(audio, batch), "mel": self.mel(audio, batch)}
-            if self.discriminator is not None:
+            if self.discriminator is not None and self.step >= config.loss.discriminator_warmup:
                 fake_logits, fake_features = self.discriminator(audio)
                 with torch.no_grad():
                     _, real_features = self.discriminator(batch)

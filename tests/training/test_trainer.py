@@ -274,3 +274,29 @@ def test_export_refuses_files_that_are_not_training_checkpoints(tmp_path):
     for source in ("encodec.th", "tensor.pt"):
         with pytest.raises(AudioCodecError, match="not a checkpoint of `audiocodec train`"):
             export(tmp_path / source, tmp_path / "model")
+
+
+def test_discriminator_warmup_trains_it_before_the_generator_listens(tmp_path):
+    config = tiny_config(tmp_path, max_steps=5)
+    config.loss.discriminator_warmup = 3
+    config.log_every = 1
+    trainer = Trainer(config)
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    step = trainer._train_step
+    after_warmup = []
+
+    def record(batch):
+        metrics = step(batch)
+        if trainer.step == 3:
+            after_warmup.extend(p.detach().clone() for p in trainer.discriminator.parameters())
+        return metrics
+
+    trainer._train_step = record
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "discriminator" in r]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [("adversarial" in r, "feature_matching" in r) for r in rows] == [(False, False)] * 3 + [(True, True)] * 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, after_warmup))  # it learned during the warm-up
+    with pytest.raises(ConfigError, match="discriminator_warmup"):
+        TrainConfig.from_dict({"loss": {"discriminator_warmup": -1}})
