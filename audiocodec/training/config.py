@@ -52,7 +52,7 @@ class LossConfig(Config):
     # already good needs this: a fresh discriminator's preferences start faint, the balancer scales the generator's
     # response to them up to the adversarial losses' full share, and the generator erases them every step. From
     # the default model, without a warm-up the discriminator's hinge loss was still 2.000 (chance) after 1,800
-    # steps on a GPU; on its own it learns within about 100 steps.
+    # steps on a GPU; with a 200-step warm-up it fell to 1.80 by step 190.
     discriminator_warmup: int = 0
 
     def __post_init__(self) -> None:
