@@ -93,7 +93,10 @@ def compress(
         original_channels=original.shape[0], original_length=original.shape[1], bandwidth=model.bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]],
     )
-    return bitstream.pack(header, entropy.encode_codes(codes, tables))
+    payload, fixed = entropy.encode_codes(codes, tables), entropy.pack_fixed(codes, header.bins)
+    if len(fixed) < len(payload):  # audio unlike the training data, where the tables cost more than they save
+        payload, header.fixed_width = fixed, True
+    return bitstream.pack(header, payload)
 
 
 def decompress(data: bytes, model: Codec | None = None, progress: bool = False) -> tuple[torch.Tensor, int]:
@@ -118,8 +121,11 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
     """The header and the codes `[n_q, frames]` of `.ac` bytes, checked against `model`, without decoding audio."""
     header, payload = bitstream.unpack(bytes(data))
     check_model(header, model)
-    tables = entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy())
-    codes = entropy.decode_codes(payload, tables, header.n_q, header.frames)
+    if header.fixed_width:
+        codes = entropy.unpack_fixed(payload, header.bins, header.n_q, header.frames)
+    else:
+        tables = entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy())
+        codes = entropy.decode_codes(payload, tables, header.n_q, header.frames)
     if codes.max() >= header.bins:
         raise FormatError("corrupted payload (a code is out of range)")
     return header, codes

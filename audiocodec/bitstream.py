@@ -46,6 +46,7 @@ MIN_SCALE, MAX_SCALE = 1e-30, 1e30
 _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "original_rate", "original_channels",
                 "original_length")
 _HAS_SCALES = 1
+_FIXED_WIDTH = 2
 
 
 @dataclasses.dataclass
@@ -58,6 +59,8 @@ class Header:
     original_rate, original_channels, original_length: the input's format, restored on decompression.
     bandwidth: the nominal kb/s the codes were made at.
     scales: one volume per segment for models that normalise, else None.
+    fixed_width: the payload packs each code in a fixed number of bits (`entropy.pack_fixed`) instead of
+        range-coding it, because that was smaller; version-2 files only.
     model_name: the model's `config.name`, in version-1 files only (None otherwise).
     """
 
@@ -74,6 +77,7 @@ class Header:
     original_length: int
     bandwidth: float
     scales: list[float] | None = None
+    fixed_width: bool = False
     model_name: str | None = None
 
     def validate(self) -> None:
@@ -94,6 +98,8 @@ class Header:
         _check_int("frames", self.frames, 1, math.ceil(MAX_SECONDS * self.frame_rate) + 1)
         if not isinstance(self.model_id, str) or not _MODEL_ID.fullmatch(self.model_id):
             raise FormatError(f"corrupted header: model id {self.model_id!r} is not 16 hexadecimal digits")
+        if not isinstance(self.fixed_width, bool):
+            raise FormatError("corrupted header: the payload's coding is not a flag")
         if self.model_name is not None and not isinstance(self.model_name, str):
             raise FormatError("corrupted header: the model name is not text")
         if self.scales is not None:
@@ -128,7 +134,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     header.validate()
     body = bytearray(_PREFIX.pack(MAGIC, VERSION))
     body += bytes.fromhex(header.model_id)
-    body.append(_HAS_SCALES if header.scales is not None else 0)
+    body.append((_HAS_SCALES if header.scales is not None else 0) | (_FIXED_WIDTH if header.fixed_width else 0))
     for name in _V2_INTEGERS:
         body += _varint(getattr(header, name))
     body += _F32.pack(header.frame_rate) + _F32.pack(header.bandwidth)
@@ -221,8 +227,8 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
 def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
     """Version 2: the binary fields (checked by `Header.validate` once the CRC has been; returned callable)."""
     model_id, flags = reader.take(8).hex(), reader.take(1)[0]
-    if flags & ~_HAS_SCALES:
-        raise FormatError(f"corrupted header (unknown flags {flags:#x})")
+    if flags & ~(_HAS_SCALES | _FIXED_WIDTH):
+        raise FormatError(f"corrupted header (unknown flags {flags:#x}: written by a newer audiocodec, or damaged)")
     integers = {name: reader.varint() for name in _V2_INTEGERS}
     frame_rate, bandwidth = reader.f32(), reader.f32()
     scales = None
@@ -231,7 +237,8 @@ def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
         if count > MAX_SECONDS * 100:
             raise FormatError(f"corrupted header ({count} segment scales)")
         scales = list(struct.unpack(f"<{count}f", reader.take(4 * count)))
-    header = Header(model_id=model_id, frame_rate=frame_rate, bandwidth=bandwidth, scales=scales, **integers)
+    header = Header(model_id=model_id, frame_rate=frame_rate, bandwidth=bandwidth, scales=scales,
+                    fixed_width=bool(flags & _FIXED_WIDTH), **integers)
     return lambda: header
 
 

@@ -125,20 +125,24 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from . import bitstream
+    from . import bitstream, entropy
 
     data = read_input_bytes(args.input)
     with _naming(args.input):
         header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
-    fixed_bits = header.n_q * header.frames * max(1, (header.bins - 1).bit_length())
+    fixed_bytes = (header.n_q * header.frames * entropy.code_width(header.bins) + 7) // 8
     print(f"model: {header.model_description()}")
     print(f"audio: {seconds:.2f} s, {header.original_channels} channel(s) at {header.original_rate} Hz "
           f"(coded as {header.channels} at {header.sample_rate} Hz)")
     print(f"codes: {header.n_q} codebooks x {header.frames} frames of {header.bins} codes, "
           f"{header.frame_rate:g} frames/s, {header.bandwidth:g} kb/s nominal")
+    if header.fixed_width:
+        coding = f"fixed-width, {entropy.code_width(header.bins)} bits a code: range coding would have taken more"
+    else:
+        coding = f"range-coded, {100 * (1 - len(payload) / fixed_bytes):.1f}% smaller than fixed-width packing"
     print(f"size: {len(data)} bytes, {8 * len(data) / seconds / 1000:.2f} kb/s; payload {len(payload)} bytes "
-          f"({100 * (1 - 8 * len(payload) / fixed_bits):+.1f}% saved against fixed-width packing)")
+          f"({coding})")
     return 0
 
 

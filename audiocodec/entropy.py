@@ -4,6 +4,10 @@ A trained model stores how often each code of each level was used (`Codec.code_f
 are skewed, so coding them under those frequencies takes fewer bits than the fixed `log2(bins)` per code. Every
 probability is floored so that any code stays codable, whatever the model saw in training; a model without
 tables (all zeros) gets uniform ones, which costs the same as fixed-width packing.
+
+The tables fit audio like the training data. On audio far from it (clipped, very loud, synthetic tones) codes the
+model rarely used cost many more bits than `log2(bins)`, so `api.compress` also packs the codes at a fixed width
+(`pack_fixed`) and keeps whichever is smaller: a file never costs much more than its nominal bandwidth.
 """
 
 from __future__ import annotations
@@ -24,6 +28,44 @@ def probability_tables(frequencies: np.ndarray) -> np.ndarray:
     probabilities = np.where(totals > 0, frequencies / np.maximum(totals, 1e-300), 1.0 / bins)
     probabilities = probabilities + PROBABILITY_FLOOR / bins
     return probabilities / probabilities.sum(axis=-1, keepdims=True)
+
+
+#: Codes packed or unpacked at a time by `pack_fixed` and `unpack_fixed`: bounds their temporaries (a byte per bit)
+#: whatever the length, and keeps blocks byte-aligned (a multiple of 8 codes).
+_FIXED_BLOCK = 1 << 20
+
+
+def code_width(bins: int) -> int:
+    """Bits per code in fixed-width packing: enough for codes 0 .. bins - 1."""
+    return max(1, (bins - 1).bit_length())
+
+
+def pack_fixed(codes: np.ndarray, bins: int) -> bytes:
+    """Codes [n_q, frames] -> each code in `code_width(bins)` bits, least significant bit first, level by level;
+    the last byte is padded with zero bits."""
+    width, flat = code_width(bins), np.asarray(codes, dtype=np.int64).reshape(-1)
+    shifts = np.arange(width, dtype=np.int64)
+    parts = [np.packbits(((flat[i : i + _FIXED_BLOCK, None] >> shifts) & 1).astype(np.uint8).reshape(-1),
+                         bitorder="little") for i in range(0, len(flat), _FIXED_BLOCK)]
+    return b"".join(part.tobytes() for part in parts)
+
+
+def unpack_fixed(data: bytes, bins: int, n_q: int, frames: int) -> np.ndarray:
+    """Inverse of `pack_fixed`; a payload of the wrong size or with padding bits set is a `FormatError`."""
+    width, count = code_width(bins), n_q * frames
+    if len(data) != (count * width + 7) // 8:
+        raise FormatError(f"corrupted payload ({len(data)} bytes for {count} codes of {width} bits)")
+    raw, weights = np.frombuffer(data, dtype=np.uint8), np.int64(1) << np.arange(width, dtype=np.int64)
+    codes = np.empty(count, dtype=np.int64)
+    block_bytes = _FIXED_BLOCK * width // 8
+    for index, start in enumerate(range(0, count, _FIXED_BLOCK)):
+        size = min(_FIXED_BLOCK, count - start)
+        bits = np.unpackbits(raw[index * block_bytes : index * block_bytes + (size * width + 7) // 8],
+                             bitorder="little")
+        if bits[size * width :].any():
+            raise FormatError("corrupted payload (padding bits are set)")
+        codes[start : start + size] = bits[: size * width].reshape(size, width) @ weights
+    return codes.reshape(n_q, frames)
 
 
 def _models(probabilities: np.ndarray, n_q: int) -> list:

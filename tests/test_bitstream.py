@@ -180,3 +180,49 @@ def test_fuzzed_files_give_only_the_projects_errors(data):
         return
     # A mutation that keeps the file valid (e.g. only the CRC's own bytes compensate) must still decode sanely.
     assert rate > 0 and torch.isfinite(wav).all()
+
+
+@pytest.mark.parametrize("bins", [2, 3, 1000, 1024, 65536])
+def test_fixed_width_packing_round_trips_across_blocks(bins, monkeypatch):
+    monkeypatch.setattr(entropy, "_FIXED_BLOCK", 16)  # several blocks, the last one partial
+    codes = np.random.default_rng(bins).integers(0, bins, size=(3, 37))
+    codes[0, 0], codes[-1, -1] = bins - 1, 0
+    packed = entropy.pack_fixed(codes, bins)
+    assert len(packed) == (codes.size * entropy.code_width(bins) + 7) // 8
+    np.testing.assert_array_equal(entropy.unpack_fixed(packed, bins, 3, 37), codes)
+
+
+def test_fixed_width_payloads_of_the_wrong_size_or_padding_are_refused():
+    packed = entropy.pack_fixed(np.array([[1, 2, 3]]), 1024)  # 30 bits: two padding bits in the last byte
+    with pytest.raises(FormatError, match="padding"):
+        entropy.unpack_fixed(packed[:-1] + bytes([packed[-1] | 0x80]), 1024, 1, 3)
+    with pytest.raises(FormatError, match="4 bytes for 4 codes"):
+        entropy.unpack_fixed(packed, 1024, 1, 4)
+
+
+def test_audio_the_tables_fit_badly_is_packed_at_a_fixed_width_instead():
+    codec = tiny_codec()
+    audio = np.random.default_rng(1).standard_normal(4000).astype(np.float32) * 0.1
+    with torch.no_grad():
+        codes = codec.encode(torch.from_numpy(audio)[None, None]).codes[0].numpy()
+    width = entropy.code_width(codec.quantizer.bins)
+    # Tables that put almost all their weight on codes the audio does not use: range coding would cost far more
+    # than `width` bits a code.
+    rare = np.ones(codec.quantizer.bins)
+    rare[np.unique(codes)] = 1e-6
+    codec.code_frequencies.copy_(torch.from_numpy(np.tile(rare, (codec.quantizer.n_q, 1))))
+    data = compress(audio, 8000, model=codec)
+    header, payload = bitstream.unpack(data)
+    assert header.fixed_width and len(payload) == (codes.size * width + 7) // 8
+    assert len(entropy.encode_codes(codes, entropy.probability_tables(codec.code_frequencies.numpy()))) > 2 * len(
+        payload)
+    with torch.no_grad():
+        expected = codec.decode(codec.encode(torch.from_numpy(audio)[None, None]))[0]
+    torch.testing.assert_close(decompress(data, model=codec)[0], expected, rtol=0, atol=1e-6)
+    # Tables that fit the codes: range coding wins, and the flag stays clear.
+    fitting = np.full((codec.quantizer.n_q, codec.quantizer.bins), 1e-6)
+    for level, row in enumerate(codes):
+        np.add.at(fitting[level], row, 1.0)
+    codec.code_frequencies.copy_(torch.from_numpy(fitting))
+    header, payload = bitstream.unpack(compress(audio, 8000, model=codec))
+    assert not header.fixed_width and len(payload) < (codes.size * width + 7) // 8
