@@ -107,18 +107,23 @@ def pesq_wb(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -
         return None
 
 
+#: Shortest signal STOI is computed on: pystoi's 30 frames of 256 samples, 128 apart, at 10 kHz (0.397 s).
+STOI_MIN_SECONDS = 0.4
+
+
 def stoi(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float | None:
     """Short-time objective intelligibility (0 to 1) of mono signals `[T]`, or None where it does not apply.
 
     pystoi needs 30 frames (about 0.4 s) of non-silent speech; with fewer it warns and returns 1e-5, which
     would read as "unintelligible", so that case is None instead, as is a silent reference (pystoi gives 0).
+    Signals shorter than 0.4 s are None without asking pystoi, which fails outright below one frame (16 ms).
     """
     from pystoi import stoi as pystoi_stoi
 
     _check_pair(reference, estimate)
     if reference.dim() != 1:
         raise ValueError(f"STOI takes mono signals [T], got shape {tuple(reference.shape)}")
-    if not reference.abs().max() > 0:
+    if not reference.abs().max() > 0 or reference.shape[-1] < STOI_MIN_SECONDS * sample_rate:
         return None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -56,6 +56,8 @@ def test_pesq_and_stoi_are_not_applicable_to_short_or_silent_audio():
     short = x[: int(0.2 * rate)]  # PESQ needs 0.25 s, STOI about 0.4 s of non-silent speech
     assert pesq_wb(short, short, rate) is None
     assert stoi(short, short, rate) is None
+    tiny = x[: int(0.01 * rate)]  # shorter than one of pystoi's frames, where pystoi itself fails
+    assert pesq_wb(tiny, tiny, rate) is None and stoi(tiny, tiny, rate) is None
     silence = torch.zeros(rate)
     assert pesq_wb(silence, silence, rate) is None
     assert stoi(silence, silence, rate) is None
