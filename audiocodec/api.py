@@ -6,6 +6,8 @@ produced here are the same thing.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -24,6 +26,16 @@ def default_model() -> Codec:
     if _DEFAULT_MODEL is None:
         _DEFAULT_MODEL = Codec.from_pretrained("default").prepare_for_inference()
     return _DEFAULT_MODEL
+
+
+def resolve_model(model: Codec | str | os.PathLike | None) -> Codec:
+    """The model `compress` and `decompress` use: a `Codec` as given, None or "default" for the embedded model, or
+    a model directory, loaded and prepared for inference."""
+    if model is None or isinstance(model, Codec):
+        return default_model() if model is None else model
+    if isinstance(model, (str, os.PathLike)):
+        return default_model() if str(model) == "default" else Codec.from_pretrained(model).prepare_for_inference()
+    raise TypeError(f"model must be a Codec, a model directory or 'default', got {type(model).__name__}")
 
 
 def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -66,21 +78,31 @@ def _pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
 def compress(
     wav: torch.Tensor | np.ndarray,
     sample_rate: int,
-    model: Codec | None = None,
+    model: Codec | str | os.PathLike | None = None,
     bandwidth: float | None = None,
     progress: bool = False,
 ) -> bytes:
     """Compress audio `[C, T]` (or `[T]`) at `sample_rate` into the bytes of a `.ac` file.
 
     The audio is resampled and remixed to the model's format; the original rate, channel count and length are
-    recorded so that `decompress` restores them. `bandwidth` (kb/s) must be one of `model.bandwidths`; None keeps
-    the model's current one. Causal models code long audio in chunks (same codes, bounded memory); `progress`
-    shows a progress bar.
+    recorded so that `decompress` restores them. `model`: a `Codec`, a model directory, or None (or "default")
+    for the embedded model. `bandwidth` (kb/s) must be one of the model's `bandwidths`, and applies to this call
+    only; None uses the model's current one (the embedded model's is its highest). Causal models code long audio
+    in chunks (same codes, bounded memory); `progress` shows a progress bar.
     """
-    model = default_model() if model is None else model
+    model = resolve_model(model)
     sample_rate = check_sample_rate(sample_rate)
-    if bandwidth is not None:
-        model.set_target_bandwidth(bandwidth)
+    if bandwidth is None:
+        return _compress(model, wav, sample_rate, progress)
+    previous = model.bandwidth
+    model.set_target_bandwidth(bandwidth)
+    try:  # the model, perhaps the embedded one that every call shares, keeps its own setting
+        return _compress(model, wav, sample_rate, progress)
+    finally:
+        model.bandwidth = previous
+
+
+def _compress(model: Codec, wav: torch.Tensor | np.ndarray, sample_rate: int, progress: bool) -> bytes:
     original = as_audio_tensor(wav)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
     encoded = _encode(model, audio[None], progress)
@@ -99,12 +121,14 @@ def compress(
     return bitstream.pack(header, payload)
 
 
-def decompress(data: bytes, model: Codec | None = None, progress: bool = False) -> tuple[torch.Tensor, int]:
-    """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes."""
+def decompress(data: bytes, model: Codec | str | os.PathLike | None = None,
+               progress: bool = False) -> tuple[torch.Tensor, int]:
+    """Audio `[C, T]` at the original rate, channel count and length, and that rate, from `.ac` bytes; `model` as
+    for `compress`."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress takes the bytes of a .ac file (e.g. Path(name).read_bytes()), got "
                         f"{type(data).__name__}")
-    model = default_model() if model is None else model
+    model = resolve_model(model)
     header, codes = read_codes(data, model)
     device = _device(model)
     scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32, device=device)

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -216,6 +217,9 @@ class Codec(nn.Module):
     def encode(self, wav: torch.Tensor) -> EncodedAudio:
         """Codes for `wav` [B, C, T] at the current bandwidth."""
         self._check_audio(wav)
+        # A NaN would give codes anyway (all zeros), silently; the sum needs no full-size temporary.
+        if not torch.isfinite(wav.sum()):
+            raise InvalidArgumentError("audio contains NaN or infinite samples")
         length = wav.shape[-1]
         n_q = self.n_q_for_bandwidth(self.bandwidth)
         codes, scales = [], []
@@ -232,6 +236,9 @@ class Codec(nn.Module):
 
     def decode(self, encoded: EncodedAudio) -> torch.Tensor:
         """Audio `[B, C, encoded.length]` from codes."""
+        if not isinstance(encoded, EncodedAudio):
+            raise TypeError(f"decode takes the EncodedAudio that encode returns, got {type(encoded).__name__} (for "
+                            f"bare codes, wrap them: EncodedAudio(codes, None, length))")
         codes, scales, length = encoded.codes, encoded.scales, encoded.length
         segments = self.segments(length)
         frame_counts = [math.ceil(n / self.hop_length) for _, n in segments]  # as num_frames, per segment
@@ -365,6 +372,9 @@ class Codec(nn.Module):
         """Load a model written by `save_pretrained`; "default" is the model embedded in the package."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
+
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"from_pretrained takes a model directory or 'default', got {type(directory).__name__}")
 
         if str(directory) == "default":
             directory = PRETRAINED_DIR / "default"

@@ -24,6 +24,7 @@ def test_every_bandwidth_decodes_to_what_the_model_decodes():
     for bandwidth in codec.bandwidths:
         data = compress(wav, 8000, model=codec, bandwidth=bandwidth)
         out, _ = decompress(data, model=codec)
+        codec.set_target_bandwidth(bandwidth)
         with torch.no_grad():
             expected = codec.decode(codec.encode(wav[None]))[0]
         torch.testing.assert_close(out, expected)
@@ -107,3 +108,41 @@ def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch):
     assert calls and chunked == whole
     chunked_audio, _ = decompress(chunked, model=codec)
     torch.testing.assert_close(chunked_audio, whole_audio, rtol=1e-4, atol=1e-5)
+
+
+def test_a_bandwidth_applies_to_its_call_only():
+    codec = tiny_codec()
+    audio = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1
+    highest = codec.bandwidth
+    full = compress(audio, 8000, model=codec)
+    low = compress(audio, 8000, model=codec, bandwidth=min(codec.bandwidths))
+    assert len(low) < len(full)
+    # The model (perhaps the embedded one, which every call shares) keeps its own setting.
+    assert codec.bandwidth == highest and compress(audio, 8000, model=codec) == full
+    with pytest.raises(ValueError, match="not supported"):
+        compress(audio, 8000, model=codec, bandwidth=5.5)
+    assert codec.bandwidth == highest
+
+
+def test_a_model_directory_can_be_given_by_name(tmp_path):
+    codec = tiny_codec()
+    codec.save_pretrained(tmp_path / "model")
+    audio = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1
+    data = compress(audio, 8000, model=tmp_path / "model")
+    assert data == compress(audio, 8000, model=codec)
+    torch.testing.assert_close(decompress(data, model=str(tmp_path / "model"))[0], decompress(data, model=codec)[0])
+    with pytest.raises(TypeError, match="a Codec, a model directory or 'default'"):
+        compress(audio, 8000, model=3)
+
+
+def test_library_misuse_gets_errors_that_say_what_to_do():
+    from audiocodec import Codec
+
+    codec = tiny_codec()
+    with pytest.raises(ValueError, match="NaN"):  # codes would come out anyway: all zeros
+        codec.encode(torch.full((1, 1, 800), float("nan")))
+    encoded = codec.encode(torch.zeros(1, 1, 800))
+    with pytest.raises(TypeError, match="EncodedAudio"):
+        codec.decode(encoded.codes)
+    with pytest.raises(TypeError, match="model directory"):
+        Codec.from_pretrained(None)
