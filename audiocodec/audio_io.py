@@ -20,10 +20,14 @@ import soundfile as sf
 import torch
 
 from .atomic import atomic_path, is_special_file
-from .bitstream import MAX_SAMPLE_RATE
+from .bitstream import MAX_CHANNELS, MAX_SAMPLE_RATE
 from .errors import AudioCodecError, AudioReadError, InvalidArgumentError, OutputExistsError
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+FLAC_MAX_CHANNELS = 8
+#: Extensions taken for audio: training reads files with these from folders, and `compress` refuses to give one
+#: to its `.ac` output.
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 STDIO = "-"
 
 
@@ -32,6 +36,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     name = "standard input" if str(path) == STDIO else str(path)
     if str(path) == STDIO:
         source: object = io.BytesIO(sys.stdin.buffer.read())
+        if not source.getbuffer().nbytes:
+            raise AudioReadError(f"{name}: empty, expected an audio file")
     else:
         if not Path(path).exists():
             raise AudioReadError(f"{name}: no such file")
@@ -47,6 +53,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioReadError(f"{name}: not a readable audio file ({detail})") from None
     if data.shape[0] == 0:
         raise AudioReadError(f"{name}: the file holds no audio samples")
+    if data.shape[1] > MAX_CHANNELS:
+        raise AudioReadError(f"{name}: {data.shape[1]} channels, more than the {MAX_CHANNELS} a .ac file holds")
     try:
         check_sample_rate(sample_rate)
     except InvalidArgumentError as error:
@@ -115,8 +123,11 @@ def remix(wav: torch.Tensor, channels: int) -> torch.Tensor:
 
 def check_output(path: str | Path, force: bool, source: str | Path | None = None) -> None:
     """Refuse, before any work is done, to overwrite an existing output (without `force`) or the input `source`
-    (even with it), or to write into a folder that does not exist. Devices and FIFOs are written in place."""
+    (even with it), to write into a folder that does not exist, or to write binary data to a terminal (without
+    `force`, as gzip does). Devices and FIFOs are written in place."""
     if str(path) == STDIO:
+        if not force and sys.stdout.isatty():
+            raise AudioCodecError("standard output is a terminal: redirect it to a file or a pipe (or use --force)")
         return
     if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
         raise AudioCodecError(f"{path}: is a folder, expected an output file name")
@@ -135,6 +146,13 @@ def check_audio_output(path: str | Path, force: bool, source: str | Path | None 
     check_output(path, force, source)
     if str(path) != STDIO and not is_special_file(path) and Path(path).suffix.lower() not in OUTPUT_FORMATS:
         raise AudioCodecError(f"{path}: unsupported output format; use a .wav or .flac file name")
+
+
+def check_output_channels(path: str | Path, channels: int) -> None:
+    """Refuse, before decoding, an audio output whose format cannot hold `channels` channels."""
+    if Path(path).suffix.lower() == ".flac" and channels > FLAC_MAX_CHANNELS:
+        raise AudioCodecError(f"{path}: FLAC holds at most {FLAC_MAX_CHANNELS} channels and the audio has {channels}; "
+                              f"write a .wav file")
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -79,12 +79,15 @@ def load_model(directory: str | None, device: str = "cpu"):
 
 
 def read_input_bytes(path: str) -> bytes:
+    """The bytes of a `.ac` file, a pipe or a FIFO (`<(...)`), or standard input (`-`)."""
     from .errors import FormatError
 
     if path == "-":
         return sys.stdin.buffer.read()
     file = Path(path)
-    if not file.is_file():
+    if file.is_dir():
+        raise FormatError(f"{path}: is a directory, expected a .ac file")
+    if not file.exists():
         raise FormatError(f"{path}: no such file")
     return file.read_bytes()
 
@@ -93,13 +96,23 @@ def run_compress(args: argparse.Namespace) -> int:
     import torch
 
     from . import api
-    from .audio_io import check_output, read_audio, write_bytes
+    from .audio_io import AUDIO_SUFFIXES, check_output, read_audio, write_bytes
+    from .errors import AudioCodecError
 
     check_output(args.output, args.force, args.input)
+    if Path(args.output).suffix.lower() in AUDIO_SUFFIXES:
+        raise AudioCodecError(f"{args.output}: compress writes a .ac file, not audio; name it .ac (decompress "
+                              f"writes audio)")
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
+    peak = float(abs(wav).max())
+    if peak > 1:
+        _report(f"warning: {args.input} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
+                f"audio within it and the decoded 16-bit audio will be clipped; scale the input down first")
     model = load_model(args.model, args.device)
+    if args.bandwidth is not None:
+        model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
-    data = api.compress(torch.from_numpy(wav), sample_rate, model=model, bandwidth=args.bandwidth,
+    data = api.compress(torch.from_numpy(wav), sample_rate, model=model,
                         progress=_show_progress(wav.shape[1] / sample_rate))
     write_bytes(args.output, data)
     seconds = wav.shape[1] / sample_rate
@@ -110,17 +123,22 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def run_decompress(args: argparse.Namespace) -> int:
     from . import api, bitstream
-    from .audio_io import check_audio_output, write_audio
+    from .audio_io import check_audio_output, check_output_channels, write_audio
 
     check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
     with _naming(args.input):
         header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
+        check_output_channels(args.output, header.original_channels)
         model = load_model(args.model, args.device)
         progress = _show_progress(header.original_length / header.original_rate)
         wav, sample_rate = api.decompress(data, model=model, progress=progress)
     write_audio(args.output, wav.numpy(), sample_rate)
     _report(f"{args.output}: {wav.shape[1] / sample_rate:.2f} s, {wav.shape[0]} channel(s) at {sample_rate} Hz")
+    clipped = int((wav.abs() > 1).sum())
+    if clipped:
+        _report(f"warning: {clipped} decoded samples (peak {float(wav.abs().max()):.2f}) were beyond full scale and "
+                f"were clipped in the 16-bit output")
     return 0
 
 

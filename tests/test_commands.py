@@ -200,3 +200,49 @@ def test_a_damaged_model_config_is_one_line(files, tmp_path):
     meta["config"] = "x"
     (model / "config.json").write_text(json.dumps(meta))
     _one_line_error(run("compress", files / "in.wav", tmp_path / "x.ac", "--model", model), "not a valid model config")
+
+
+def test_mistakes_with_names_pipes_and_channels_are_caught_early(files, tmp_path):
+    model = files / "model"
+    _one_line_error(run("compress", files / "in.wav", tmp_path / "out.wav", "--model", model),
+                    "compress writes a .ac file, not audio")
+    assert not (tmp_path / "out.wav").exists()
+    _one_line_error(run("compress", "-", tmp_path / "x.ac", "--model", model, stdin=b""), "standard input: empty")
+    _one_line_error(run("info", tmp_path), "is a directory")
+    # A 10-channel recording codes (mixed down), but FLAC cannot hold its 10 channels: refused before decoding.
+    sf.write(tmp_path / "ten.wav", np.random.default_rng(0).uniform(-0.3, 0.3, (4000, 10)), 16000)
+    assert run("compress", tmp_path / "ten.wav", tmp_path / "ten.ac", "--model", model).returncode == 0
+    _one_line_error(run("decompress", tmp_path / "ten.ac", tmp_path / "ten.flac", "--model", model),
+                    "FLAC holds at most 8 channels and the audio has 10")
+    assert not (tmp_path / "ten.flac").exists()
+    # A path that is a pipe, as `<(cat file.ac)` gives, reads like a file.
+    out = run("decompress", "/dev/stdin", tmp_path / "ten.wav", "--model", model, "--force",
+              stdin=(tmp_path / "ten.ac").read_bytes())
+    assert out.returncode == 0, out.stderr
+    assert sf.info(tmp_path / "ten.wav").channels == 10
+
+
+def test_binary_output_to_a_terminal_is_refused_without_force(files, tmp_path):
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        command = [sys.executable, "-m", "audiocodec", "compress", str(files / "in.wav"), "-", "--model",
+                   str(files / "model")]
+        out = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE)
+        assert out.returncode == 1 and b"standard output is a terminal" in out.stderr
+        out = subprocess.run(command + ["--force"], stdout=follower, stderr=subprocess.PIPE)
+        assert out.returncode == 0, out.stderr
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+
+def test_audio_beyond_full_scale_gets_a_warning(files, tmp_path):
+    t = np.arange(8000) / 16000
+    sf.write(tmp_path / "loud.wav", 3.0 * np.sin(2 * np.pi * 440 * t), 16000, subtype="FLOAT")
+    out = run("compress", tmp_path / "loud.wav", tmp_path / "loud.ac", "--model", files / "model")
+    assert out.returncode == 0 and b"peaks at 3.00, beyond full scale" in out.stderr
+    out = run("compress", files / "in.wav", tmp_path / "quiet.ac", "--model", files / "model")
+    assert out.returncode == 0 and b"warning" not in out.stderr

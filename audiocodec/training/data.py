@@ -14,10 +14,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import to_model_format
+from ..audio_io import AUDIO_SUFFIXES, to_model_format
 from ..errors import AudioCodecError
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
 
 
 def list_audio(source: str | Path) -> list[Path]:
