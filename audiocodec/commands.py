@@ -1,7 +1,8 @@
 """`audiocodec compress`, `decompress`, `info` and `demo`: the codec on real files.
 
 Inputs are anything soundfile reads (or `-` for standard input); outputs are refused if they exist unless
-`--force` is given, and are written atomically. Heavy imports happen inside the handlers so `--help` is fast.
+`--force` is given, and are written atomically. A folder as input codes every file in it (`folders.py`). Heavy
+imports happen inside the handlers so `--help` is fast.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ DEFAULT_MODEL_CONFIG = Path(__file__).parent / "pretrained" / "default" / "confi
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("compress", help="compress an audio file to .ac")
-    p.add_argument("input", help="audio file (anything soundfile reads), or - for standard input")
-    p.add_argument("output", help=".ac file to write, or - for standard output")
+    p = subparsers.add_parser("compress", help="compress an audio file (or a folder of them) to .ac")
+    p.add_argument("input", help="audio file (anything soundfile reads), - for standard input, or a folder: every "
+                                 "audio file in it and below")
+    p.add_argument("output", help=".ac file to write, - for standard output, or for a folder input, the folder to "
+                                  "write the .ac files to (same layout)")
     p.add_argument("--bandwidth", "-b", type=float, default=None,
                    help=f"target kb/s, one of the model's (the embedded model's: {_default_bandwidths()}); default: "
                         f"the model's highest")
@@ -28,9 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_argument(p)
     p.set_defaults(func=run_compress)
 
-    p = subparsers.add_parser("decompress", help="decompress a .ac file to WAV or FLAC")
-    p.add_argument("input", help=".ac file, or - for standard input")
-    p.add_argument("output", help=".wav or .flac file to write, or - for WAV on standard output")
+    p = subparsers.add_parser("decompress", help="decompress a .ac file (or a folder of them) to WAV or FLAC")
+    p.add_argument("input", help=".ac file, - for standard input, or a folder: every .ac file in it and below")
+    p.add_argument("output", help=".wav or .flac file to write, - for WAV on standard output, or for a folder "
+                                  "input, the folder to write the audio files to (same layout)")
+    p.add_argument("--format", choices=["wav", "flac"], default="wav",
+                   help="audio format of a folder's outputs (default: wav; a single output's name says it)")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
     add_device_argument(p)
@@ -93,53 +99,80 @@ def read_input_bytes(path: str) -> bytes:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    import torch
-
-    from . import api
-    from .audio_io import AUDIO_SUFFIXES, check_output, read_audio, write_bytes
+    from .audio_io import AUDIO_SUFFIXES, check_output, read_audio
     from .errors import AudioCodecError
 
+    if args.input != "-" and Path(args.input).is_dir():
+        from .folders import compress_folder
+
+        return compress_folder(args)
     check_output(args.output, args.force, args.input)
     if Path(args.output).suffix.lower() in AUDIO_SUFFIXES:
         raise AudioCodecError(f"{args.output}: compress writes a .ac file, not audio; name it .ac (decompress "
                               f"writes audio)")
     wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
-    peak = float(abs(wav).max())
-    if peak > 1:
-        _report(f"warning: {args.input} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
-                f"audio within it and the decoded 16-bit audio will be clipped; scale the input down first")
     model = load_model(args.model, args.device)
     if args.bandwidth is not None:
         model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
-    data = api.compress(torch.from_numpy(wav), sample_rate, model=model,
-                        progress=_show_progress(wav.shape[1] / sample_rate))
-    write_bytes(args.output, data)
+    size = compress_audio(model, wav, sample_rate, args.input, args.output)
     seconds = wav.shape[1] / sample_rate
-    _report(f"{args.output}: {len(data)} bytes, {8 * len(data) / seconds / 1000:.2f} kb/s for {seconds:.2f} s of "
+    _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {seconds:.2f} s of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
-def run_decompress(args: argparse.Namespace) -> int:
-    from . import api, bitstream
-    from .audio_io import check_audio_output, check_output_channels, write_audio
+def compress_audio(model, wav, sample_rate: int, source: str | Path, output: str | Path) -> int:
+    """Compress `[C, T]` samples read from `source` with `model` into `output`; the bytes written."""
+    import torch
 
+    from . import api
+    from .audio_io import write_bytes
+
+    peak = float(abs(wav).max())
+    if peak > 1:
+        _report(f"warning: {source} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
+                f"audio within it and the decoded 16-bit audio will be clipped; scale the input down first")
+    data = api.compress(torch.from_numpy(wav), sample_rate, model=model,
+                        progress=_show_progress(wav.shape[1] / sample_rate))
+    write_bytes(output, data)
+    return len(data)
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    from .audio_io import check_audio_output
+
+    if args.input != "-" and Path(args.input).is_dir():
+        from .folders import decompress_folder
+
+        return decompress_folder(args)
     check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
-    with _naming(args.input):
-        header, _ = bitstream.unpack(data)  # a damaged file is refused before a model is loaded
-        check_output_channels(args.output, header.original_channels)
-        model = load_model(args.model, args.device)
+    seconds, channels, sample_rate = decompress_bytes(data, args.input, args.output,
+                                                      lambda: load_model(args.model, args.device))
+    _report(f"{args.output}: {seconds:.2f} s, {channels} channel(s) at {sample_rate} Hz")
+    return 0
+
+
+def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_model) -> tuple[float, int, int]:
+    """Decode `.ac` bytes read from `source` into the audio file `output`, calling `get_model()` only once the
+    header has been checked (a damaged file is refused before a model is loaded); the seconds, channels and
+    sample rate written."""
+    from . import api, bitstream
+    from .audio_io import check_output_channels, write_audio
+
+    with _naming(str(source)):
+        header, _ = bitstream.unpack(data)
+        check_output_channels(output, header.original_channels)
+        model = get_model()
         progress = _show_progress(header.original_length / header.original_rate)
         wav, sample_rate = api.decompress(data, model=model, progress=progress)
-    write_audio(args.output, wav.numpy(), sample_rate)
-    _report(f"{args.output}: {wav.shape[1] / sample_rate:.2f} s, {wav.shape[0]} channel(s) at {sample_rate} Hz")
+    write_audio(output, wav.numpy(), sample_rate)
     clipped = int((wav.abs() > 1).sum())
     if clipped:
-        _report(f"warning: {clipped} decoded samples (peak {float(wav.abs().max()):.2f}) were beyond full scale and "
-                f"were clipped in the 16-bit output")
-    return 0
+        _report(f"warning: {output}: {clipped} decoded samples (peak {float(wav.abs().max()):.2f}) were beyond full "
+                f"scale and were clipped in the 16-bit output")
+    return wav.shape[1] / sample_rate, wav.shape[0], sample_rate
 
 
 def run_info(args: argparse.Namespace) -> int:

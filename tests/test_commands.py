@@ -246,3 +246,37 @@ def test_audio_beyond_full_scale_gets_a_warning(files, tmp_path):
     assert out.returncode == 0 and b"peaks at 3.00, beyond full scale" in out.stderr
     out = run("compress", files / "in.wav", tmp_path / "quiet.ac", "--model", files / "model")
     assert out.returncode == 0 and b"warning" not in out.stderr
+
+
+def test_a_folder_is_coded_file_by_file_into_the_same_layout(files, tmp_path):
+    model = files / "model"
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.wav").write_bytes((files / "in.wav").read_bytes())
+    t = np.arange(4000) / 8000
+    sf.write(source / "sub" / "b.flac", 0.3 * np.sin(2 * np.pi * 300 * t), 8000)
+    (source / "sub" / "broken.wav").write_text("not audio\n")
+    (source / "notes.txt").write_text("not picked up\n")
+    out = run("compress", source, tmp_path / "coded", "--model", model)
+    err = out.stderr.decode()
+    # The broken file fails alone, in one line; the others are coded; the run says so and exits 1.
+    assert out.returncode == 1 and "Traceback" not in err
+    assert "broken.wav: not a readable audio file" in err and "2 file(s) compressed" in err and "1 failed" in err
+    coded = sorted(p.relative_to(tmp_path / "coded").as_posix() for p in (tmp_path / "coded").rglob("*.ac"))
+    assert coded == ["a.ac", "sub/b.ac"]
+    # A second run is refused as a whole while outputs exist, and nothing is touched.
+    before = (tmp_path / "coded" / "a.ac").stat().st_mtime_ns
+    _one_line_error(run("compress", source, tmp_path / "coded", "--model", model), "2 output(s) already exist")
+    assert (tmp_path / "coded" / "a.ac").stat().st_mtime_ns == before
+    (source / "sub" / "broken.wav").unlink()
+    assert run("compress", source, tmp_path / "coded", "--model", model, "--force").returncode == 0
+    out = run("decompress", tmp_path / "coded", tmp_path / "decoded", "--model", model, "--format", "flac")
+    assert out.returncode == 0, out.stderr
+    assert (sf.info(tmp_path / "decoded" / "a.flac").channels, sf.info(tmp_path / "decoded" / "a.flac").frames) == (
+        2, 12000)
+    assert (sf.info(tmp_path / "decoded" / "sub" / "b.flac").samplerate) == 8000
+    # Two inputs that would share an output name are refused before anything is written.
+    (source / "sub" / "b.wav").write_bytes((files / "in.wav").read_bytes())
+    _one_line_error(run("compress", source, tmp_path / "again", "--model", model), "would both be written to")
+    assert not (tmp_path / "again").exists()
+    _one_line_error(run("compress", source, "-", "--model", model), "not to standard output")

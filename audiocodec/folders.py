@@ -1,0 +1,111 @@
+"""`audiocodec compress IN_DIR OUT_DIR` and `decompress IN_DIR OUT_DIR`: every file of a folder tree, mirrored.
+
+A collection (a podcast archive, a dataset) is coded in one command with the model loaded once. Everything that
+can be checked before the work is: the output names (`a.wav` and `a.flac` would both become `a.ac`) and the
+outputs that already exist, so a run is not refused halfway. A file that cannot be read or decoded is reported
+in one line and skipped, the others are still coded, and the exit status is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from pathlib import Path
+from typing import Callable
+
+from .errors import AudioCodecError
+
+
+def compress_folder(args: argparse.Namespace) -> int:
+    """Every audio file under `args.input` to a `.ac` file at the same place under `args.output`."""
+    from .audio_io import AUDIO_SUFFIXES, read_audio
+    from .commands import _report, compress_audio, load_model
+
+    pairs = plan(Path(args.input), args.output, AUDIO_SUFFIXES, ".ac", args.force)
+    model = load_model(args.model, args.device)
+    if args.bandwidth is not None:
+        model.set_target_bandwidth(args.bandwidth)
+    totals = {"bytes": 0, "seconds": 0.0}
+
+    def one(source: Path, output: Path) -> None:
+        wav, sample_rate = read_audio(source)
+        totals["bytes"] += compress_audio(model, wav, sample_rate, source, output)
+        totals["seconds"] += wav.shape[1] / sample_rate
+
+    start = time.perf_counter()
+    done, failed = run_each(pairs, one)
+    rate = f", {8 * totals['bytes'] / totals['seconds'] / 1000:.2f} kb/s on average" if totals["seconds"] else ""
+    _report(f"{args.output}: {done} file(s) compressed, {_duration(totals['seconds'])} of audio into "
+            f"{totals['bytes']} bytes{rate} at {model.bandwidth:g} kb/s nominal"
+            f"{f'; {failed} failed' if failed else ''} ({time.perf_counter() - start:.1f} s)")
+    return 1 if failed else 0
+
+
+def decompress_folder(args: argparse.Namespace) -> int:
+    """Every `.ac` file under `args.input` to an audio file (`args.format`) at the same place under `args.output`."""
+    from .commands import _report, decompress_bytes, load_model
+
+    pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format}", args.force)
+    get_model = functools.cache(lambda: load_model(args.model, args.device))
+    seconds = 0.0
+
+    def one(source: Path, output: Path) -> None:
+        nonlocal seconds
+        seconds += decompress_bytes(source.read_bytes(), source, output, get_model)[0]
+
+    start = time.perf_counter()
+    done, failed = run_each(pairs, one)
+    _report(f"{args.output}: {done} file(s) decompressed, {_duration(seconds)} of audio"
+            f"{f'; {failed} failed' if failed else ''} ({time.perf_counter() - start:.1f} s)")
+    return 1 if failed else 0
+
+
+def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bool) -> list[tuple[Path, Path]]:
+    """(input, output) for every file under `root` with one of `suffixes`; refused as a whole, before any work,
+    when the output is not a folder, two inputs would share an output, or outputs exist (without `force`)."""
+    if output == "-":
+        raise AudioCodecError(f"{root}: a folder's files go to a folder, not to standard output")
+    out_root = Path(output)
+    if out_root.exists() and not out_root.is_dir():
+        raise AudioCodecError(f"{out_root}: the input is a folder, so the output must be a folder too")
+    sources = sorted(path for path in root.rglob("*") if path.suffix.lower() in suffixes and path.is_file())
+    if not sources:
+        raise AudioCodecError(f"{root}: no {' or '.join(sorted(suffixes))} files in this folder or below")
+    pairs, claimed = [], {}
+    for source in sources:
+        target = out_root / source.relative_to(root).with_suffix(new_suffix)
+        if target in claimed:
+            raise AudioCodecError(f"{claimed[target]} and {source} would both be written to {target}; rename one")
+        claimed[target] = source
+        pairs.append((source, target))
+    existing = [target for _, target in pairs if target.exists()]
+    if existing and not force:
+        raise AudioCodecError(f"{len(existing)} output(s) already exist, such as {existing[0]} (use --force to "
+                              f"overwrite them)")
+    return pairs
+
+
+def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None]) -> tuple[int, int]:
+    """`work(input, output)` for each pair, creating output folders; a user error or a refusing file system fails
+    that file alone, in one line. The numbers of files done and failed."""
+    from .commands import _report
+
+    done = failed = 0
+    for source, target in pairs:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            work(source, target)
+            done += 1
+        except AudioCodecError as error:
+            message = str(error) if str(source) in str(error) else f"{source}: {error}"
+            _report(f"audiocodec: error: {message} (skipped)")
+            failed += 1
+        except OSError as error:
+            _report(f"audiocodec: error: {error.filename or source}: {error.strerror or error} (skipped)")
+            failed += 1
+    return done, failed
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
