@@ -2,7 +2,7 @@
 
 Version 2, written by this version of audiocodec:
 
-    magic "ACDC" | version u16 | model id (8 bytes) | flags u8 | varints | 2 x f32 | [scales] | payload | CRC32 u32
+    magic "ACDC" | version u16 | model id (8 bytes) | flags u8 | varints | 2 x f32 | [scales] | [gain f32] | payload | CRC32 u32
 
 Version 1 (read, no longer written) had a JSON header of about 280 bytes: on the one-second clips that voice
 prompts and notifications are, that header alone cost more than 2 kb/s, more than the codes at 1.5 kb/s. The
@@ -42,11 +42,14 @@ MAX_BINS = 1 << 16
 #: Segment volumes (RMS, floored at 1e-8 by the model) must lie here: float32 keeps them exact enough, and decoded
 #: audio multiplied by them stays finite.
 MIN_SCALE, MAX_SCALE = 1e-30, 1e30
+#: Bounds of a file's level gain (`Header.gain`): +-60 dB.
+MIN_GAIN, MAX_GAIN = 1e-3, 1e3
 #: The integer fields of a version-2 header, in file order (then frame_rate and bandwidth as f32).
 _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "original_rate", "original_channels",
                 "original_length")
 _HAS_SCALES = 1
 _FIXED_WIDTH = 2
+_HAS_GAIN = 4
 
 
 @dataclasses.dataclass
@@ -61,6 +64,8 @@ class Header:
     scales: one volume per segment for models that normalise, else None.
     fixed_width: the payload packs each code in a fixed number of bits (`entropy.pack_fixed`) instead of
         range-coding it, because that was smaller; version-2 files only.
+    gain: the factor the audio was multiplied by before coding, to bring its loudness within the range the
+        model was trained on (`api.level_gain`); decoding divides by it. None: the audio was coded as it was.
     model_name: the model's `config.name`, in version-1 files only (None otherwise).
     """
 
@@ -78,6 +83,7 @@ class Header:
     bandwidth: float
     scales: list[float] | None = None
     fixed_width: bool = False
+    gain: float | None = None
     model_name: str | None = None
 
     def validate(self) -> None:
@@ -98,6 +104,9 @@ class Header:
         _check_int("frames", self.frames, 1, math.ceil(MAX_SECONDS * self.frame_rate) + 1)
         if not isinstance(self.model_id, str) or not _MODEL_ID.fullmatch(self.model_id):
             raise FormatError(f"corrupted header: model id {self.model_id!r} is not 16 hexadecimal digits")
+        if self.gain is not None and not _number_in(self.gain, MIN_GAIN, MAX_GAIN):
+            raise FormatError(f"corrupted header: the level gain is {self.gain!r}, expected a number in "
+                              f"[{MIN_GAIN:g}, {MAX_GAIN:g}]")
         if not isinstance(self.fixed_width, bool):
             raise FormatError("corrupted header: the payload's coding is not a flag")
         if self.model_name is not None and not isinstance(self.model_name, str):
@@ -134,12 +143,15 @@ def pack(header: Header, payload: bytes) -> bytes:
     header.validate()
     body = bytearray(_PREFIX.pack(MAGIC, VERSION))
     body += bytes.fromhex(header.model_id)
-    body.append((_HAS_SCALES if header.scales is not None else 0) | (_FIXED_WIDTH if header.fixed_width else 0))
+    body.append((_HAS_SCALES if header.scales is not None else 0) | (_FIXED_WIDTH if header.fixed_width else 0)
+                | (_HAS_GAIN if header.gain is not None else 0))
     for name in _V2_INTEGERS:
         body += _varint(getattr(header, name))
     body += _F32.pack(header.frame_rate) + _F32.pack(header.bandwidth)
     if header.scales is not None:
         body += _varint(len(header.scales)) + b"".join(_F32.pack(scale) for scale in header.scales)
+    if header.gain is not None:
+        body += _F32.pack(header.gain)
     body += _varint(len(payload)) + payload
     return bytes(body) + _U32.pack(zlib.crc32(body))
 
@@ -227,7 +239,7 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
 def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
     """Version 2: the binary fields (checked by `Header.validate` once the CRC has been; returned callable)."""
     model_id, flags = reader.take(8).hex(), reader.take(1)[0]
-    if flags & ~(_HAS_SCALES | _FIXED_WIDTH):
+    if flags & ~(_HAS_SCALES | _FIXED_WIDTH | _HAS_GAIN):
         raise FormatError(f"corrupted header (unknown flags {flags:#x}: written by a newer audiocodec, or damaged)")
     integers = {name: reader.varint() for name in _V2_INTEGERS}
     frame_rate, bandwidth = reader.f32(), reader.f32()
@@ -237,8 +249,9 @@ def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
         if count > MAX_SECONDS * 100:
             raise FormatError(f"corrupted header ({count} segment scales)")
         scales = list(struct.unpack(f"<{count}f", reader.take(4 * count)))
+    gain = reader.f32() if flags & _HAS_GAIN else None
     header = Header(model_id=model_id, frame_rate=frame_rate, bandwidth=bandwidth, scales=scales,
-                    fixed_width=bool(flags & _FIXED_WIDTH), **integers)
+                    fixed_width=bool(flags & _FIXED_WIDTH), gain=gain, **integers)
     return lambda: header
 
 

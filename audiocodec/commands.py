@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from pathlib import Path
@@ -188,6 +189,9 @@ def run_info(args: argparse.Namespace) -> int:
           f"(coded as {header.channels} at {header.sample_rate} Hz)")
     print(f"codes: {header.n_q} codebooks x {header.frames} frames of {header.bins} codes, "
           f"{header.frame_rate:g} frames/s, {header.bandwidth:g} kb/s nominal")
+    if header.gain is not None:
+        print(f"level: coded {20 * math.log10(header.gain):+.1f} dB from the original's, into the loudness range the "
+              f"model knows; decoding restores it")
     if header.fixed_width:
         coding = f"fixed-width, {entropy.code_width(header.bins)} bits a code: range coding would have taken more"
     else:

@@ -146,3 +146,30 @@ def test_library_misuse_gets_errors_that_say_what_to_do():
         codec.decode(encoded.codes)
     with pytest.raises(TypeError, match="model directory"):
         Codec.from_pretrained(None)
+
+
+def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
+    from audiocodec import bitstream
+    from audiocodec.api import level_gain
+
+    codec = tiny_codec()
+    t = torch.arange(8000) / 8000
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t)[None]  # -14.2 LUFS
+    quiet = tone * 0.01  # -54.2 LUFS: far below the range
+    gain = level_gain(quiet, 8000, (-26.0, -14.0))
+    assert gain is not None and abs(20 * np.log10(gain) - 28.2) < 0.01  # brought up to -26 LUFS
+    data = compress(quiet, 8000, model=codec)
+    header, _ = bitstream.unpack(data)
+    assert header.gain == gain
+    with torch.no_grad():  # the codes are those of the raised audio, and decoding lowers it back
+        expected = codec.decode(codec.encode((quiet * gain)[None]))[0] / gain
+    torch.testing.assert_close(decompress(data, model=codec)[0], expected)
+    # Inside the range, or too short to measure, the audio is coded as it is: the same bytes as without the range.
+    inside = tone * 10 ** (-6 / 20)  # -20.2 LUFS
+    assert level_gain(inside, 8000, (-26.0, -14.0)) is None
+    assert compress(inside, 8000, model=codec) == compress(inside, 8000, model=codec, loudness_range=None)
+    assert level_gain(quiet[:, :3000], 8000, (-26.0, -14.0)) is None
+    # Raising stops at full scale: a quiet signal with one full-scale click is not raised at all.
+    clicked = quiet.clone()
+    clicked[0, 4000] = 1.0
+    assert level_gain(clicked, 8000, (-26.0, -14.0)) is None

@@ -77,6 +77,12 @@ def test_every_header_field_round_trips_including_segment_scales():
                               n_q=16, frames=300, length=96000, original_rate=44100, original_channels=1,
                               original_length=88200, bandwidth=24.0, scales=[0.5, 0.125])
     assert bitstream.unpack(bitstream.pack(header, b"codes"))[0] == header
+    for gain in (0.25, 31.5):  # float32 values, stored exactly
+        with_gain = dataclasses.replace(header, scales=None, gain=gain, fixed_width=True)
+        assert bitstream.unpack(bitstream.pack(with_gain, b"codes"))[0] == with_gain
+    for gain in (0.0, 1e4, float("nan")):
+        with pytest.raises(FormatError, match="level gain"):
+            bitstream.pack(dataclasses.replace(header, gain=gain), b"codes")
 
 
 def _version_1(header: bitstream.Header, payload: bytes, model_name: str, make_json=json.dumps) -> bytes:
