@@ -15,11 +15,12 @@ import torch
 from . import bitstream, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
+from .loudness import integrated_loudness
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
-#: Loudness range (LUFS, ITU-R BS.1770 as `torchaudio.functional.loudness` measures it) that `compress` brings
+#: Loudness range (LUFS, ITU-R BS.1770, `loudness.integrated_loudness`) that `compress` brings
 #: audio into before coding. A codec learns the levels it was trained at: the default model's training audio lies
 #: at -25 to -15 LUFS (10th to 90th percentile of speech), and the same speech coded 20 dB quieter comes back
 #: with PESQ-wb 1.25 instead of 1.88 (docs/default-model.md). Audio inside the range is coded as it is.
@@ -162,13 +163,9 @@ def level_gain(audio: torch.Tensor, sample_rate: int, loudness_range: tuple[floa
 
     Raising the level stops where the peak reaches full scale: the model was trained on audio within it.
     """
-    import torchaudio.functional as AF
-
     low, high = loudness_range
-    if audio.shape[-1] < 0.4 * sample_rate:  # one block of BS.1770's gating
-        return None
-    loudness = float(AF.loudness(audio, sample_rate))
-    if not math.isfinite(loudness) or low <= loudness <= high:  # NaN: below the absolute gate (-70 LUFS)
+    loudness = integrated_loudness(audio, sample_rate)
+    if not math.isfinite(loudness) or low <= loudness <= high:  # NaN: under 0.4 s, or below -70 LUFS
         return None
     gain = 10 ** ((min(max(loudness, low), high) - loudness) / 20)
     if gain > 1:

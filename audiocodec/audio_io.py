@@ -25,9 +25,9 @@ from .errors import AudioCodecError, AudioReadError, InvalidArgumentError, Outpu
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
 FLAC_MAX_CHANNELS = 8
-#: Extensions taken for audio: training reads files with these from folders, and `compress` refuses to give one
-#: to its `.ac` output.
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
+#: Extensions taken for audio: training, evaluation and folder compression read files with these from folders, and
+#: `compress` refuses to give one to its `.ac` output.
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
 STDIO = "-"
 
 
@@ -43,9 +43,13 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
             raise AudioReadError(f"{name}: no such file")
         if Path(path).is_dir():
             raise AudioReadError(f"{name}: is a directory, expected an audio file")
-        with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile would say "System error")
-            pass
-        source = str(path)
+        if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: buffer it
+            with open(path, "rb") as handle:
+                source = io.BytesIO(handle.read())
+        else:
+            with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
+                pass
+            source = str(path)
     try:
         data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -63,6 +67,21 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if not np.isfinite(data.sum()) and not np.isfinite(data).all():
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
     return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def files_below(root: str | Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:
+    """Regular files in `root` and below whose extension is one of `suffixes`, sorted; links to folders are
+    followed, each real folder once (a link back up the tree is no loop), and the paths keep the links' names."""
+    found, seen = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        found += [Path(folder) / name for name in names
+                  if Path(name).suffix.lower() in suffixes and os.path.isfile(os.path.join(folder, name))]
+    return sorted(found)
 
 
 def check_sample_rate(sample_rate: object) -> int:
@@ -165,22 +184,27 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         handle.write(data)
 
 
-def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
-    """Write `[C, T]` as 16-bit WAV or FLAC by extension (WAV on standard output), clipped to [-1, 1], atomically.
+def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> int:
+    """Write `[C, T]` as 16-bit WAV or FLAC by extension (WAV on standard output), clipped to [-1, 1], atomically;
+    the number of samples that were clipped.
 
     Files are written block by block, so a long recording needs no second full-size copy.
     """
     if str(path) == STDIO or is_special_file(path):  # a pipe cannot seek back to finish the header: build it
         buffer = io.BytesIO()
-        _write_blocks(buffer, wav, sample_rate, Path(path).suffix)  # no suffix ("-", /dev/null): WAV
+        clipped = _write_blocks(buffer, wav, sample_rate, Path(path).suffix)  # no suffix ("-", /dev/null): WAV
         write_bytes(path, buffer.getvalue())
-        return
+        return clipped
     with atomic_path(path) as tmp:
-        _write_blocks(tmp, wav, sample_rate, Path(path).suffix)
+        return _write_blocks(tmp, wav, sample_rate, Path(path).suffix)
 
 
-def _write_blocks(target, wav: np.ndarray, sample_rate: int, suffix: str, block: int = 1 << 20) -> None:
+def _write_blocks(target, wav: np.ndarray, sample_rate: int, suffix: str, block: int = 1 << 20) -> int:
     fmt, subtype = OUTPUT_FORMATS.get(suffix.lower(), OUTPUT_FORMATS[".wav"])
+    clipped = 0
     with sf.SoundFile(target, "w", sample_rate, wav.shape[0], subtype=subtype, format=fmt) as out:
         for start in range(0, wav.shape[1], block):
-            out.write(np.clip(wav[:, start : start + block].T, -1.0, 1.0))
+            part = wav[:, start : start + block].T
+            clipped += int(np.count_nonzero(np.abs(part) > 1.0))
+            out.write(np.clip(part, -1.0, 1.0))
+    return clipped

@@ -229,7 +229,10 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
 
     def parse() -> Header:
         try:
-            return Header(**json.loads(raw.decode("utf-8")))
+            fields = json.loads(raw.decode("utf-8"))
+            if isinstance(fields, dict) and fields.keys() & {"fixed_width", "gain"}:
+                raise FormatError("corrupted header (a version-1 file with version-2 fields)")
+            return Header(**fields)
         except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:  # ValueError: JSON, long ints
             raise FormatError(f"corrupted header ({type(error).__name__})") from None
 

@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help=".ac file, - for standard input, or a folder: every .ac file in it and below")
     p.add_argument("output", help=".wav or .flac file to write, - for WAV on standard output, or for a folder "
                                   "input, the folder to write the audio files to (same layout)")
-    p.add_argument("--format", choices=["wav", "flac"], default="wav",
-                   help="audio format of a folder's outputs (default: wav; a single output's name says it)")
+    p.add_argument("--format", choices=["wav", "flac"], default=None,
+                   help="audio format of a folder's outputs (default: wav); a single output's name says it")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
     add_device_argument(p)
@@ -142,11 +142,14 @@ def compress_audio(model, wav, sample_rate: int, source: str | Path, output: str
 
 def run_decompress(args: argparse.Namespace) -> int:
     from .audio_io import check_audio_output
+    from .errors import AudioCodecError
 
     if args.input != "-" and Path(args.input).is_dir():
         from .folders import decompress_folder
 
         return decompress_folder(args)
+    if args.format is not None:
+        raise AudioCodecError(f"--format is for a folder of .ac files; {args.output}'s extension says the format")
     check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
     seconds, channels, sample_rate = decompress_bytes(data, args.input, args.output,
@@ -168,11 +171,10 @@ def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_mo
         model = get_model()
         progress = _show_progress(header.original_length / header.original_rate)
         wav, sample_rate = api.decompress(data, model=model, progress=progress)
-    write_audio(output, wav.numpy(), sample_rate)
-    clipped = int((wav.abs() > 1).sum())
+    clipped = write_audio(output, wav.numpy(), sample_rate)
     if clipped:
-        _report(f"warning: {output}: {clipped} decoded samples (peak {float(wav.abs().max()):.2f}) were beyond full "
-                f"scale and were clipped in the 16-bit output")
+        _report(f"warning: {output}: {clipped} decoded samples were beyond full scale and were clipped in the 16-bit "
+                f"output")
     return wav.shape[1] / sample_rate, wav.shape[0], sample_rate
 
 
@@ -194,8 +196,10 @@ def run_info(args: argparse.Namespace) -> int:
               f"model knows; decoding restores it")
     if header.fixed_width:
         coding = f"fixed-width, {entropy.code_width(header.bins)} bits a code: range coding would have taken more"
-    else:
+    elif len(payload) <= fixed_bytes:
         coding = f"range-coded, {100 * (1 - len(payload) / fixed_bytes):.1f}% smaller than fixed-width packing"
+    else:  # written before the fixed-width fallback existed
+        coding = f"range-coded, {100 * (len(payload) / fixed_bytes - 1):.1f}% larger than fixed-width packing"
     print(f"size: {len(data)} bytes, {8 * len(data) / seconds / 1000:.2f} kb/s; payload {len(payload)} bytes "
           f"({coding})")
     return 0

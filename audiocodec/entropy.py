@@ -30,8 +30,8 @@ def probability_tables(frequencies: np.ndarray) -> np.ndarray:
     return probabilities / probabilities.sum(axis=-1, keepdims=True)
 
 
-#: Codes packed or unpacked at a time by `pack_fixed` and `unpack_fixed`: bounds their temporaries (a byte per bit)
-#: whatever the length, and keeps blocks byte-aligned (a multiple of 8 codes).
+#: Codes packed or unpacked at a time by `pack_fixed` and `unpack_fixed`: bounds their temporaries (int64 bits,
+#: about 100 MB at 10 bits a code) whatever the length, and keeps blocks byte-aligned (a multiple of 8 codes).
 _FIXED_BLOCK = 1 << 20
 
 

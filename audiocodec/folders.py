@@ -46,7 +46,7 @@ def decompress_folder(args: argparse.Namespace) -> int:
     """Every `.ac` file under `args.input` to an audio file (`args.format`) at the same place under `args.output`."""
     from .commands import _report, decompress_bytes, load_model
 
-    pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format}", args.force)
+    pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format or 'wav'}", args.force)
     get_model = functools.cache(lambda: load_model(args.model, args.device))
     seconds = 0.0
 
@@ -66,10 +66,13 @@ def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bo
     when the output is not a folder, two inputs would share an output, or outputs exist (without `force`)."""
     if output == "-":
         raise AudioCodecError(f"{root}: a folder's files go to a folder, not to standard output")
+    from .audio_io import AUDIO_SUFFIXES, files_below
+
     out_root = Path(output)
-    if out_root.exists() and not out_root.is_dir():
+    if out_root.exists() and not out_root.is_dir() or not out_root.exists() and (
+            out_root.suffix.lower() in AUDIO_SUFFIXES | {".ac"}):
         raise AudioCodecError(f"{out_root}: the input is a folder, so the output must be a folder too")
-    sources = sorted(path for path in root.rglob("*") if path.suffix.lower() in suffixes and path.is_file())
+    sources = files_below(root, suffixes)
     if not sources:
         raise AudioCodecError(f"{root}: no {' or '.join(sorted(suffixes))} files in this folder or below")
     pairs, claimed = [], {}

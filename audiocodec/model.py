@@ -217,8 +217,9 @@ class Codec(nn.Module):
     def encode(self, wav: torch.Tensor) -> EncodedAudio:
         """Codes for `wav` [B, C, T] at the current bandwidth."""
         self._check_audio(wav)
-        # A NaN would give codes anyway (all zeros), silently; the sum needs no full-size temporary.
-        if not torch.isfinite(wav.sum()):
+        # A NaN would give codes anyway (all zeros), silently. A NaN/Inf makes the sum non-finite; the sum needs no
+        # full-size temporary, and the exact check runs only if it is (huge finite samples can overflow it).
+        if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
             raise InvalidArgumentError("audio contains NaN or infinite samples")
         length = wav.shape[-1]
         n_q = self.n_q_for_bandwidth(self.bandwidth)

@@ -173,3 +173,20 @@ def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
     clicked = quiet.clone()
     clicked[0, 4000] = 1.0
     assert level_gain(clicked, 8000, (-26.0, -14.0)) is None
+
+
+def test_loud_audio_is_brought_down_and_any_channel_count_is_measured():
+    from audiocodec import bitstream
+    from audiocodec.api import level_gain
+
+    t = torch.arange(8000) / 8000
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t)[None]  # -14.2 LUFS
+    # Beyond full scale too: torchaudio's clamping filters read a tone peaking at 30 as -1.4 LUFS, not +25.8.
+    loud = tone * 100
+    gain = level_gain(loud, 8000, (-26.0, -14.0))
+    assert abs(20 * np.log10(gain) + 39.8) < 0.01  # +25.8 LUFS brought to -14
+    codec = tiny_codec()
+    assert bitstream.unpack(compress(loud, 8000, model=codec))[0].gain == gain
+    six = tiny_codec(channels=6)  # more channels than torchaudio's loudness takes
+    assert level_gain(tone.expand(6, -1) * 0.01, 8000, (-26.0, -14.0)) is not None
+    assert decompress(compress(tone.expand(6, -1) * 0.01, 8000, model=six), model=six)[0].shape == (6, 8000)

@@ -215,11 +215,16 @@ def test_mistakes_with_names_pipes_and_channels_are_caught_early(files, tmp_path
     _one_line_error(run("decompress", tmp_path / "ten.ac", tmp_path / "ten.flac", "--model", model),
                     "FLAC holds at most 8 channels and the audio has 10")
     assert not (tmp_path / "ten.flac").exists()
-    # A path that is a pipe, as `<(cat file.ac)` gives, reads like a file.
+    # A path that is a pipe, as `<(cat file.ac)` gives, reads like a file, for both commands.
     out = run("decompress", "/dev/stdin", tmp_path / "ten.wav", "--model", model, "--force",
               stdin=(tmp_path / "ten.ac").read_bytes())
     assert out.returncode == 0, out.stderr
     assert sf.info(tmp_path / "ten.wav").channels == 10
+    out = run("compress", "/dev/stdin", tmp_path / "piped.ac", "--model", model, stdin=(files / "in.wav").read_bytes())
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "piped.ac").read_bytes() == run("compress", files / "in.wav", "-", "--model", model).stdout
+    _one_line_error(run("decompress", tmp_path / "ten.ac", tmp_path / "x.wav", "--model", model, "--format", "flac"),
+                    "--format is for a folder")
 
 
 def test_binary_output_to_a_terminal_is_refused_without_force(files, tmp_path):
@@ -230,9 +235,10 @@ def test_binary_output_to_a_terminal_is_refused_without_force(files, tmp_path):
     try:
         command = [sys.executable, "-m", "audiocodec", "compress", str(files / "in.wav"), "-", "--model",
                    str(files / "model")]
-        out = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE)
+        # (the output, under 2 kB, fits the terminal's buffer, which nothing reads; the timeout guards that)
+        out = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, timeout=120)
         assert out.returncode == 1 and b"standard output is a terminal" in out.stderr
-        out = subprocess.run(command + ["--force"], stdout=follower, stderr=subprocess.PIPE)
+        out = subprocess.run(command + ["--force"], stdout=follower, stderr=subprocess.PIPE, timeout=120)
         assert out.returncode == 0, out.stderr
     finally:
         os.close(follower)
@@ -244,6 +250,9 @@ def test_audio_beyond_full_scale_gets_a_warning(files, tmp_path):
     sf.write(tmp_path / "loud.wav", 3.0 * np.sin(2 * np.pi * 440 * t), 16000, subtype="FLOAT")
     out = run("compress", tmp_path / "loud.wav", tmp_path / "loud.ac", "--model", files / "model")
     assert out.returncode == 0 and b"peaks at 3.00, beyond full scale" in out.stderr
+    # It is coded 19.8 dB down (+5.8 LUFS to -14) and restored when decoded; info says so.
+    info = run("info", tmp_path / "loud.ac").stdout.decode()
+    assert "level: coded -19.8 dB" in info and ("range-coded" in info or "fixed-width" in info)
     out = run("compress", files / "in.wav", tmp_path / "quiet.ac", "--model", files / "model")
     assert out.returncode == 0 and b"warning" not in out.stderr
 
@@ -280,3 +289,14 @@ def test_a_folder_is_coded_file_by_file_into_the_same_layout(files, tmp_path):
     _one_line_error(run("compress", source, tmp_path / "again", "--model", model), "would both be written to")
     assert not (tmp_path / "again").exists()
     _one_line_error(run("compress", source, "-", "--model", model), "not to standard output")
+    _one_line_error(run("compress", source, tmp_path / "all.ac", "--model", model), "output must be a folder")
+    # A link to a folder elsewhere is followed, once, and its files keep the link's path.
+    (source / "sub" / "b.wav").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sf.write(elsewhere / "c.wav", 0.3 * np.sin(2 * np.pi * 500 * t), 8000)
+    (source / "linked").symlink_to(elsewhere)
+    (elsewhere / "back").symlink_to(source)  # a loop
+    assert run("compress", source, tmp_path / "linked_out", "--model", model).returncode == 0
+    coded = sorted(p.relative_to(tmp_path / "linked_out").as_posix() for p in (tmp_path / "linked_out").rglob("*.ac"))
+    assert coded == ["a.ac", "linked/c.ac", "sub/b.ac"]

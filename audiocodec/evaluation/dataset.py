@@ -13,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..audio_io import AUDIO_SUFFIXES, files_below
 from . import EvaluationError
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
 MANIFEST = "test.jsonl"
 UNKNOWN = "unknown"
 
@@ -74,9 +74,9 @@ def select(items: list[Item], max_files: int | None) -> list[Item]:
 
 
 def _scan_folder(folder: Path) -> list[Item]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = files_below(folder)
     if not files:
-        raise EvaluationError(f"{folder}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+        raise EvaluationError(f"{folder}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))})")
     return [Item(path, path.relative_to(folder).as_posix()) for path in files]
 
 

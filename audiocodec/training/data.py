@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import AUDIO_SUFFIXES, to_model_format
+from ..audio_io import files_below, to_model_format
 from ..errors import AudioCodecError
 
 
@@ -22,7 +22,7 @@ def list_audio(source: str | Path) -> list[Path]:
     """Files of a folder (recursively), or of a manifest: one path per line or JSONL with "path"."""
     source = Path(source)
     if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        return files_below(source)
     if not source.is_file():
         raise AudioCodecError(f"{source}: no such folder or manifest")
     paths = []
