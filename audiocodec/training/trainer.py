@@ -378,6 +378,7 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
+            log.info("TensorBoard is not installed (pip install 'audiocodec[train]'): metrics go to metrics.jsonl only")
             return None
         return SummaryWriter(str(self.output / "tensorboard"))
 
