@@ -129,9 +129,9 @@ def _compress(model: Codec, wav: torch.Tensor | np.ndarray, sample_rate: int, pr
         original_channels=original.shape[0], original_length=original.shape[1], bandwidth=model.bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]], gain=gain,
     )
-    payload, fixed = entropy.encode_codes(codes, tables), entropy.pack_fixed(codes, header.bins)
-    if len(fixed) < len(payload):  # audio unlike the training data, where the tables cost more than they save
-        payload, header.fixed_width = fixed, True
+    payload = entropy.encode_codes(codes, tables)
+    if entropy.fixed_width_bytes(codes.size, header.bins) < len(payload):  # audio unlike the training data
+        payload, header.fixed_width = entropy.pack_fixed(codes, header.bins), True
     return bitstream.pack(header, payload)
 
 

@@ -2,7 +2,8 @@
 
 Version 2, written by this version of audiocodec:
 
-    magic "ACDC" | version u16 | model id (8 bytes) | flags u8 | varints | 2 x f32 | [scales] | [gain f32] | payload | CRC32 u32
+    magic "ACDC" | version u16 | model id (8 bytes) | flags u8 | varints | 2 x f32 | [scales] | [gain f32]
+    | payload | CRC32 u32
 
 Version 1 (read, no longer written) had a JSON header of about 280 bytes: on the one-second clips that voice
 prompts and notifications are, that header alone cost more than 2 kb/s, more than the codes at 1.5 kb/s. The

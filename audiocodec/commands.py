@@ -185,7 +185,7 @@ def run_info(args: argparse.Namespace) -> int:
     with _naming(args.input):
         header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
-    fixed_bytes = (header.n_q * header.frames * entropy.code_width(header.bins) + 7) // 8
+    fixed_bytes = entropy.fixed_width_bytes(header.n_q * header.frames, header.bins)
     print(f"model: {header.model_description()}")
     print(f"audio: {seconds:.2f} s, {header.original_channels} channel(s) at {header.original_rate} Hz "
           f"(coded as {header.channels} at {header.sample_rate} Hz)")

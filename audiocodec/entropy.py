@@ -40,6 +40,11 @@ def code_width(bins: int) -> int:
     return max(1, (bins - 1).bit_length())
 
 
+def fixed_width_bytes(count: int, bins: int) -> int:
+    """Size of `count` codes packed by `pack_fixed`."""
+    return (count * code_width(bins) + 7) // 8
+
+
 def pack_fixed(codes: np.ndarray, bins: int) -> bytes:
     """Codes [n_q, frames] -> each code in `code_width(bins)` bits, least significant bit first, level by level;
     the last byte is padded with zero bits."""
@@ -53,7 +58,7 @@ def pack_fixed(codes: np.ndarray, bins: int) -> bytes:
 def unpack_fixed(data: bytes, bins: int, n_q: int, frames: int) -> np.ndarray:
     """Inverse of `pack_fixed`; a payload of the wrong size or with padding bits set is a `FormatError`."""
     width, count = code_width(bins), n_q * frames
-    if len(data) != (count * width + 7) // 8:
+    if len(data) != fixed_width_bytes(count, bins):
         raise FormatError(f"corrupted payload ({len(data)} bytes for {count} codes of {width} bits)")
     raw, weights = np.frombuffer(data, dtype=np.uint8), np.int64(1) << np.arange(width, dtype=np.int64)
     codes = np.empty(count, dtype=np.int64)
