@@ -12,7 +12,7 @@ import os
 import numpy as np
 import torch
 
-from . import bitstream, entropy
+from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .loudness import integrated_loudness
@@ -218,11 +218,15 @@ def _streamable(model: Codec, length: int) -> bool:
 
 
 def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
-    """`model.encode`, in chunks through the streaming encoder when the model and length allow it."""
+    """`model.encode`, in chunks for long causal audio (`chunked`, or the streaming encoder for models that look
+    ahead)."""
     device = _device(model)
     with torch.inference_mode():
         if not _streamable(model, audio.shape[-1]):
             return model.encode(audio.to(device))
+        if chunked.runs_in_chunks(model):
+            return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
+                                            lambda steps: _progress(steps, progress, "encoding"))
         encoder = model.streaming_encoder()
         chunk = int(CHUNK_SECONDS * model.sample_rate)
         parts = [encoder.push(audio[..., i : i + chunk].to(device))
@@ -231,10 +235,13 @@ def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
 
 
 def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
-    """`model.decode` as float32 on the CPU, in chunks through the streaming decoder for long causal audio."""
+    """`model.decode` as float32 on the CPU, in chunks for long causal audio (as `_encode`)."""
     with torch.inference_mode():
         if not _streamable(model, encoded.length):
             return model.decode(encoded).float().cpu()
+        if chunked.runs_in_chunks(model):
+            return chunked.decode_in_chunks(model, encoded, int(CHUNK_SECONDS * model.frame_rate),
+                                            lambda steps: _progress(steps, progress, "decoding"))
         decoder = model.streaming_decoder()
         codes = encoded.codes
         out = torch.empty(codes.shape[0], model.channels, codes.shape[-1] * model.hop_length)

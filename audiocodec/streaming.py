@@ -136,12 +136,8 @@ class StreamingRunner:
     def _lstm(self, block: ConvLSTM, x: torch.Tensor | None) -> torch.Tensor | None:
         if x is None:
             return None
-        hidden = self.states.get(id(block))
-        sequence = x.permute(2, 0, 1)
-        y, self.states[id(block)] = block.lstm(sequence, hidden)
-        if block.skip:
-            y = y + sequence
-        return y.permute(1, 2, 0)
+        y, self.states[id(block)] = block.resume(x, self.states.get(id(block)))
+        return y
 
     def _transposed(self, layer: PaddedConvTranspose1d, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
         state: _TransposedState = self._state(layer, _TransposedState)

@@ -18,11 +18,16 @@ class ConvLSTM(nn.Module):
         self.lstm: nn.Module = nn.LSTM(dimension, dimension, num_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.resume(x, None)[0]
+
+    def resume(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
+        """`(self(x), state after x)`, starting from `state` (None: from the start): the LSTM carries the only
+        unbounded memory of a SEANet, which chunked and streaming runs pass from one chunk to the next."""
         x = x.permute(2, 0, 1)
-        y, _ = self.lstm(x)
+        y, state = self.lstm(x, state)
         if self.skip:
             y = y + x
-        return y.permute(1, 2, 0)
+        return y.permute(1, 2, 0), state
 
     def run_layerwise(self, layerwise: bool = True) -> None:
         """Run the stack one layer at a time from now on (`LayerwiseLSTM`), for inference; or as one stack again."""

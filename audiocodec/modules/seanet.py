@@ -110,20 +110,23 @@ class _SEANetBase(nn.Module):
         self.hop_length = math.prod(ratios)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`self.model(x)`, with each pointwise activation handed to the convolution after it, which applies it
-        window by window (see `PaddedConv1d.forward`) instead of over the whole signal."""
-        layers = list(self.model)
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, _POINTWISE) and isinstance(following, (PaddedConv1d, PaddedConvTranspose1d)):
-                x = following(x, layer)
-                i += 1
-            else:
-                x = layer(x)
+        return run_layers(list(self.model), x)
+
+
+def run_layers(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """`nn.Sequential(*layers)(x)`, with each pointwise activation handed to the convolution after it, which
+    applies it window by window (see `PaddedConv1d.forward`) instead of over the whole signal."""
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, _POINTWISE) and isinstance(following, (PaddedConv1d, PaddedConvTranspose1d)):
+            x = following(x, layer)
             i += 1
-        return x
+        else:
+            x = layer(x)
+        i += 1
+    return x
 
 
 class SEANetEncoder(_SEANetBase):
