@@ -22,6 +22,23 @@ def test_coding_in_chunks_equals_the_whole_signal(chunk_seconds, length, channel
         torch.testing.assert_close(audio, codec.decode(whole), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("changes", [
+    dict(lstm=0),  # no LSTM: one stack, which down-samples (encoder) or up-samples (decoder)
+    dict(true_skip=True, n_residual_layers=2, dilation_base=3),
+    dict(ratios=(5, 3, 2), kernel_size=5, last_kernel_size=3, residual_kernel_size=5, target_bandwidths=(1.0, 2.0)),
+    dict(lstm=2, channels=2),
+], ids=["no-lstm", "skips-dilations", "odd-ratios-kernels", "stereo-2-layer-lstm"])
+def test_other_layouts_code_in_chunks_as_a_whole(changes):
+    codec = tiny_codec(**changes)
+    assert runs_in_chunks(codec)
+    wav = 0.3 * torch.randn(1, codec.channels, 7777)
+    with torch.no_grad():
+        whole = codec.encode(wav)
+        assert torch.equal(chunked.encode_in_chunks(codec, wav, 1000).codes, whole.codes)
+        audio = chunked.decode_in_chunks(codec, whole, 25)
+        torch.testing.assert_close(audio, codec.decode(whole), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("layer", [
     PaddedConv1d(2, 3, 7, causal=True),
     PaddedConv1d(2, 3, 4, stride=2, causal=True),
