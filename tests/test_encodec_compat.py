@@ -75,3 +75,38 @@ def test_missing_keys_are_listed(checkpoints, tmp_path):
     torch.save(state, path)
     with pytest.raises(ModelMismatchError, match=r"missing keys: decoder\.model\.0\.conv\.bias"):
         Codec.from_encodec(path, "24khz")
+
+
+@pytest.mark.parametrize("variant", ["24khz", "48khz"])
+def test_encodec_weights_compress_from_the_command_line_with_encodecs_codes(checkpoints, variant, tmp_path):
+    """`audiocodec export` turns EnCodec's weights file into a model directory; files compressed with it hold
+    EnCodec's own codes (and segment scales), and decompress."""
+    import numpy as np
+    import soundfile as sf
+
+    from audiocodec import api, bitstream, cli
+
+    reference, path = checkpoints[variant]
+    model_dir = tmp_path / "model"
+    assert cli.main(["export", str(path), str(model_dir)]) == 0
+    rate, channels = reference.sample_rate, reference.channels
+    time = np.arange(int(1.3 * rate)) / rate
+    tone = 0.1 * np.sin(2 * np.pi * 440 * time) + 0.02 * np.random.default_rng(3).standard_normal(time.shape[0])
+    wav = np.stack([tone] * channels, axis=1).astype(np.float32)  # about -22 LUFS: coded at its own level
+    sf.write(tmp_path / "in.wav", wav, rate, subtype="FLOAT")
+    assert cli.main(["compress", str(tmp_path / "in.wav"), str(tmp_path / "in.ac"), "-b", "6",
+                     "--model", str(model_dir)]) == 0
+    data = (tmp_path / "in.ac").read_bytes()
+    codec = Codec.from_pretrained(model_dir)
+    header, codes = api.read_codes(data, codec)
+    assert header.gain is None and header.model_id == codec.model_id()
+    reference.set_target_bandwidth(6.0)
+    with torch.no_grad():
+        frames = reference.encode(torch.from_numpy(wav.T.copy())[None])
+    assert np.array_equal(codes, torch.cat([c for c, _ in frames], dim=-1)[0].numpy())
+    if reference.normalize:
+        expected = torch.cat([s for _, s in frames], dim=1)[0]
+        assert np.allclose(header.scales, expected.numpy(), rtol=1e-6)
+    assert cli.main(["decompress", str(tmp_path / "in.ac"), str(tmp_path / "out.wav"), "--model",
+                     str(model_dir)]) == 0
+    assert sf.info(tmp_path / "out.wav").frames == wav.shape[0]

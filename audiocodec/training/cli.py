@@ -10,13 +10,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a codec from a YAML recipe (one process; use torchrun for DDP)")
     add_train_arguments(p)
     p.set_defaults(func=run_train)
-    p = subparsers.add_parser("export", help="write a trained generator as a model directory")
-    p.add_argument("checkpoint", help="a checkpoint file, or a run directory (its newest readable checkpoint)")
+    p = subparsers.add_parser("export", help="write a trained generator, or EnCodec's weights, as a model directory")
+    p.add_argument("checkpoint", help="a checkpoint file, a run directory (its newest readable checkpoint), or a "
+                                      "weights file EnCodec publishes (encodec_24khz-*.th, encodec_48khz-*.th)")
     p.add_argument("output", help="model directory to write (config.json + model.safetensors)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite an existing model directory")
     p.add_argument("--compact", action="store_true",
                    help="float16 weights without the quantizer's derivable training state (about a third of the "
-                        "size; what the embedded default model ships as)")
+                        "size; what the embedded default model ships as; EnCodec's weights so rounded no longer give "
+                        "exactly EnCodec's codes)")
     p.add_argument("--recount", metavar="DATA", default=None,
                    help="count the entropy coder's tables afresh with the final model on this folder or manifest "
                         "of training audio (fitter than the counts gathered during training)")
@@ -93,12 +95,15 @@ def run_export(args: argparse.Namespace) -> int:
             raise AudioCodecError(f"{source}: not a readable checkpoint ({type(error).__name__})") from None
     else:
         raise AudioCodecError(f"{source}: no such checkpoint or run directory")
-    if not (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
+    if isinstance(state, dict) and state and all(isinstance(value, torch.Tensor) for value in state.values()):
+        model, origin = _from_encodec(source), "EnCodec's weights"  # EnCodec publishes bare state dicts
+    elif (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
             and isinstance(state["config"].get("model"), dict)):
-        raise AudioCodecError(f"{source}: not a checkpoint of `audiocodec train` (EnCodec's weights files load with "
-                              f"Codec.from_encodec)")
-    model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
-    model.load_weights(state["model"], source=str(source))
+        model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
+        model.load_weights(state["model"], source=str(source))
+        origin = f"step {state.get('step', '?')}"
+    else:
+        raise AudioCodecError(f"{source}: neither a checkpoint of `audiocodec train` nor EnCodec's weights")
     if args.recount:
         counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
         model.code_frequencies.copy_(counts)
@@ -106,6 +111,22 @@ def run_export(args: argparse.Namespace) -> int:
     model.save_pretrained(output, compact=args.compact)
     model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
-    print(f"{output}: model {model.config.name} ({model_id}) from step {state.get('step', '?')}, "
+    print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
           f"{size:.1f} MB{' (compact)' if args.compact else ''}")
     return 0
+
+
+def _from_encodec(source: Path):
+    """EnCodec's 24 or 48 kHz model from one of its published weights files, whichever the keys and shapes fit."""
+    from ..errors import AudioCodecError, ModelMismatchError
+    from ..model import Codec
+
+    try:
+        return Codec.from_encodec(source, "24khz")
+    except ModelMismatchError as error:
+        mismatch = str(error)
+    try:
+        return Codec.from_encodec(source, "48khz")
+    except ModelMismatchError:
+        raise AudioCodecError(f"{source}: a state dict, but not EnCodec's 24 kHz or 48 kHz weights "
+                              f"({mismatch.split(': ', 1)[-1]})") from None

@@ -268,12 +268,14 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
         Trainer(config)
 
 
-def test_export_refuses_files_that_are_not_training_checkpoints(tmp_path):
+def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weights(tmp_path):
     torch.save({"encoder.model.0.conv.weight": torch.zeros(1)}, tmp_path / "encodec.th")
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
-    for source in ("encodec.th", "tensor.pt"):
-        with pytest.raises(AudioCodecError, match="not a checkpoint of `audiocodec train`"):
-            export(tmp_path / source, tmp_path / "model")
+    with pytest.raises(AudioCodecError, match="a state dict, but not EnCodec's 24 kHz or 48 kHz weights"):
+        export(tmp_path / "encodec.th", tmp_path / "model")
+    with pytest.raises(AudioCodecError, match="neither a checkpoint of `audiocodec train` nor EnCodec's weights"):
+        export(tmp_path / "tensor.pt", tmp_path / "model")
+    assert not (tmp_path / "model").exists()
 
 
 def test_discriminator_warmup_trains_it_before_the_generator_listens(tmp_path):
