@@ -39,6 +39,26 @@ def test_compress_decompress_round_trip_restores_format(files, tmp_path):
     assert out.returncode == 0 and b"8 kb/s nominal" in out.stdout
 
 
+def test_info_describes_several_files_as_json_lines_and_reports_bad_ones(files, tmp_path):
+    import json
+
+    for name, bandwidth in (("low.ac", 4), ("high.ac", 8)):
+        out = run("compress", files / "in.wav", tmp_path / name, "--model", files / "model", "-b", bandwidth)
+        assert out.returncode == 0, out.stderr
+    (tmp_path / "bad.ac").write_bytes(b"not a compressed file")
+    out = run("info", "--json", tmp_path / "low.ac", tmp_path / "bad.ac", tmp_path / "high.ac")
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert [row["file"] for row in rows] == [str(tmp_path / "low.ac"), str(tmp_path / "high.ac")]
+    low, high = rows
+    assert (low["nominal_kbps"], high["nominal_kbps"], low["codebooks"], high["codebooks"]) == (4, 8, 1, 2)
+    assert (low["original_rate"], low["original_channels"], low["seconds"]) == (16000, 2, 0.75)
+    assert low["bytes"] == (tmp_path / "low.ac").stat().st_size and low["payload_bytes"] < low["bytes"]
+    assert low["kbps"] == 8 * low["bytes"] / low["seconds"] / 1000
+    _one_line_error(out, f"{tmp_path / 'bad.ac'}: ")
+    text = run("info", tmp_path / "low.ac", tmp_path / "high.ac").stdout.decode()
+    assert text.startswith(f"{tmp_path / 'low.ac'}:\nmodel: ") and text.count("kb/s nominal") == 2
+
+
 def test_standard_input_and_output(files):
     wav_bytes = (files / "in.wav").read_bytes()
     compressed = run("compress", "-", "-", "--model", files / "model", stdin=wav_bytes)
