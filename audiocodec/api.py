@@ -96,8 +96,8 @@ def compress(
     recorded so that `decompress` restores them. `model`: a `Codec`, a model directory, or None (or "default")
     for the embedded model. `bandwidth` (kb/s) must be one of the model's `bandwidths`, and applies to this call
     only; None uses the model's current one (the embedded model's is its highest). Causal models code long audio
-    in chunks (same codes, bounded memory); `progress` shows a progress bar. Audio quieter or louder than
-    `loudness_range` is brought into it before coding, and back to its level by `decompress` (`level_gain`; None
+    in chunks (the same codes up to float rounding, bounded memory); `progress` shows a progress bar. Audio
+    quieter or louder than `loudness_range` is brought into it before coding, and back to its level by `decompress` (`level_gain`; None
     codes the audio at its own level, as `Codec.encode` does).
     """
     model = resolve_model(model)
@@ -210,52 +210,28 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
         raise FormatError("corrupted header: the frame or segment count does not match the audio length")
 
 
-def _streamable(model: Codec, length: int) -> bool:
-    config = model.config
-    return config.causal and not config.normalize and config.segment is None and (
-        length > 2 * CHUNK_SECONDS * model.sample_rate
-    )
+def _in_chunks(model: Codec, length: int) -> bool:
+    """Long audio, and a model `chunked` can run: causal, without segments or normalisation, and without layers
+    that look ahead. Other models code any length whole."""
+    return length > 2 * CHUNK_SECONDS * model.sample_rate and chunked.runs_in_chunks(model)
 
 
 def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
-    """`model.encode`, in chunks for long causal audio (`chunked`, or the streaming encoder for models that look
-    ahead)."""
-    device = _device(model)
+    """`model.encode`, in chunks for long audio (`_in_chunks`)."""
     with torch.inference_mode():
-        if not _streamable(model, audio.shape[-1]):
-            return model.encode(audio.to(device))
-        if chunked.runs_in_chunks(model):
-            return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
-                                            lambda steps: _progress(steps, progress, "encoding"))
-        encoder = model.streaming_encoder()
-        chunk = int(CHUNK_SECONDS * model.sample_rate)
-        parts = [encoder.push(audio[..., i : i + chunk].to(device))
-                 for i in _progress(range(0, audio.shape[-1], chunk), progress, "encoding")]
-        return EncodedAudio(torch.cat([*parts, encoder.flush()], dim=-1), None, audio.shape[-1])
+        if not _in_chunks(model, audio.shape[-1]):
+            return model.encode(audio.to(_device(model)))
+        return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
+                                        lambda steps: _progress(steps, progress, "encoding"))
 
 
 def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
-    """`model.decode` as float32 on the CPU, in chunks for long causal audio (as `_encode`)."""
+    """`model.decode` as float32 on the CPU, in chunks for long audio (`_in_chunks`)."""
     with torch.inference_mode():
-        if not _streamable(model, encoded.length):
+        if not _in_chunks(model, encoded.length):
             return model.decode(encoded).float().cpu()
-        if chunked.runs_in_chunks(model):
-            return chunked.decode_in_chunks(model, encoded, int(CHUNK_SECONDS * model.frame_rate),
-                                            lambda steps: _progress(steps, progress, "decoding"))
-        decoder = model.streaming_decoder()
-        codes = encoded.codes
-        out = torch.empty(codes.shape[0], model.channels, codes.shape[-1] * model.hop_length)
-        chunk, written = int(CHUNK_SECONDS * model.frame_rate), 0
-
-        def store(part: torch.Tensor) -> None:
-            nonlocal written
-            out[..., written : written + part.shape[-1]] = part.float().cpu()
-            written += part.shape[-1]
-
-        for i in _progress(range(0, codes.shape[-1], chunk), progress, "decoding"):
-            store(decoder.push(codes[..., i : i + chunk]))
-        store(decoder.flush())
-        return out[..., : encoded.length]
+        return chunked.decode_in_chunks(model, encoded, int(CHUNK_SECONDS * model.frame_rate),
+                                        lambda steps: _progress(steps, progress, "decoding"))
 
 
 def _progress(steps: range, enabled: bool, label: str):

@@ -7,8 +7,8 @@ are dropped (overlap-save). The LSTM's memory is unbounded, so its state is carr
 
 Each chunk then runs the same tiled code as a whole signal (`run_layers`). `StreamingRunner`, made for small
 real-time chunks, instead keeps each layer's held-back input and joins it to every new chunk, layer by layer,
-outside the tiled code: on 60 s with 10 s chunks it decoded 20-26% slower than this, and took twice the memory
-(`benchmarks/long_files.py`, docs/performance.md). Outputs equal the whole-signal outputs up to float rounding
+outside the tiled code: on 60 s with 10 s chunks it decoded 16-21% slower than this, with 1.6-2 times the peak
+memory (`benchmarks/long_files.py`, docs/performance.md). Outputs equal the whole-signal outputs up to float rounding
 (tests/test_chunked.py).
 """
 

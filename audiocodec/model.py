@@ -455,7 +455,8 @@ class Codec(nn.Module):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a foreign or damaged file
             raise AudioCodecError(f"{path}: not a PyTorch state-dict file ({type(error).__name__})") from None
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in state.items()):
             raise ModelMismatchError(f"{path}: expected a state dict of tensors")
         model = cls(presets[variant]())
         network, quantizer = convert_encodec_state(state)

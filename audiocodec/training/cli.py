@@ -95,8 +95,9 @@ def run_export(args: argparse.Namespace) -> int:
             raise AudioCodecError(f"{source}: not a readable checkpoint ({type(error).__name__})") from None
     else:
         raise AudioCodecError(f"{source}: no such checkpoint or run directory")
-    if isinstance(state, dict) and state and all(isinstance(value, torch.Tensor) for value in state.values()):
-        model, origin = _from_encodec(source), "EnCodec's weights"  # EnCodec publishes bare state dicts
+    if isinstance(state, dict) and state and all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                                 for key, value in state.items()):
+        model, origin = _from_encodec(source, state), "EnCodec's weights"  # EnCodec publishes bare state dicts
     elif (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
             and isinstance(state["config"].get("model"), dict)):
         model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
@@ -116,17 +117,9 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_encodec(source: Path):
-    """EnCodec's 24 or 48 kHz model from one of its published weights files, whichever the keys and shapes fit."""
-    from ..errors import AudioCodecError, ModelMismatchError
+def _from_encodec(source: Path, state: dict):
+    """EnCodec's 24 or 48 kHz model from one of its published weights files. The 48 kHz model is the one with
+    time group norms, whose weights EnCodec names `*.norm.weight`; a mismatch is reported against that variant."""
     from ..model import Codec
 
-    try:
-        return Codec.from_encodec(source, "24khz")
-    except ModelMismatchError as error:
-        mismatch = str(error)
-    try:
-        return Codec.from_encodec(source, "48khz")
-    except ModelMismatchError:
-        raise AudioCodecError(f"{source}: a state dict, but not EnCodec's 24 kHz or 48 kHz weights "
-                              f"({mismatch.split(': ', 1)[-1]})") from None
+    return Codec.from_encodec(source, "48khz" if any(key.endswith(".norm.weight") for key in state) else "24khz")

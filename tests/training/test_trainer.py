@@ -271,10 +271,15 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
 def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weights(tmp_path):
     torch.save({"encoder.model.0.conv.weight": torch.zeros(1)}, tmp_path / "encodec.th")
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
-    with pytest.raises(AudioCodecError, match="a state dict, but not EnCodec's 24 kHz or 48 kHz weights"):
+    with pytest.raises(AudioCodecError, match="is not an EnCodec 24khz checkpoint: .*missing keys"):
         export(tmp_path / "encodec.th", tmp_path / "model")
-    with pytest.raises(AudioCodecError, match="neither a checkpoint of `audiocodec train` nor EnCodec's weights"):
-        export(tmp_path / "tensor.pt", tmp_path / "model")
+    torch.save({"encoder.model.0.conv.norm.weight": torch.zeros(1)}, tmp_path / "encodec_48.th")
+    with pytest.raises(AudioCodecError, match="is not an EnCodec 48khz checkpoint: .*missing keys"):
+        export(tmp_path / "encodec_48.th", tmp_path / "model")
+    torch.save({"encoder.model.0.conv.conv.bias": torch.zeros(1), 0: torch.zeros(1)}, tmp_path / "int_key.th")
+    for source in ("tensor.pt", "int_key.th"):
+        with pytest.raises(AudioCodecError, match="neither a checkpoint of `audiocodec train` nor EnCodec's weights"):
+            export(tmp_path / source, tmp_path / "model")
     assert not (tmp_path / "model").exists()
 
 
