@@ -97,8 +97,8 @@ def compress(
     for the embedded model. `bandwidth` (kb/s) must be one of the model's `bandwidths`, and applies to this call
     only; None uses the model's current one (the embedded model's is its highest). Causal models code long audio
     in chunks (the same codes up to float rounding, bounded memory); `progress` shows a progress bar. Audio
-    quieter or louder than `loudness_range` is brought into it before coding, and back to its level by `decompress` (`level_gain`; None
-    codes the audio at its own level, as `Codec.encode` does).
+    quieter or louder than `loudness_range` is brought into it before coding, and back to its level by
+    `decompress` (`level_gain`; None codes the audio at its own level, as `Codec.encode` does).
     """
     model = resolve_model(model)
     sample_rate = check_sample_rate(sample_rate)
