@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
 from .modules.lstm import ConvLSTM
@@ -145,10 +144,7 @@ class StreamingRunner:
         overlap = kernel_size - stride
         out = None
         if x is not None:
-            if kernel_size % stride:
-                y = F.conv_transpose1d(x, layer.convtr.weight, None, stride)
-            else:
-                y = layer._polyphase(x, layer.convtr.weight, None, kernel_size // stride, stride)
+            y = layer.untrimmed_without_bias(x)
             if state.tail is not None:
                 y = torch.cat([y[..., :overlap] + state.tail, y[..., overlap:]], dim=-1)
             out, state.tail = y[..., : y.shape[-1] - overlap], y[..., y.shape[-1] - overlap :]

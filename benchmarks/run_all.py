@@ -31,6 +31,7 @@ QUICK = {
     "train_throughput.py": ["--recipe", "recipes/tiny_cpu.yaml", "--batch", "2", "--seconds", "0.5", "--steps", "2"],
     "compression.py": ["--durations", "10"],
     "long_files.py": ["--seconds", "12", "--repeats", "1", "--rounds", "1"],
+    "streaming.py": ["--seconds", "1", "--repeats", "1"],
 }
 
 

@@ -67,6 +67,18 @@ def test_transposed_conv_equals_torch_conv_transpose(kernel_size, stride):
     torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("kernel_size,stride", [(8, 4), (5, 2)])
+def test_untrimmed_without_bias_is_the_bare_transposed_convolution(kernel_size, stride, channels_last):
+    layer = PaddedConvTranspose1d(3, 5, kernel_size, stride, causal=True)
+    layer.keep_polyphase_kernel, layer.channels_last = True, channels_last
+    x = torch.randn(2, 3, 11)
+    expected = torch.nn.functional.conv_transpose1d(x, layer.convtr.weight, None, stride)
+    with torch.no_grad():
+        for _ in range(2):  # the second call uses the kept kernel
+            torch.testing.assert_close(layer.untrimmed_without_bias(x), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
     layer = PaddedConvTranspose1d(3, 5, 8, 4)
     layer.keep_polyphase_kernel = True

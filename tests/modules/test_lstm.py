@@ -54,3 +54,36 @@ def test_splitting_and_restacking_keep_the_weights_and_the_random_state():
     assert isinstance(again, nn.LSTM) and again.num_layers == 2
     for name, value in stacked.state_dict().items():
         assert torch.equal(again.state_dict()[name], value)
+
+
+class _FlagRecorder(torch.nn.Module):
+    """Wraps an LSTM and records whether oneDNN was enabled when it ran."""
+
+    def __init__(self, lstm):
+        super().__init__()
+        self.lstm, self.seen = lstm, []
+
+    def forward(self, x, state=None):
+        self.seen.append(torch.backends.mkldnn.enabled)
+        return self.lstm(x, state)
+
+
+def test_short_inference_runs_pytorchs_own_lstm_kernel_and_restores_the_flag():
+    """oneDNN's LSTM has a fixed cost per call that dominates on a frame or two (modules/lstm.py `_kernel_for`)."""
+    from audiocodec.modules.lstm import SHORT_SEQUENCE
+
+    block = ConvLSTM(16, num_layers=2)
+    reference = block.lstm
+    block.lstm = recorder = _FlagRecorder(reference)
+    assert torch.backends.mkldnn.enabled
+    short, long = torch.randn(1, 16, SHORT_SEQUENCE), torch.randn(1, 16, SHORT_SEQUENCE + 1)
+    with torch.inference_mode():
+        y, state = block.resume(short, None)
+        expected, expected_state = reference(short.permute(2, 0, 1))
+        torch.testing.assert_close(y, (expected + short.permute(2, 0, 1)).permute(1, 2, 0))
+        torch.testing.assert_close(state, expected_state)
+        block(long)
+        with pytest.raises(RuntimeError):  # a failing call leaves the flag as it found it
+            block(torch.randn(1, 15, 3))
+    block(short)  # with autograd: training keeps oneDNN, twice as fast there
+    assert recorder.seen == [False, True, False, True] and torch.backends.mkldnn.enabled
