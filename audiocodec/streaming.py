@@ -164,36 +164,6 @@ class StreamingRunner:
         return out
 
 
-class _Buffered:
-    """Holds input back until the first chunk is long enough for every layer's left reflection padding."""
-
-    def __init__(self, runner: StreamingRunner, first_size: int):
-        self.runner = runner
-        self.first_size = first_size
-        self.held: list[torch.Tensor] = []
-        self.held_size = 0
-        self.started = False
-
-    def feed(self, x: torch.Tensor) -> torch.Tensor | None:
-        if self.started:
-            return self.runner.push(x)
-        self.held.append(x)
-        self.held_size += x.shape[-1]
-        if self.held_size < self.first_size:
-            return None
-        self.started = True
-        return self.runner.push(self._take())
-
-    def finish(self) -> list[torch.Tensor]:
-        outputs = [self.runner.push(self._take())] if self.held else []
-        return [*outputs, self.runner.flush()]
-
-    def _take(self) -> torch.Tensor:
-        x = torch.cat(self.held, dim=-1)
-        self.held, self.held_size = [], 0
-        return x
-
-
 def _join(parts: list[torch.Tensor | None], empty: torch.Tensor) -> torch.Tensor:
     parts = [p for p in parts if p is not None]
     return torch.cat(parts, dim=-1).float() if parts else empty
@@ -202,25 +172,25 @@ def _join(parts: list[torch.Tensor | None], empty: torch.Tensor) -> torch.Tensor
 class StreamingEncoder:
     """`push(wav [B, C, t]) -> codes [B, n_q, f]`, then `flush()`; together equal to `Codec.encode` (causal models).
 
-    The first second is held back so that every layer sees enough samples for its padding.
+    Codes come out as soon as the layers have the samples they need: a frame needs its own 320 samples (at 24 kHz),
+    and at the very start each layer waits for more samples than it pads on the left (it reflects them), a few
+    tens of milliseconds in all. Any chunk size works, down to one sample.
     """
 
-    def __init__(self, codec, first_seconds: float = 1.0):
+    def __init__(self, codec):
         _check_streamable(codec)
         self.codec = codec
         self.n_q = codec.n_q_for_bandwidth(codec.bandwidth)
-        self.length = 0
         self.batch = 1
-        self.stream = _Buffered(StreamingRunner(codec.encoder), int(first_seconds * codec.sample_rate))
+        self.runner = StreamingRunner(codec.encoder)
 
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         self.codec._check_audio(wav)
-        self.length += wav.shape[-1]
         self.batch = wav.shape[0]
-        return self._codes([self.stream.feed(wav.to(self.codec.network_dtype))])
+        return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 
     def flush(self) -> torch.Tensor:
-        return self._codes(self.stream.finish())
+        return self._codes([self.runner.flush()])
 
     def _codes(self, features: list[torch.Tensor | None]) -> torch.Tensor:
         features = [f for f in features if f is not None and f.shape[-1]]
@@ -235,20 +205,19 @@ class StreamingDecoder:
     """`push(codes [B, n_q, f]) -> audio [B, C, t]`, then `flush()`; together equal to `Codec.decode` before it
     trims to the original length (`frames * hop_length` samples in all)."""
 
-    def __init__(self, codec, first_frames: int | None = None):
+    def __init__(self, codec):
         _check_streamable(codec)
         self.codec = codec
-        first = int(codec.frame_rate) if first_frames is None else first_frames
-        self.stream = _Buffered(StreamingRunner(codec.decoder), first)
+        self.runner = StreamingRunner(codec.decoder)
         self.batch = 1
 
     def push(self, codes: torch.Tensor) -> torch.Tensor:
         self.batch = codes.shape[0]
         latent = self.codec.quantizer.decode(codes).to(self.codec.network_dtype)
-        return _join([self.stream.feed(latent)], self._empty())
+        return _join([self.runner.push(latent)], self._empty())
 
     def flush(self) -> torch.Tensor:
-        return _join(self.stream.finish(), self._empty())
+        return _join([self.runner.flush()], self._empty())
 
     def _empty(self) -> torch.Tensor:
         device = next(self.codec.parameters()).device

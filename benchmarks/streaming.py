@@ -23,9 +23,7 @@ CHUNKS_MS = (20, 80, 320)
 
 def stream(codec, wav: torch.Tensor, chunk: int) -> tuple[torch.Tensor, float, list[float]]:
     """Codes of `wav` pushed `chunk` samples at a time, the total time, and the time of each push."""
-    from audiocodec.streaming import StreamingEncoder
-
-    encoder = StreamingEncoder(codec, first_seconds=chunk / codec.sample_rate)
+    encoder = codec.streaming_encoder()
     parts, pushes = [], []
     start = time.perf_counter()
     for begin in range(0, wav.shape[-1], chunk):
@@ -37,9 +35,7 @@ def stream(codec, wav: torch.Tensor, chunk: int) -> tuple[torch.Tensor, float, l
 
 
 def unstream(codec, codes: torch.Tensor, frames: int) -> tuple[float, list[float]]:
-    from audiocodec.streaming import StreamingDecoder
-
-    decoder = StreamingDecoder(codec, first_frames=frames)
+    decoder = codec.streaming_decoder()
     pushes = []
     start = time.perf_counter()
     for begin in range(0, codes.shape[-1], frames):

@@ -46,3 +46,18 @@ def test_streaming_the_default_model_equals_encode_on_short_signals(length):
     wav = 0.3 * torch.randn(1, 1, length, generator=torch.Generator().manual_seed(length))
     with torch.no_grad():
         assert torch.equal(stream_encode(codec, wav, 7), codec.encode(wav).codes)
+
+
+def test_streams_start_at_once_without_holding_audio_back():
+    """Live audio needs codes, and sound, as soon as the layers have their samples: after 200 ms in 20 ms pushes
+    the default model has given codes for all but its last frame, and its decoder sound for all but a frame."""
+    from audiocodec import Codec
+
+    codec = Codec.from_pretrained("default").prepare_for_inference()
+    wav = 0.3 * torch.randn(1, 1, codec.sample_rate // 5, generator=torch.Generator().manual_seed(1))
+    encoder, decoder = codec.streaming_encoder(), codec.streaming_decoder()
+    with torch.inference_mode():
+        codes = torch.cat([encoder.push(wav[..., i : i + 480]) for i in range(0, wav.shape[-1], 480)], dim=-1)
+        assert codes.shape[-1] >= codec.num_frames(wav.shape[-1]) - 1
+        audio = torch.cat([decoder.push(codes[..., i : i + 1]) for i in range(codes.shape[-1])], dim=-1)
+        assert audio.shape[-1] >= (codes.shape[-1] - 1) * codec.hop_length
