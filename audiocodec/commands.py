@@ -120,7 +120,7 @@ def run_compress(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     size = compress_audio(model, wav, sample_rate, args.input, args.output)
     seconds = wav.shape[1] / sample_rate
-    _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {seconds:.2f} s of "
+    _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {_duration(seconds)} of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
     return 0
 
@@ -156,7 +156,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     data = read_input_bytes(args.input)
     seconds, channels, sample_rate = decompress_bytes(data, args.input, args.output,
                                                       lambda: load_model(args.model, args.device))
-    _report(f"{args.output}: {seconds:.2f} s, {channels} channel(s) at {sample_rate} Hz")
+    _report(f"{args.output}: {_duration(seconds)}, {channels} channel(s) at {sample_rate} Hz")
     return 0
 
 
@@ -228,7 +228,7 @@ def _info_text(facts: dict) -> str:
     model = facts["model_id"] if facts["model_name"] is None else f"{facts['model_name']} ({facts['model_id']})"
     lines = [
         f"model: {model}",
-        f"audio: {facts['seconds']:.2f} s, {facts['original_channels']} channel(s) at {facts['original_rate']} Hz "
+        f"audio: {_duration(facts['seconds'])}, {facts['original_channels']} channel(s) at {facts['original_rate']} Hz "
         f"(coded as {facts['channels']} at {facts['sample_rate']} Hz)",
         f"codes: {facts['codebooks']} codebooks x {facts['frames']} frames of {facts['bins']} codes, "
         f"{facts['frame_rate']:g} frames/s, {facts['nominal_kbps']:g} kb/s nominal",
@@ -302,6 +302,12 @@ def _naming(path: str):
 def _show_progress(seconds: float) -> bool:
     """Progress bars only for files longer than a minute, and only on a terminal."""
     return seconds > 60 and sys.stderr.isatty()
+
+
+def _duration(seconds: float) -> str:
+    """`1.25 s`; a clip under a tenth of a second in milliseconds (`0.0417 ms` for one sample at 24 kHz), where
+    `0.00 s` would read as nothing."""
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.3g} ms"
 
 
 def _report(message: str) -> None:
