@@ -214,8 +214,10 @@ class Codec(nn.Module):
         self.bandwidth = float(kbps)
 
     # -- inference ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> EncodedAudio:
-        """Codes for `wav` [B, C, T] at the current bandwidth."""
+        """Codes for `wav` [B, C, T] at the current bandwidth. Without autograd (codes carry no gradient), which
+        also lets the CPU take its tiled paths."""
         self._check_audio(wav)
         # A NaN would give codes anyway (all zeros), silently. A NaN/Inf makes the sum non-finite; the sum needs no
         # full-size temporary, and the exact check runs only if it is (huge finite samples can overflow it).

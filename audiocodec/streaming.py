@@ -184,11 +184,13 @@ class StreamingEncoder:
         self.batch = 1
         self.runner = StreamingRunner(codec.encoder)
 
+    @torch.no_grad()  # inference only, whatever the caller's mode: the fast paths need autograd off
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         self.codec._check_audio(wav)
         self.batch = wav.shape[0]
         return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 
+    @torch.no_grad()
     def flush(self) -> torch.Tensor:
         return self._codes([self.runner.flush()])
 
@@ -211,11 +213,13 @@ class StreamingDecoder:
         self.runner = StreamingRunner(codec.decoder)
         self.batch = 1
 
+    @torch.no_grad()
     def push(self, codes: torch.Tensor) -> torch.Tensor:
         self.batch = codes.shape[0]
         latent = self.codec.quantizer.decode(codes).to(self.codec.network_dtype)
         return _join([self.runner.push(latent)], self._empty())
 
+    @torch.no_grad()
     def flush(self) -> torch.Tensor:
         return _join([self.runner.flush()], self._empty())
 

@@ -89,10 +89,13 @@ def _kernel_for(x: torch.Tensor):
     one frame, one thread, a 2-layer LSTM of 256 took 1.46 ms with oneDNN and 0.43 ms without (512: 3.19 and 1.05
     ms); from about 50 steps on oneDNN is the faster. Real-time streaming pushes a frame or two at a time. PyTorch
     chooses by a global flag, so it is switched off for the call and restored: another thread's oneDNN work at
-    that moment would take PyTorch's other kernels, which give the same results up to float rounding. Training
-    keeps oneDNN, twice as fast for the forward and backward passes (batch 8 x 38 steps).
+    that moment takes PyTorch's other kernels (same results up to float rounding), and a change another thread
+    makes to the flag meanwhile is undone. Training keeps oneDNN, twice as fast for the forward and backward
+    passes (batch 8 x 38 steps). Half precision keeps it too: PyTorch's kernel is less accurate there (in
+    float16, 2% of streamed codes differed from whole-signal ones with it, none without).
     """
-    short = x.shape[0] <= SHORT_SEQUENCE and x.device.type == "cpu" and not torch.is_grad_enabled()
+    short = (x.shape[0] <= SHORT_SEQUENCE and x.device.type == "cpu" and x.dtype == torch.float32
+             and not torch.is_grad_enabled())
     if not (short and torch.backends.mkldnn.enabled):
         yield
         return

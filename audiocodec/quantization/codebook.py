@@ -12,6 +12,8 @@ ever replaced (encodec issue #61).
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
 
@@ -60,7 +62,7 @@ class EMACodebook(nn.Module):
         self.register_buffer("window_usage", torch.zeros(bins))
         # Dead codes found by the last expiry check: what to report, since the window restarts right after it.
         self.last_dead = 0
-        self._norms: tuple | None = None  # (codebook, its version, its squared norms), kept between inference calls
+        self._norms: tuple | None = None  # (weak reference to the codebook, its version, its squared norms)
 
     @property
     def is_initialized(self) -> bool:
@@ -88,15 +90,21 @@ class EMACodebook(nn.Module):
 
     def _kept_norms(self) -> torch.Tensor | None:
         """The codes' squared norms, kept without autograd while the codebook is the same tensor at the same
-        version (holding it keeps its memory from being reused by another). Real-time streaming encodes a frame
-        or two at a time, and recomputing the norms of 16 codebooks of 1024 x 128 at every push took a sixth of
-        its time."""
+        version. Real-time streaming encodes a frame or two at a time, and recomputing the norms of 16 codebooks
+        of 1024 x 128 at every push took a sixth of its time. The tensor is held by a weak reference, so that a
+        replaced codebook is freed and never mistaken for a new one; copies and pickles drop what was kept
+        (`__getstate__`: a copied tensor's version starts again). Writes through `.data` are invisible to the
+        version, as for the polyphase kernels (`modules/conv.py`)."""
         embedding = self.embedding
         if torch.is_grad_enabled() or embedding.is_inference():  # (inference tensors have no version)
             return None
-        if self._norms is None or self._norms[0] is not embedding or self._norms[1] != embedding._version:
-            self._norms = (embedding, embedding._version, squared_norms(embedding))
-        return self._norms[2]
+        kept = self._norms
+        if kept is None or kept[0]() is not embedding or kept[1] != embedding._version:
+            self._norms = kept = (weakref.ref(embedding), embedding._version, squared_norms(embedding))
+        return kept[2]
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_norms": None}
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Code vectors `[..., D]` for `codes` [...]."""
