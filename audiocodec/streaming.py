@@ -71,12 +71,14 @@ class StreamingRunner:
     def __init__(self, module: nn.Module):
         self.module = module
         self.states: dict[int, object] = {}
+        self.flushed = False
 
     def push(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(self.module, x, final=False)
 
     def flush(self) -> torch.Tensor:
         """Everything still held back, once the input has ended (pads the end as whole-signal processing does)."""
+        self.flushed = True
         return self._run(self.module, None, final=True)
 
     # -- dispatch ---------------------------------------------------------------------------------------------
@@ -187,11 +189,13 @@ class StreamingEncoder:
     @torch.no_grad()  # inference only, whatever the caller's mode: the fast paths need autograd off
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         self.codec._check_audio(wav)
+        _check_open(self.runner)
         self.batch = wav.shape[0]
         return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 
     @torch.no_grad()
     def flush(self) -> torch.Tensor:
+        _check_open(self.runner)
         return self._codes([self.runner.flush()])
 
     def _codes(self, features: list[torch.Tensor | None]) -> torch.Tensor:
@@ -215,17 +219,28 @@ class StreamingDecoder:
 
     @torch.no_grad()
     def push(self, codes: torch.Tensor) -> torch.Tensor:
+        _check_open(self.runner)
         self.batch = codes.shape[0]
+        if not codes.shape[-1]:
+            return self._empty()
         latent = self.codec.quantizer.decode(codes).to(self.codec.network_dtype)
         return _join([self.runner.push(latent)], self._empty())
 
     @torch.no_grad()
     def flush(self) -> torch.Tensor:
+        _check_open(self.runner)
         return _join([self.runner.flush()], self._empty())
 
     def _empty(self) -> torch.Tensor:
         device = next(self.codec.parameters()).device
         return torch.zeros(self.batch, self.codec.channels, 0, device=device)
+
+
+def _check_open(runner: StreamingRunner) -> None:
+    """A flushed stream has padded its end like a whole signal's; more audio after it would be coded wrongly."""
+    if runner.flushed:
+        raise RuntimeError("this stream was flushed: start a new one (codec.streaming_encoder() or "
+                           "streaming_decoder()) for more audio")
 
 
 def _check_streamable(codec) -> None:

@@ -61,3 +61,20 @@ def test_streams_start_at_once_without_holding_audio_back():
         assert codes.shape[-1] >= codec.num_frames(wav.shape[-1]) - 1
         audio = torch.cat([decoder.push(codes[..., i : i + 1]) for i in range(codes.shape[-1])], dim=-1)
         assert audio.shape[-1] >= (codes.shape[-1] - 1) * codec.hop_length
+
+
+def test_empty_decoder_pushes_give_nothing_and_a_flushed_stream_takes_no_more():
+    codec = tiny_codec(ratios=(4, 2), lstm=1)
+    wav = 0.3 * torch.randn(1, 1, 801)
+    encoder, decoder = codec.streaming_encoder(), codec.streaming_decoder()
+    with torch.no_grad():
+        codes = torch.cat([encoder.push(wav), encoder.flush()], dim=-1)
+        assert torch.equal(codes, codec.encode(wav).codes)
+        assert decoder.push(codes[..., :0]).shape == (1, 1, 0)
+        audio = torch.cat([decoder.push(codes[..., :0]), decoder.flush()], dim=-1)  # only empty pushes
+        assert audio.shape == (1, 1, 0)
+        for stream, data in ((encoder, wav), (decoder, codes)):
+            with pytest.raises(RuntimeError, match="flushed"):
+                stream.push(data)
+            with pytest.raises(RuntimeError, match="flushed"):
+                stream.flush()
