@@ -127,12 +127,12 @@ class ChunkedRunner:
 
 def runs_in_chunks(codec) -> bool:
     """Whether `codec` (a causal model without segments or normalisation) can code in chunks."""
-    config = codec.config
-    if not config.causal or config.normalize or config.segment is not None:
-        return False
+    from .streaming import check_streamable
+
     try:
+        check_streamable(codec)
         ChunkedRunner(codec.encoder), ChunkedRunner(codec.decoder)
-    except TypeError:
+    except (ValueError, TypeError):
         return False
     return True
 

@@ -73,13 +73,22 @@ class StreamingRunner:
         self.states: dict[int, object] = {}
         self.flushed = False
 
-    def push(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self.module, x, final=False)
+    def push(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The outputs `x` completes; None when it completes none (an empty `x` among them)."""
+        self._check_open()
+        return self._run(self.module, x, final=False) if x.shape[-1] else None
 
     def flush(self) -> torch.Tensor:
         """Everything still held back, once the input has ended (pads the end as whole-signal processing does)."""
+        self._check_open()
         self.flushed = True
         return self._run(self.module, None, final=True)
+
+    def _check_open(self) -> None:
+        """A flushed stream has padded its end like a whole signal's; more audio after it would be coded wrongly."""
+        if self.flushed:
+            raise RuntimeError("this stream was flushed: start a new one (codec.streaming_encoder() or "
+                               "streaming_decoder()) for more audio")
 
     # -- dispatch ---------------------------------------------------------------------------------------------
     def _run(self, module: nn.Module, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
@@ -180,7 +189,7 @@ class StreamingEncoder:
     """
 
     def __init__(self, codec):
-        _check_streamable(codec)
+        check_streamable(codec)
         self.codec = codec
         self.n_q = codec.n_q_for_bandwidth(codec.bandwidth)
         self.batch = 1
@@ -189,13 +198,11 @@ class StreamingEncoder:
     @torch.no_grad()  # inference only, whatever the caller's mode: the fast paths need autograd off
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         self.codec._check_audio(wav)
-        _check_open(self.runner)
         self.batch = wav.shape[0]
         return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 
     @torch.no_grad()
     def flush(self) -> torch.Tensor:
-        _check_open(self.runner)
         return self._codes([self.runner.flush()])
 
     def _codes(self, features: list[torch.Tensor | None]) -> torch.Tensor:
@@ -212,23 +219,19 @@ class StreamingDecoder:
     trims to the original length (`frames * hop_length` samples in all)."""
 
     def __init__(self, codec):
-        _check_streamable(codec)
+        check_streamable(codec)
         self.codec = codec
         self.runner = StreamingRunner(codec.decoder)
         self.batch = 1
 
     @torch.no_grad()
     def push(self, codes: torch.Tensor) -> torch.Tensor:
-        _check_open(self.runner)
         self.batch = codes.shape[0]
-        if not codes.shape[-1]:
-            return self._empty()
         latent = self.codec.quantizer.decode(codes).to(self.codec.network_dtype)
         return _join([self.runner.push(latent)], self._empty())
 
     @torch.no_grad()
     def flush(self) -> torch.Tensor:
-        _check_open(self.runner)
         return _join([self.runner.flush()], self._empty())
 
     def _empty(self) -> torch.Tensor:
@@ -236,14 +239,8 @@ class StreamingDecoder:
         return torch.zeros(self.batch, self.codec.channels, 0, device=device)
 
 
-def _check_open(runner: StreamingRunner) -> None:
-    """A flushed stream has padded its end like a whole signal's; more audio after it would be coded wrongly."""
-    if runner.flushed:
-        raise RuntimeError("this stream was flushed: start a new one (codec.streaming_encoder() or "
-                           "streaming_decoder()) for more audio")
-
-
-def _check_streamable(codec) -> None:
+def check_streamable(codec) -> None:
+    """Raises ValueError unless `codec` can run chunk by chunk (here, and in `audiocodec.chunked`)."""
     config = codec.config
     if not config.causal or config.normalize or config.segment is not None:
         raise ValueError("streaming needs a causal model without segments or normalisation")

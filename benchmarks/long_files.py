@@ -40,14 +40,27 @@ def load_model(name: str):
     return codec.prepare_for_inference()
 
 
+def add_model_arguments(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """The options this benchmark shares with `streaming.py`: which model, how much audio, threads, repeats."""
+    parser.add_argument("--model", default="default", help="'default' or a CodecConfig preset such as encodec_24khz")
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+
+
+def noise(codec, seconds: float) -> torch.Tensor:
+    """The same `seconds` of noise, `[1, channels, samples]` at the codec's rate, in every run."""
+    generator = torch.Generator().manual_seed(0)
+    return 0.1 * torch.randn(1, codec.channels, int(seconds * codec.sample_rate), generator=generator)
+
+
 def run_one(args) -> dict:
     """Times one way in this process; prints a JSON line."""
     from audiocodec import api, chunked
 
     torch.set_num_threads(args.threads)
     codec = load_model(args.model)
-    generator = torch.Generator().manual_seed(0)
-    wav = 0.1 * torch.randn(1, codec.channels, int(args.seconds * codec.sample_rate), generator=generator)
+    wav = noise(codec, args.seconds)
     chunk = int(api.CHUNK_SECONDS * codec.sample_rate)
     chunk_frames = int(api.CHUNK_SECONDS * codec.frame_rate)
 
@@ -91,10 +104,7 @@ def run_one(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="'default' or a CodecConfig preset such as encodec_24khz")
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_model_arguments(parser, seconds=60.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--one", choices=WAYS, help=argparse.SUPPRESS)  # internal: time one way in this process
     args = parser.parse_args()

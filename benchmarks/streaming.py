@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from long_files import load_model
+from long_files import add_model_arguments, load_model, noise
 
 CHUNKS_MS = (20, 80, 320)
 
@@ -48,15 +48,11 @@ def unstream(codec, codes: torch.Tensor, frames: int) -> tuple[float, list[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="'default' or a CodecConfig preset such as encodec_24khz")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_model_arguments(parser, seconds=5.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     codec = load_model(args.model)
-    generator = torch.Generator().manual_seed(0)
-    wav = 0.1 * torch.randn(1, codec.channels, int(args.seconds * codec.sample_rate), generator=generator)
+    wav = noise(codec, args.seconds)
     print(f"model {args.model}, {args.seconds:g} s of audio, {args.threads} thread(s), 6 kb/s; "
           f"medians over {args.repeats} passes")
     print("| chunk | encode RTF | decode RTF | encode ms / push | decode ms / push | codes = encode |")
