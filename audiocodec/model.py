@@ -149,8 +149,11 @@ class Codec(nn.Module):
             causal=config.causal, pad_mode=config.pad_mode, true_skip=config.true_skip, compress=config.compress,
             lstm=config.lstm,
         )
-        self.encoder = SEANetEncoder(**seanet)
-        self.decoder = SEANetDecoder(**seanet, trim_right_ratio=config.trim_right_ratio)
+        try:  # a layout the layers refuse (a norm, padding or activation they lack) is the config's fault
+            self.encoder = SEANetEncoder(**seanet)
+            self.decoder = SEANetDecoder(**seanet, trim_right_ratio=config.trim_right_ratio)
+        except ValueError as error:
+            raise ConfigError(f"model: {error}") from None
         if config.conv_init == "lecun":
             lecun_rescale(self.encoder)
             lecun_rescale(self.decoder)
@@ -158,8 +161,8 @@ class Codec(nn.Module):
         self.register_buffer("code_frequencies", torch.zeros(config.quantizer.n_q, config.quantizer.bins))
         needed = self.n_q_for_bandwidth(max(config.target_bandwidths))
         if needed > self.quantizer.n_q:
-            raise ValueError(
-                f"{max(config.target_bandwidths)} kb/s needs {needed} codebooks at {self.frame_rate:g} Hz, "
+            raise ConfigError(
+                f"model: {max(config.target_bandwidths)} kb/s needs {needed} codebooks at {self.frame_rate:g} Hz, "
                 f"but the quantizer has {self.quantizer.n_q}"
             )
         self.bandwidth = max(config.target_bandwidths)

@@ -153,6 +153,21 @@ def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
         tiny_config(conv_init="xavier")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("pad_mode", "circular", "pad_mode must be one of reflect, replicate, constant, got 'circular'"),
+    ("norm", "batch_norm", "norm must be one of none, weight_norm, time_group_norm"),
+    ("activation", "Swish", "unknown activation 'Swish'"),
+    ("target_bandwidths", (48.0,), "48.0 kb/s needs"),
+])
+def test_layouts_the_layers_lack_are_config_errors(field, value, message):
+    """A recipe or config.json asking for them gets the command line's one-line error, not an internal one."""
+    from audiocodec.errors import ConfigError
+    from tiny_models import tiny_config
+
+    with pytest.raises(ConfigError, match=message):
+        Codec(tiny_config(**{field: value}))
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_networks_keep_float32_codes_and_audio(dtype):
     from audiocodec.modules import LayerwiseLSTM

@@ -30,6 +30,21 @@ def test_streaming_equals_whole_signal(chunk, length):
         torch.testing.assert_close(audio, codec.decode(whole), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("pad_mode", ["replicate", "constant"])
+def test_streaming_equals_whole_signal_with_other_padding(pad_mode):
+    """1x1 convolutions consume all their input: with replicate padding, padding that empty rest by nothing
+    crashed the flush."""
+    codec = tiny_codec(ratios=(4, 2), lstm=1, pad_mode=pad_mode)
+    codec.set_target_bandwidth(8.0)
+    wav = 0.3 * torch.randn(1, 1, 3001)
+    with torch.no_grad():
+        whole = codec.encode(wav)
+        codes = stream_encode(codec, wav, 13)
+        assert torch.equal(codes, whole.codes)
+        torch.testing.assert_close(stream_decode(codec, codes, 2)[..., :3001], codec.decode(whole), rtol=1e-4,
+                                   atol=1e-5)
+
+
 def test_non_causal_models_refuse_to_stream():
     codec = tiny_codec(causal=False)
     with pytest.raises(ValueError, match="causal"):

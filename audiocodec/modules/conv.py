@@ -39,6 +39,9 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 NORMS = ("none", "weight_norm", "time_group_norm")
+#: How convolutions pad their input (`F.pad` modes). "circular" is left out: it would pad the start of a causal
+#: signal with its end, which a stream has not seen yet.
+PAD_MODES = ("reflect", "replicate", "constant")
 
 
 def _check_norm(norm: str, causal: bool) -> None:
@@ -104,8 +107,10 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
     several times faster on the CPU, where reflection padding is a large share of the encoder's time. A
     time-major input (`is_time_major`, with more than one channel) gives a time-major output.
     """
+    if not (left or right):
+        return x  # F.pad refuses an empty input in some modes, even with nothing to add
     length = x.shape[-1]
-    if (left or right) and mode in ("reflect", "constant") and x.shape[1] > 1 and is_time_major(x) and (
+    if mode in ("reflect", "constant") and x.shape[1] > 1 and is_time_major(x) and (
             length > max(left, right)):
         return _pad_time_major(x, left, right, mode)
     if mode != "reflect":
@@ -178,6 +183,8 @@ class PaddedConv1d(nn.Module):
     ):
         super().__init__()
         _check_norm(norm, causal)
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got {pad_mode!r}")
         self.conv = _normalised(
             nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias),
             norm,
