@@ -15,7 +15,7 @@ import torch
 from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
-from .loudness import integrated_loudness
+from .loudness import LoudnessMeter
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
@@ -116,17 +116,23 @@ def _compress(model: Codec, wav: torch.Tensor | np.ndarray, sample_rate: int, pr
               loudness_range: tuple[float, float] | None) -> bytes:
     original = as_audio_tensor(wav)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
-    # Models that normalise each segment's volume (EnCodec 48 kHz) need no gain, and record their own.
-    gain = None if loudness_range is None or model.config.normalize else level_gain(audio, model.sample_rate,
-                                                                                    loudness_range)
+    gain = None
+    if loudness_range is not None and not model.config.normalize:
+        gain = level_gain(audio, model.sample_rate, loudness_range)
     encoded = _encode(model, audio[None] if gain is None else audio[None] * gain, progress)
+    return pack(model, encoded, sample_rate, original.shape[0], original.shape[1], gain)
+
+
+def pack(model: Codec, encoded: EncodedAudio, original_rate: int, original_channels: int, original_length: int,
+         gain: float | None) -> bytes:
+    """The bytes of a `.ac` file holding `encoded` (one signal), entropy-coded with the model's tables."""
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
         model_id=model.model_id(), sample_rate=model.sample_rate,
         channels=model.channels, frame_rate=model.frame_rate, bins=model.quantizer.bins, n_q=codes.shape[0],
-        frames=codes.shape[1], length=encoded.length, original_rate=sample_rate,
-        original_channels=original.shape[0], original_length=original.shape[1], bandwidth=model.bandwidth,
+        frames=codes.shape[1], length=encoded.length, original_rate=original_rate,
+        original_channels=original_channels, original_length=original_length, bandwidth=model.bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]], gain=gain,
     )
     payload = entropy.encode_codes(codes, tables)
@@ -143,33 +149,48 @@ def decompress(data: bytes, model: Codec | str | os.PathLike | None = None,
         raise TypeError(f"decompress takes the bytes of a .ac file (e.g. Path(name).read_bytes()), got "
                         f"{type(data).__name__}")
     model = resolve_model(model)
-    header, codes = read_codes(data, model)
-    device = _device(model)
-    scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32, device=device)
-    encoded = EncodedAudio(torch.from_numpy(codes)[None].to(device), scales, header.length)
+    header, encoded = read_encoded(data, model)
     try:
         audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
+    audio = to_original_format(audio, header, model.sample_rate)
+    return _fit_length(audio, header.original_length), header.original_rate
+
+
+def read_encoded(data: bytes, model: Codec) -> tuple[bitstream.Header, EncodedAudio]:
+    """The header of `.ac` bytes, and their codes as the model's input, checked against `model`."""
+    header, codes = read_codes(data, model)
+    device = _device(model)
+    scales = None if header.scales is None else torch.tensor([header.scales], dtype=torch.float32, device=device)
+    return header, EncodedAudio(torch.from_numpy(codes)[None].to(device), scales, header.length)
+
+
+def to_original_format(audio: torch.Tensor, header: bitstream.Header, model_rate: int) -> torch.Tensor:
+    """Decoded `[C, t]` at the model's rate -> the input's level, channel count and rate (not yet its length)."""
     if header.gain is not None:
         audio = audio / header.gain
-    audio = resample(remix(audio, header.original_channels), model.sample_rate, header.original_rate)
-    return _fit_length(audio, header.original_length), header.original_rate
+    return resample(remix(audio, header.original_channels), model_rate, header.original_rate)
 
 
 def level_gain(audio: torch.Tensor, sample_rate: int, loudness_range: tuple[float, float]) -> float | None:
     """The factor that brings the loudness of `audio` `[C, T]` into `loudness_range` (LUFS), rounded to float32
-    as the file stores it; None when it is inside already, or too short (under 0.4 s) or too quiet to measure.
+    as the file stores it; None when it is inside already, or too short (under 0.4 s) or too quiet to measure."""
+    meter = LoudnessMeter(sample_rate)
+    meter.push(audio)
+    return metered_gain(meter, loudness_range)
 
-    Raising the level stops where the peak reaches full scale: the model was trained on audio within it.
-    """
+
+def metered_gain(meter: LoudnessMeter, loudness_range: tuple[float, float]) -> float | None:
+    """`level_gain` of the signal `meter` has measured. Raising the level stops where the peak reaches full
+    scale: the model was trained on audio within it."""
     low, high = loudness_range
-    loudness = integrated_loudness(audio, sample_rate)
+    loudness = meter.loudness()
     if not math.isfinite(loudness) or low <= loudness <= high:  # NaN: under 0.4 s, or below -70 LUFS
         return None
     gain = 10 ** ((min(max(loudness, low), high) - loudness) / 20)
     if gain > 1:
-        gain = max(1.0, min(gain, 1 / float(audio.abs().max())))
+        gain = max(1.0, min(gain, 1 / meter.peak))
     gain = float(np.float32(min(max(gain, bitstream.MIN_GAIN), bitstream.MAX_GAIN)))
     return None if gain == 1 else gain
 
@@ -210,36 +231,37 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
         raise FormatError("corrupted header: the frame or segment count does not match the audio length")
 
 
-def _in_chunks(model: Codec, length: int) -> bool:
+def in_chunks(model: Codec, length: int) -> bool:
     """Long audio, and a model `chunked` can run: causal, without segments or normalisation, and without layers
     that look ahead. Other models code any length whole."""
     return length > 2 * CHUNK_SECONDS * model.sample_rate and chunked.runs_in_chunks(model)
 
 
 def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
-    """`model.encode`, in chunks for long audio (`_in_chunks`)."""
+    """`model.encode`, in chunks for long audio (`in_chunks`)."""
     with torch.inference_mode():
-        if not _in_chunks(model, audio.shape[-1]):
+        if not in_chunks(model, audio.shape[-1]):
             return model.encode(audio.to(_device(model)))
         return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
                                         lambda steps: _progress(steps, progress, "encoding"))
 
 
 def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
-    """`model.decode` as float32 on the CPU, in chunks for long audio (`_in_chunks`)."""
+    """`model.decode` as float32 on the CPU, in chunks for long audio (`in_chunks`)."""
     with torch.inference_mode():
-        if not _in_chunks(model, encoded.length):
+        if not in_chunks(model, encoded.length):
             return model.decode(encoded).float().cpu()
         return chunked.decode_in_chunks(model, encoded, int(CHUNK_SECONDS * model.frame_rate),
                                         lambda steps: _progress(steps, progress, "decoding"))
 
 
-def _progress(steps: range, enabled: bool, label: str):
+def _progress(steps, enabled: bool, label: str, total: int | None = None):
+    """`steps` (chunks), under a progress bar when `enabled`."""
     if not enabled:
         return steps
     from tqdm import tqdm
 
-    return tqdm(steps, desc=label, unit="chunk", leave=False)
+    return tqdm(steps, desc=label, unit="chunk", leave=False, total=total)
 
 
 def _fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:

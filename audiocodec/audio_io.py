@@ -7,6 +7,7 @@ are written atomically (`atomic.py`), so an interrupted run never leaves a half-
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import operator
@@ -33,40 +34,87 @@ STDIO = "-"
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Samples `[channels, time]` as float32, and the sample rate; `-` reads standard input."""
-    name = "standard input" if str(path) == STDIO else str(path)
-    if str(path) == STDIO:
-        source: object = io.BytesIO(sys.stdin.buffer.read())
-        if not source.getbuffer().nbytes:
-            raise AudioReadError(f"{name}: empty, expected an audio file")
-    else:
-        if not Path(path).exists():
-            raise AudioReadError(f"{name}: no such file")
-        if Path(path).is_dir():
-            raise AudioReadError(f"{name}: is a directory, expected an audio file")
-        if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: buffer it
-            with open(path, "rb") as handle:
-                source = io.BytesIO(handle.read())
-        else:
-            with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
-                pass
-            source = str(path)
+    source, name = _open(path)
     try:
         data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AudioReadError(f"{name}: not a readable audio file ({detail})") from None
-    if data.shape[0] == 0:
+        raise _not_audio(name, error) from None
+    _check_layout(name, data.shape[0], data.shape[1], sample_rate)
+    _check_finite(name, data)
+    return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+class AudioSource:
+    """An audio file read block by block (`blocks`, as often as needed), for recordings too long to hold whole;
+    the same checks and errors as `read_audio`, the format's made on opening. Standard input and pipes are held
+    in memory, as `read_audio` holds them."""
+
+    def __init__(self, path: str | Path):
+        self.source, self.name = _open(path)
+        try:
+            with sf.SoundFile(self._rewound()) as file:
+                self.sample_rate, self.channels, self.frames = int(file.samplerate), file.channels, file.frames
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+            raise _not_audio(self.name, error) from None
+        _check_layout(self.name, self.frames, self.channels, self.sample_rate)
+
+    def blocks(self, size: int):
+        """Float32 blocks `[channels, t]` of `size` samples (the last one shorter), from the start."""
+        try:
+            with sf.SoundFile(self._rewound()) as file:
+                for block in file.blocks(size, dtype="float32", always_2d=True):
+                    _check_finite(self.name, block)
+                    yield torch.from_numpy(np.ascontiguousarray(block.T))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise _not_audio(self.name, error) from None
+
+    def _rewound(self) -> object:
+        if not isinstance(self.source, str):
+            self.source.seek(0)
+        return self.source
+
+
+def _open(path: str | Path) -> tuple[object, str]:
+    """What soundfile should read for `path` (the path itself, or the bytes of standard input or of a pipe),
+    and the name errors give it; a missing, empty or unreadable input is an `AudioReadError`."""
+    name = "standard input" if str(path) == STDIO else str(path)
+    if str(path) == STDIO:
+        source = io.BytesIO(sys.stdin.buffer.read())
+        if not source.getbuffer().nbytes:
+            raise AudioReadError(f"{name}: empty, expected an audio file")
+        return source, name
+    if not Path(path).exists():
+        raise AudioReadError(f"{name}: no such file")
+    if Path(path).is_dir():
+        raise AudioReadError(f"{name}: is a directory, expected an audio file")
+    if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: buffer it
+        with open(path, "rb") as handle:
+            return io.BytesIO(handle.read()), name
+    with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
+        pass
+    return str(path), name
+
+
+def _not_audio(name: str, error: Exception) -> AudioReadError:
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return AudioReadError(f"{name}: not a readable audio file ({detail})")
+
+
+def _check_layout(name: str, frames: int, channels: int, sample_rate: int) -> None:
+    if frames == 0:
         raise AudioReadError(f"{name}: the file holds no audio samples")
-    if data.shape[1] > MAX_CHANNELS:
-        raise AudioReadError(f"{name}: {data.shape[1]} channels, more than the {MAX_CHANNELS} a .ac file holds")
+    if channels > MAX_CHANNELS:
+        raise AudioReadError(f"{name}: {channels} channels, more than the {MAX_CHANNELS} a .ac file holds")
     try:
         check_sample_rate(sample_rate)
     except InvalidArgumentError as error:
         raise AudioReadError(f"{name}: {error}") from None
+
+
+def _check_finite(name: str, data: np.ndarray) -> None:
     # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
     if not np.isfinite(data.sum()) and not np.isfinite(data).all():
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
-    return np.ascontiguousarray(data.T), int(sample_rate)
 
 
 def files_below(root: str | Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:
@@ -132,6 +180,55 @@ def resample(wav: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
     return AF.resample(wav, *resampling_ratio(from_rate, to_rate))
 
 
+class BlockResampler:
+    """`resample` block by block: `push` blocks `[C, t]` of one signal, then `flush`; the outputs, joined, equal
+    `resample(whole signal)` up to float rounding, with memory bounded by the block sizes.
+
+    Resampling by `o / n` (the reduced ratio) maps each `o` input samples to `n` output samples, and torchaudio's
+    kernel reaches under `7 o / min(o, n)` samples to either side. Each group of whole `o`-sample steps is
+    resampled with that much real input around it, and the outputs of the margins are dropped (overlap-save). At
+    the signal's two ends there is no margin, and the zero padding is the whole signal's own.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int, block: int = 1 << 18):
+        self.ratio = resampling_ratio(from_rate, to_rate) if from_rate != to_rate else (1, 1)
+        o, n = self.ratio
+        self.margin = -(-(7 * o // min(o, n) + 1) // o) * o  # whole steps
+        self.block = -(-block // o) * o
+        self.held: torch.Tensor | None = None  # input from `self.start` on
+        self.start = 0  # input index of held[..., 0]
+        self.done = 0  # input index up to which outputs are out (a multiple of o)
+
+    def push(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The outputs that `x` completes (None when none)."""
+        if self.ratio == (1, 1):
+            return x
+        self.held = x if self.held is None else torch.cat([self.held, x], dim=-1)
+        end = self.start + self.held.shape[-1]
+        ready = (end - self.margin - self.done) // self.block * self.block
+        return self._resample(self.done + ready, final=False) if ready > 0 else None
+
+    def flush(self) -> torch.Tensor | None:
+        """The outputs still held back, once the signal has ended."""
+        if self.ratio == (1, 1) or self.held is None:
+            return None
+        return self._resample(self.start + self.held.shape[-1], final=True)
+
+    def _resample(self, until: int, final: bool) -> torch.Tensor:
+        import torchaudio.functional as AF
+
+        o, n = self.ratio
+        begin = max(0, self.done - self.margin)
+        stop = self.start + self.held.shape[-1] if final else until + self.margin
+        y = AF.resample(self.held[..., begin - self.start : stop - self.start], o, n)
+        skip = (self.done - begin) // o * n
+        out = y[..., skip:] if final else y[..., skip : skip + (until - self.done) // o * n]
+        self.done = until
+        keep = max(0, self.done - self.margin)
+        self.held, self.start = self.held[..., keep - self.start :], keep
+        return out
+
+
 def remix(wav: torch.Tensor, channels: int) -> torch.Tensor:
     """Mix `[C, T]` to `channels`: average to mono, or duplicate mono to every channel."""
     if wav.shape[0] == channels:
@@ -190,21 +287,43 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> int:
 
     Files are written block by block, so a long recording needs no second full-size copy.
     """
-    if str(path) == STDIO or is_special_file(path):  # a pipe cannot seek back to finish the header: build it
-        buffer = io.BytesIO()
-        clipped = _write_blocks(buffer, wav, sample_rate, Path(path).suffix)  # no suffix ("-", /dev/null): WAV
-        write_bytes(path, buffer.getvalue())
-        return clipped
-    with atomic_path(path) as tmp:
-        return _write_blocks(tmp, wav, sample_rate, Path(path).suffix)
-
-
-def _write_blocks(target, wav: np.ndarray, sample_rate: int, suffix: str, block: int = 1 << 20) -> int:
-    fmt, subtype = OUTPUT_FORMATS.get(suffix.lower(), OUTPUT_FORMATS[".wav"])
-    clipped = 0
-    with sf.SoundFile(target, "w", sample_rate, wav.shape[0], subtype=subtype, format=fmt) as out:
+    block = 1 << 20
+    with AudioSink(path, sample_rate, wav.shape[0]) as sink:
         for start in range(0, wav.shape[1], block):
-            part = wav[:, start : start + block].T
-            clipped += int(np.count_nonzero(np.abs(part) > 1.0))
-            out.write(np.clip(part, -1.0, 1.0))
-    return clipped
+            sink.write(wav[:, start : start + block])
+    return sink.clipped
+
+
+class AudioSink:
+    """A 16-bit WAV or FLAC file (by extension; WAV on standard output) written block by block and put in place
+    atomically when the `with` block ends without an error; `clipped` counts the samples beyond [-1, 1]."""
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int):
+        self.path, self.sample_rate, self.channels = path, sample_rate, channels
+        self.clipped = 0
+
+    def __enter__(self) -> "AudioSink":
+        fmt, subtype = OUTPUT_FORMATS.get(Path(self.path).suffix.lower(), OUTPUT_FORMATS[".wav"])
+        self._stack = contextlib.ExitStack()
+        if str(self.path) == STDIO or is_special_file(self.path):  # a pipe cannot seek back to finish the header
+            self._buffer = target = io.BytesIO()
+        else:
+            self._buffer, target = None, self._stack.enter_context(atomic_path(self.path))
+        try:
+            self._file = self._stack.enter_context(sf.SoundFile(target, "w", self.sample_rate, self.channels,
+                                                                subtype=subtype, format=fmt))
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append `[channels, t]` samples."""
+        part = block.T
+        self.clipped += int(np.count_nonzero(np.abs(part) > 1.0))
+        self._file.write(np.clip(part, -1.0, 1.0))
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.__exit__(*exc_info)
+        if exc_info[0] is None and self._buffer is not None:
+            write_bytes(self.path, self._buffer.getvalue())

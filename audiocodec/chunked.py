@@ -142,30 +142,51 @@ def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter)
     time; `progress` wraps the range of chunk starts (a progress bar)."""
     from .model import EncodedAudio
 
+    step = encoder_chunk_length(codec, chunk_length)
+    chunks = (wav[..., begin : begin + step] for begin in progress(range(0, wav.shape[-1], step)))
+    return EncodedAudio(encode_chunks(codec, chunks), None, wav.shape[-1])
+
+
+def encoder_chunk_length(codec, wanted: int) -> int:
+    """The chunk length `encode_chunks` takes that is nearest `wanted` (samples)."""
+    return _chunk_length(ChunkedRunner(codec.encoder), wanted)
+
+
+def encode_chunks(codec, chunks) -> torch.Tensor:
+    """The codes `[B, n_q, frames]` of the signal made of `chunks` (`[B, C, t]` each, all of
+    `encoder_chunk_length(codec, ...)` samples but the last), at the codec's bandwidth."""
     device = next(codec.parameters()).device
     runner = ChunkedRunner(codec.encoder)
-    step = _chunk_length(runner, chunk_length)
     n_q = codec.n_q_for_bandwidth(codec.bandwidth)
     codes = []
-    for begin in progress(range(0, wav.shape[-1], step)):
-        features = runner.push(wav[..., begin : begin + step].to(device, codec.network_dtype))
+    for chunk in chunks:
+        features = runner.push(chunk.to(device, codec.network_dtype))
         codes.append(codec.quantizer.encode(features.to(codec.quantizer.dtype), n_q))
-    return EncodedAudio(torch.cat(codes, dim=-1), None, wav.shape[-1])
+    return torch.cat(codes, dim=-1)
 
 
 def decode_in_chunks(codec, encoded, chunk_frames: int, progress=iter) -> torch.Tensor:
     """`codec.decode(encoded)` as float32 on the CPU (`runs_in_chunks(codec)`), `chunk_frames` frames at a time."""
+    codes = encoded.codes
+    out = torch.empty(codes.shape[0], codec.channels, encoded.length)
+    written = 0
+    for part in decoded_chunks(codec, encoded, chunk_frames, progress):
+        out[..., written : written + part.shape[-1]] = part
+        written += part.shape[-1]
+    return out
+
+
+def decoded_chunks(codec, encoded, chunk_frames: int, progress=iter):
+    """`decode_in_chunks`, one float32 CPU chunk `[B, C, t]` at a time, `encoded.length` samples in all."""
     runner = ChunkedRunner(codec.decoder)
     chunk_frames = _chunk_length(runner, chunk_frames)
     codes = encoded.codes
-    out = torch.empty(codes.shape[0], codec.channels, codes.shape[-1] * codec.hop_length)
-    written = 0
+    remaining = encoded.length
     for begin in progress(range(0, codes.shape[-1], chunk_frames)):
         latent = codec.quantizer.decode(codes[..., begin : begin + chunk_frames]).to(codec.network_dtype)
-        part = runner.push(latent)
-        out[..., written : written + part.shape[-1]] = part.float().cpu()
-        written += part.shape[-1]
-    return out[..., : encoded.length]
+        part = runner.push(latent)[..., :remaining].float().cpu()
+        remaining -= part.shape[-1]
+        yield part
 
 
 def _chunk_length(runner: ChunkedRunner, wanted: int) -> int:

@@ -102,7 +102,7 @@ def read_input_bytes(path: str) -> bytes:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    from .audio_io import AUDIO_SUFFIXES, check_output, read_audio
+    from .audio_io import AUDIO_SUFFIXES, AudioSource, check_output
     from .errors import AudioCodecError
 
     if args.input != "-" and Path(args.input).is_dir():
@@ -113,31 +113,27 @@ def run_compress(args: argparse.Namespace) -> int:
     if Path(args.output).suffix.lower() in AUDIO_SUFFIXES:
         raise AudioCodecError(f"{args.output}: compress writes a .ac file, not audio; name it .ac (decompress "
                               f"writes audio)")
-    wav, sample_rate = read_audio(args.input)  # a bad input is refused before a model is loaded
+    source = AudioSource(args.input)  # a bad input is refused before a model is loaded
     model = load_model(args.model, args.device)
     if args.bandwidth is not None:
         model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
-    size = compress_audio(model, wav, sample_rate, args.input, args.output)
-    seconds = wav.shape[1] / sample_rate
+    size = compress_audio(model, source, args.output)
+    seconds = source.frames / source.sample_rate
     _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {_duration(seconds)} of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
-def compress_audio(model, wav, sample_rate: int, source: str | Path, output: str | Path) -> int:
-    """Compress `[C, T]` samples read from `source` with `model` into `output`; the bytes written."""
-    import torch
-
-    from . import api
+def compress_audio(model, source, output: str | Path) -> int:
+    """Compress the `AudioSource` `source` with `model` into `output`, in blocks (`files`); the bytes written."""
     from .audio_io import write_bytes
+    from .files import compress_file
 
-    peak = float(abs(wav).max())
+    data, peak = compress_file(source, model, progress=_show_progress(source.frames / source.sample_rate))
     if peak > 1:
-        _report(f"warning: {source} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
+        _report(f"warning: {source.name} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
                 f"audio within it and the decoded 16-bit audio will be clipped; scale the input down first")
-    data = api.compress(torch.from_numpy(wav), sample_rate, model=model,
-                        progress=_show_progress(wav.shape[1] / sample_rate))
     write_bytes(output, data)
     return len(data)
 
@@ -161,23 +157,23 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 
 def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_model) -> tuple[float, int, int]:
-    """Decode `.ac` bytes read from `source` into the audio file `output`, calling `get_model()` only once the
-    header has been checked (a damaged file is refused before a model is loaded); the seconds, channels and
-    sample rate written."""
-    from . import api, bitstream
-    from .audio_io import check_output_channels, write_audio
+    """Decode `.ac` bytes read from `source` into the audio file `output`, in blocks (`files`), calling
+    `get_model()` only once the header has been checked (a damaged file is refused before a model is loaded); the
+    seconds, channels and sample rate written."""
+    from . import bitstream
+    from .audio_io import check_output_channels
+    from .files import decompress_file
 
     with _naming(str(source)):
         header, _ = bitstream.unpack(data)
         check_output_channels(output, header.original_channels)
         model = get_model()
-        progress = _show_progress(header.original_length / header.original_rate)
-        wav, sample_rate = api.decompress(data, model=model, progress=progress)
-    clipped = write_audio(output, wav.numpy(), sample_rate)
+        seconds = header.original_length / header.original_rate
+        clipped = decompress_file(data, output, model, progress=_show_progress(seconds))
     if clipped:
         _report(f"warning: {output}: {clipped} decoded samples were beyond full scale and were clipped in the 16-bit "
                 f"output")
-    return wav.shape[1] / sample_rate, wav.shape[0], sample_rate
+    return seconds, header.original_channels, header.original_rate
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from .errors import AudioCodecError
 
 def compress_folder(args: argparse.Namespace) -> int:
     """Every audio file under `args.input` to a `.ac` file at the same place under `args.output`."""
-    from .audio_io import AUDIO_SUFFIXES, read_audio
+    from .audio_io import AUDIO_SUFFIXES, AudioSource
     from .commands import _report, compress_audio, load_model
 
     pairs = plan(Path(args.input), args.output, AUDIO_SUFFIXES, ".ac", args.force)
@@ -29,9 +29,9 @@ def compress_folder(args: argparse.Namespace) -> int:
     totals = {"bytes": 0, "seconds": 0.0}
 
     def one(source: Path, output: Path) -> None:
-        wav, sample_rate = read_audio(source)
-        totals["bytes"] += compress_audio(model, wav, sample_rate, source, output)
-        totals["seconds"] += wav.shape[1] / sample_rate
+        audio = AudioSource(source)
+        totals["bytes"] += compress_audio(model, audio, output)
+        totals["seconds"] += audio.frames / audio.sample_rate
 
     start = time.perf_counter()
     done, failed = run_each(pairs, one)

@@ -23,37 +23,65 @@ ABSOLUTE_GATE, RELATIVE_GATE = -70.0, -10.0  # LUFS, and LU below the loudness o
 def integrated_loudness(audio: torch.Tensor, sample_rate: int) -> float:
     """Loudness of `[C, T]` audio in LUFS; NaN when it is shorter than one 400 ms block or entirely below the
     absolute gate (silence)."""
-    step = max(1, round(0.1 * sample_rate))  # gating blocks are 4 steps long and start every step
-    energies = _step_energies(audio, sample_rate, step)
-    if len(energies) < 4:
-        return math.nan
-    blocks = energies.unfold(0, 4, 1).sum(1) / (4 * step)
-    loudness = -0.691 + 10 * torch.log10(blocks.clamp(min=1e-30))
-    kept = blocks[loudness > ABSOLUTE_GATE]
-    if not len(kept):
-        return math.nan
-    relative = -0.691 + 10 * math.log10(float(kept.mean())) + RELATIVE_GATE
-    kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
-    return -0.691 + 10 * math.log10(float(kept.mean()))
+    meter = LoudnessMeter(sample_rate)
+    meter.push(audio)
+    return meter.loudness()
 
 
-def _step_energies(audio: torch.Tensor, sample_rate: int, step: int) -> torch.Tensor:
-    """Sum over channels and samples of the squared K-weighted signal, for each whole `step` of samples."""
-    import torchaudio.functional as AF
+class LoudnessMeter:
+    """`integrated_loudness` of a signal pushed block by block (`[C, t]`), for files read in pieces.
 
-    (b_shelf, a_shelf), (b_high, a_high) = _k_weighting(sample_rate)
-    chunk = max(1, round(CHUNK_SECONDS * sample_rate / step)) * step
-    warmup = round(WARMUP_SECONDS * sample_rate)
-    steps = audio.shape[-1] // step
-    out = torch.empty(steps, dtype=torch.float64)
-    for begin in range(0, steps * step, chunk):
-        end = min(begin + chunk, steps * step)
-        start = max(0, begin - warmup)
-        x = audio[:, start:end].double()
+    Blocks are gathered into the same K-weighting chunks, with the same warm-ups, whatever their sizes, so the
+    result is the whole signal's to the last bit. Peak: the largest absolute sample seen.
+    """
+
+    def __init__(self, sample_rate: int):
+        self.step = max(1, round(0.1 * sample_rate))  # gating blocks are 4 steps long and start every step
+        self.chunk = max(1, round(CHUNK_SECONDS * sample_rate / self.step)) * self.step
+        self.warmup = round(WARMUP_SECONDS * sample_rate)
+        self.filters = _k_weighting(sample_rate)
+        self.held: torch.Tensor | None = None  # input from index `self.start` on
+        self.start = self.begin = self.length = 0  # `begin`: the next chunk's first sample
+        self.energies: list[torch.Tensor] = []
+        self.peak = 0.0
+
+    def push(self, audio: torch.Tensor) -> None:
+        self.held = audio if self.held is None else torch.cat([self.held, audio], dim=-1)
+        self.length += audio.shape[-1]
+        if audio.numel():
+            self.peak = max(self.peak, float(audio.abs().max()))
+        while self.length >= self.begin + self.chunk:
+            self._weigh(self.begin + self.chunk)
+
+    def loudness(self) -> float:
+        end = self.length // self.step * self.step
+        if end > self.begin:
+            self._weigh(end)
+        energies = torch.cat(self.energies) if self.energies else torch.zeros(0, dtype=torch.float64)
+        if len(energies) < 4:
+            return math.nan
+        blocks = energies.unfold(0, 4, 1).sum(1) / (4 * self.step)
+        loudness = -0.691 + 10 * torch.log10(blocks.clamp(min=1e-30))
+        kept = blocks[loudness > ABSOLUTE_GATE]
+        if not len(kept):
+            return math.nan
+        relative = -0.691 + 10 * math.log10(float(kept.mean())) + RELATIVE_GATE
+        kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
+        return -0.691 + 10 * math.log10(float(kept.mean()))
+
+    def _weigh(self, end: int) -> None:
+        """Energy of each step in [begin, end), K-weighted after warming the filters up on the samples before."""
+        import torchaudio.functional as AF
+
+        (b_shelf, a_shelf), (b_high, a_high) = self.filters
+        first = max(0, self.begin - self.warmup)
+        x = self.held[:, first - self.start : end - self.start].double()
         x = AF.lfilter(x, a_shelf, b_shelf, clamp=False)
-        x = AF.lfilter(x, a_high, b_high, clamp=False)[:, begin - start :]
-        out[begin // step : end // step] = x.square().sum(0).view(-1, step).sum(1)
-    return out
+        x = AF.lfilter(x, a_high, b_high, clamp=False)[:, self.begin - first :]
+        self.energies.append(x.square().sum(0).view(-1, self.step).sum(1))
+        self.begin = end
+        keep = max(0, end - self.warmup)
+        self.held, self.start = self.held[:, keep - self.start :], keep
 
 
 def _k_weighting(sample_rate: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:

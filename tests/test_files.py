@@ -1,0 +1,102 @@
+"""Files compressed and decompressed in blocks (`audiocodec.files`), resampling and loudness block by block."""
+import random
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiocodec import api, files
+from audiocodec.audio_io import AudioSource, BlockResampler, read_audio, resample
+from audiocodec.errors import AudioReadError
+from audiocodec.loudness import LoudnessMeter, integrated_loudness
+from tiny_models import tiny_codec
+
+
+def _in_random_blocks(x: torch.Tensor, seed: int):
+    rng = random.Random(seed)
+    begin = 0
+    while begin < x.shape[-1]:
+        size = rng.choice([1, 7, 500, 3000, 20000])
+        yield x[..., begin : begin + size]
+        begin += size
+
+
+@pytest.mark.parametrize("rates", [(44100, 24000), (24000, 44100), (48000, 24000), (8000, 24000), (44101, 24000),
+                                   (16000, 16000)])
+@pytest.mark.parametrize("length", [1, 100, 200_003])
+def test_resampling_in_blocks_equals_resampling_the_whole_signal(rates, length):
+    """Overlap-save with too small a margin, or a block boundary off a whole resampling step, changes the samples
+    around every boundary."""
+    x = torch.randn(2, length, generator=torch.Generator().manual_seed(length))
+    resampler = BlockResampler(*rates, block=1000)
+    parts = [resampler.push(block) for block in _in_random_blocks(x, length)] + [resampler.flush()]
+    joined = torch.cat([part for part in parts if part is not None], dim=-1)
+    assert torch.equal(joined, resample(x, *rates))
+
+
+def test_loudness_in_blocks_is_the_whole_signals_to_the_bit():
+    x = 0.1 * torch.randn(2, 24000 * 65 + 123) * torch.linspace(0.05, 1, 24000 * 65 + 123)
+    meter = LoudnessMeter(24000)
+    for block in _in_random_blocks(x, 0):
+        meter.push(block)
+    assert meter.loudness() == integrated_loudness(x, 24000)
+    assert meter.peak == float(x.abs().max())
+
+
+@pytest.fixture
+def chunked_api(monkeypatch):
+    """Chunks of 2 s, so that 25 s of audio (over 2 x 2 s) is coded in chunks, and blocks of 3.3 s."""
+    monkeypatch.setattr(api, "CHUNK_SECONDS", 2.0)
+    monkeypatch.setattr(files, "BLOCK_SECONDS", 3.3)
+
+
+def test_a_long_file_compresses_in_blocks_to_the_whole_signals_bytes(tmp_path, chunked_api):
+    codec = tiny_codec(causal=True)
+    rate = 11025  # resampled to the tiny model's 8 kHz, stereo mixed down
+    wav = 0.05 * np.random.default_rng(0).standard_normal((rate * 25 + 17, 2)).astype(np.float32)
+    wav[rate * 5 : rate * 6] *= 30  # a loud second: the level gain sees the whole file
+    sf.write(tmp_path / "in.wav", wav, rate, subtype="FLOAT")
+    data, peak = files.compress_file(AudioSource(tmp_path / "in.wav"), codec)
+    assert data == api.compress(torch.from_numpy(wav.T.copy()), rate, model=codec)
+    assert peak == float(np.abs(wav).max())
+
+    files.decompress_file(data, tmp_path / "out.wav", codec)
+    expected, expected_rate = api.decompress(data, model=codec)
+    decoded, decoded_rate = read_audio(tmp_path / "out.wav")
+    assert decoded_rate == expected_rate == rate and decoded.shape == tuple(expected.shape)
+    assert np.abs(decoded - np.clip(expected.numpy(), -1, 1)).max() <= 1.5 / 2**15  # 16-bit rounding
+
+
+def test_the_file_pipeline_holds_blocks_not_the_whole_file(tmp_path, chunked_api, monkeypatch):
+    """Every piece that reaches the model, and every block written, is a few seconds long, not the file."""
+    codec = tiny_codec(causal=True)
+    sf.write(tmp_path / "in.flac", 0.1 * np.random.default_rng(1).standard_normal(8000 * 30), 8000)
+    longest = {"in": 0, "out": 0}
+    encode_chunks, write = files.encode_chunks, files.AudioSink.write
+
+    def spy_encode(model, chunks):
+        def measured():
+            for chunk in chunks:
+                longest["in"] = max(longest["in"], chunk.shape[-1])
+                yield chunk
+        return encode_chunks(model, measured())
+
+    def spy_write(sink, block):
+        longest["out"] = max(longest["out"], block.shape[-1])
+        write(sink, block)
+
+    monkeypatch.setattr(files, "encode_chunks", spy_encode)
+    monkeypatch.setattr(files.AudioSink, "write", spy_write)
+    data, _ = files.compress_file(AudioSource(tmp_path / "in.flac"), codec)
+    files.decompress_file(data, tmp_path / "out.flac", codec)
+    assert 0 < longest["in"] <= 8000 * 2.5 and 0 < longest["out"] <= 8000 * 4
+    assert sf.info(str(tmp_path / "out.flac")).frames == 8000 * 30
+
+
+def test_a_file_whose_header_promises_missing_samples_is_refused(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, np.zeros(8000, dtype=np.float32), 8000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:44])  # the header alone, still claiming 8000 samples
+    with pytest.raises(AudioReadError, match="cut.wav"):
+        files.compress_file(AudioSource(path), tiny_codec(causal=True))
