@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import torch
 
 from . import api
-from .audio_io import AudioSink, AudioSource, BlockResampler, remix, write_audio
+from .audio_io import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
 from .errors import AudioReadError
 from .loudness import LoudnessMeter
@@ -48,7 +48,8 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
     """The bytes of the `.ac` file for `source` at the model's bandwidth and `api.LOUDNESS_RANGE`, and the
     input's largest absolute sample (a warning beyond full scale is the caller's)."""
     reading = _Reading(source)
-    if not api.in_chunks(model, math.ceil(source.frames * model.sample_rate / source.sample_rate)):
+    from_step, to_step = resampling_ratio(source.sample_rate, model.sample_rate)
+    if not api.in_chunks(model, math.ceil(source.frames * to_step / from_step)):  # api.compress's own choice
         wav = torch.cat(list(reading), dim=-1)
         return api.compress(wav, source.sample_rate, model=model, progress=progress), reading.peak
     meter = LoudnessMeter(model.sample_rate)

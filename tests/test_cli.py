@@ -73,3 +73,25 @@ def test_version_and_the_bandwidths_help_lists():
     helped = subprocess.run([sys.executable, "-m", "audiocodec", "compress", "--help"], capture_output=True, text=True)
     listed = ", ".join(f"{b:g}" for b in Codec.from_pretrained("default").bandwidths)
     assert listed in " ".join(helped.stdout.split())
+
+
+def test_sigterm_while_decoding_leaves_no_temporary_file_and_keeps_the_old_output(tmp_path, monkeypatch):
+    """Python's default SIGTERM would end the process mid-write, with the temporary output left beside the file."""
+    import os
+    import signal
+
+    import numpy as np
+    import soundfile as sf
+
+    from audiocodec.audio_io import AudioSink
+
+    sf.write(tmp_path / "in.wav", 0.1 * np.random.default_rng(0).standard_normal(24000), 24000)
+    assert cli.main(["compress", str(tmp_path / "in.wav"), str(tmp_path / "in.ac")]) == 0
+    (tmp_path / "out.wav").write_bytes(b"keep me")
+    write = AudioSink.write
+    monkeypatch.setattr(AudioSink, "write", lambda sink, block: (write(sink, block),
+                                                                 os.kill(os.getpid(), signal.SIGTERM)))
+    assert cli.main(["decompress", str(tmp_path / "in.ac"), str(tmp_path / "out.wav"), "--force"]) == 143
+    assert (tmp_path / "out.wav").read_bytes() == b"keep me"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.ac", "in.wav", "out.wav"]
+    assert signal.getsignal(signal.SIGTERM) is not cli._terminated  # put back

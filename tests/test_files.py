@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiocodec import api, files
+from audiocodec import api, chunked, files
 from audiocodec.audio_io import AudioSource, BlockResampler, read_audio, resample
 from audiocodec.errors import AudioReadError
 from audiocodec.loudness import LoudnessMeter, integrated_loudness
@@ -100,3 +100,39 @@ def test_a_file_whose_header_promises_missing_samples_is_refused(tmp_path):
     path.write_bytes(path.read_bytes()[:44])  # the header alone, still claiming 8000 samples
     with pytest.raises(AudioReadError, match="cut.wav"):
         files.compress_file(AudioSource(path), tiny_codec(causal=True))
+
+
+@pytest.mark.parametrize("fmt, subtype", [("WAV", "PCM_16"), ("MP3", "MPEG_LAYER_III")])
+def test_a_cut_file_is_read_as_far_as_it_goes_and_as_read_whole(tmp_path, fmt, subtype):
+    """On a short read `SoundFile.blocks` filled the missing part with stale samples from its reused buffer (MP3s
+    take their length from a header that survives the cut); and libsndfile's MP3 decoder, read in pieces, drops
+    samples at their boundaries (a tone after silence shows it)."""
+    rate = 44100
+    wav = np.zeros(rate * 6, dtype=np.float32)
+    wav[rate:] = 0.2 * np.sin(np.arange(rate * 5) / 3)
+    path = tmp_path / f"full.{fmt.lower()}"
+    sf.write(path, wav, rate, format=fmt, subtype=subtype)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    expected, _ = read_audio(path)
+    blocks = torch.cat(list(AudioSource(path).blocks(rate)), dim=-1)
+    assert expected.shape[1] < rate * 4 and torch.equal(blocks, torch.from_numpy(expected))
+
+
+def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tmp_path, chunked_api, monkeypatch):
+    """44,101 Hz resamples by an approximate ratio (`resampling_ratio`): the exact one misjudged lengths at the
+    20 s threshold, and such a file went through chunks where `api.compress` codes it whole."""
+    from fractions import Fraction
+
+    from audiocodec.audio_io import resampling_ratio
+
+    codec, rate = tiny_codec(causal=True), 44101
+    limit = 2 * api.CHUNK_SECONDS * codec.sample_rate
+    o, n = resampling_ratio(rate, codec.sample_rate)
+    length = next(t for t in range(int(limit * rate / 8000) - 50, int(limit * rate / 8000) + 50)
+                  if (-(-t * n // o) > limit) != (-(-t * Fraction(8000, rate)) > limit))
+    sf.write(tmp_path / "in.wav", 0.1 * np.random.default_rng(2).standard_normal(length), rate, subtype="FLOAT")
+    calls = []
+    monkeypatch.setattr(files, "encode_chunks", lambda *args: calls.append(1) or chunked.encode_chunks(*args))
+    files.compress_file(AudioSource(tmp_path / "in.wav"), codec)
+    assert bool(calls) == api.in_chunks(codec, len(resample(torch.zeros(length), rate, 8000)))
