@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import files_below, to_model_format
+from ..audio_io import WHOLE_READ_FORMATS, files_below, to_model_format
 from ..errors import AudioCodecError
 
 
@@ -42,7 +42,7 @@ class SegmentDataset(torch.utils.data.Dataset):
     def __init__(self, source: str | Path, sample_rate: int, channels: int, segment: int, seed: int = 0):
         self.sample_rate, self.channels, self.segment, self.seed = sample_rate, channels, segment, seed
         self.epoch = 0
-        self.files: list[tuple[Path, int, int]] = []  # path, frames, rate
+        self.files: list[tuple[Path, int, int, bool]] = []  # path, frames, rate, read whole
         self.skipped: dict[str, int] = {"unreadable": 0, "empty": 0, "silent": 0}
         for path in list_audio(source):
             try:
@@ -56,7 +56,7 @@ class SegmentDataset(torch.utils.data.Dataset):
             if _is_silent(path):
                 self.skipped["silent"] += 1
                 continue
-            self.files.append((path, info.frames, info.samplerate))
+            self.files.append((path, info.frames, info.samplerate, info.format in WHOLE_READ_FORMATS))
         if not self.files:
             raise AudioCodecError(f"{source}: no usable audio files (skipped: {self.skipped})")
 
@@ -64,11 +64,14 @@ class SegmentDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        path, frames, rate = self.files[index]
+        path, frames, rate, whole = self.files[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         need = int(np.ceil(self.segment * rate / self.sample_rate)) + 1
         start = int(rng.integers(0, max(1, frames - need + 1)))
-        data, _ = sf.read(str(path), start=start, frames=need, dtype="float32", always_2d=True)
+        if whole:  # seeking in an MP3 lands off by up to a few hundred samples, and decodes some of them wrongly
+            data = sf.read(str(path), dtype="float32", always_2d=True)[0][start : start + need]
+        else:
+            data, _ = sf.read(str(path), start=start, frames=need, dtype="float32", always_2d=True)
         wav = to_model_format(torch.from_numpy(data.T.copy()), rate, self.sample_rate, self.channels)
         wav = wav[:, : self.segment]
         if wav.shape[-1] < self.segment:
