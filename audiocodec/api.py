@@ -150,12 +150,17 @@ def decompress(data: bytes, model: Codec | str | os.PathLike | None = None,
                         f"{type(data).__name__}")
     model = resolve_model(model)
     header, encoded = read_encoded(data, model)
+    return decode_encoded(model, header, encoded, progress), header.original_rate
+
+
+def decode_encoded(model: Codec, header: bitstream.Header, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
+    """The audio `[C, T]` of `read_encoded`'s result, at the original rate, channel count and length."""
     try:
         audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
     audio = to_original_format(audio, header, model.sample_rate)
-    return _fit_length(audio, header.original_length), header.original_rate
+    return _fit_length(audio, header.original_length)
 
 
 def read_encoded(data: bytes, model: Codec) -> tuple[bitstream.Header, EncodedAudio]:
@@ -243,7 +248,7 @@ def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
         if not in_chunks(model, audio.shape[-1]):
             return model.encode(audio.to(_device(model)))
         return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
-                                        lambda steps: _progress(steps, progress, "encoding"))
+                                        lambda steps: progress_bar(steps, progress, "encoding"))
 
 
 def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
@@ -252,10 +257,10 @@ def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor
         if not in_chunks(model, encoded.length):
             return model.decode(encoded).float().cpu()
         return chunked.decode_in_chunks(model, encoded, int(CHUNK_SECONDS * model.frame_rate),
-                                        lambda steps: _progress(steps, progress, "decoding"))
+                                        lambda steps: progress_bar(steps, progress, "decoding"))
 
 
-def _progress(steps, enabled: bool, label: str, total: int | None = None):
+def progress_bar(steps, enabled: bool, label: str, total: int | None = None):
     """`steps` (chunks), under a progress bar when `enabled`."""
     if not enabled:
         return steps

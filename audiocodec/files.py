@@ -53,16 +53,14 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
         wav = torch.cat(list(reading), dim=-1)
         return api.compress(wav, source.sample_rate, model=model, progress=progress), reading.peak
     meter = LoudnessMeter(model.sample_rate)
-    for audio in _resampled((remix(block, model.channels) for block in reading), source.sample_rate,
-                            model.sample_rate):
+    for audio in _in_model_format(reading, model):  # first pass: the level
         meter.push(audio)
     gain = None if model.config.normalize else api.metered_gain(meter, api.LOUDNESS_RANGE)
     step = encoder_chunk_length(model, int(api.CHUNK_SECONDS * model.sample_rate))
-    signal = _resampled((remix(block, model.channels) for block in _Reading(source)), source.sample_rate,
-                        model.sample_rate)
-    chunks = (chunk[None] if gain is None else chunk[None] * gain for chunk in _rechunk(signal, step))
+    chunks = (chunk[None] if gain is None else chunk[None] * gain  # second pass: the codes
+              for chunk in _rechunk(_in_model_format(reading, model), step))
     with torch.inference_mode():
-        codes = encode_chunks(model, api._progress(chunks, progress, "encoding", -(-meter.length // step)))
+        codes = encode_chunks(model, api.progress_bar(chunks, progress, "encoding", -(-meter.length // step)))
     encoded = EncodedAudio(codes, None, meter.length)
     return api.pack(model, encoded, source.sample_rate, source.channels, reading.length, gain), reading.peak
 
@@ -72,12 +70,12 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
     of samples clipped to full scale."""
     header, encoded = api.read_encoded(data, model)
     if not api.in_chunks(model, header.length):
-        wav, rate = api.decompress(data, model=model, progress=progress)
-        return write_audio(output, wav.numpy(), rate)
+        wav = api.decode_encoded(model, header, encoded, progress)
+        return write_audio(output, wav.numpy(), header.original_rate)
     frames = int(api.CHUNK_SECONDS * model.frame_rate)
     with torch.inference_mode():
         decoded = (part[0] for part in decoded_chunks(model, encoded, frames,
-                                                      lambda steps: api._progress(steps, progress, "decoding")))
+                                                      lambda steps: api.progress_bar(steps, progress, "decoding")))
         if header.gain is not None:
             decoded = (part / header.gain for part in decoded)
         remixed = (remix(part, header.original_channels) for part in decoded)
@@ -90,6 +88,12 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
             if written < header.original_length:  # resampling rounds the length; the file says the original's
                 sink.write(torch.zeros(header.original_channels, header.original_length - written).numpy())
     return sink.clipped
+
+
+def _in_model_format(reading: _Reading, model: Codec) -> Iterator[torch.Tensor]:
+    """The file's blocks remixed and resampled to the model's format, read afresh."""
+    blocks = (remix(block, model.channels) for block in reading)
+    return _resampled(blocks, reading.source.sample_rate, model.sample_rate)
 
 
 def _resampled(blocks: Iterable[torch.Tensor], from_rate: int, to_rate: int) -> Iterator[torch.Tensor]:
