@@ -30,6 +30,11 @@ class DataConfig(Config):
     valid: str = ""
     segment_seconds: float = 1.0
     batch_size: int = 8
+    workers: int = 4  # threads that load the next batch during each step (0: load it in the step)
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError(f"data workers must be 0 or more threads, got {self.workers}")
 
 
 @dataclasses.dataclass

@@ -34,7 +34,7 @@ from ..model import Codec
 from .balancer import Balancer
 from .checkpoint import load_latest, save_checkpoint
 from .config import TrainConfig, check_device
-from .data import SegmentDataset
+from .data import BatchPrefetcher, SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 
@@ -110,6 +110,7 @@ class Trainer:
         self.valid_data = (SegmentDataset(config.data.valid, config.model.sample_rate, config.model.channels,
                                           segment, seed=config.seed + 1) if config.data.valid else None)
         self.order = BatchOrder(len(self.train_data), config.data.batch_size, self.rank, self.world, config.seed)
+        self.loader = BatchPrefetcher(self.train_data, config.data.workers)
         if self.rank == 0:
             log.info("training data: %d files (skipped: %s)", len(self.train_data), self.train_data.skipped)
 
@@ -185,6 +186,7 @@ class Trainer:
         except torch.cuda.OutOfMemoryError:
             raise AudioCodecError("out of GPU memory: use a smaller data.batch_size or data.segment_seconds") from None
         finally:
+            self.loader.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if progress is not None:
@@ -199,10 +201,12 @@ class Trainer:
     def _next_batch(self) -> torch.Tensor:
         if self.batch_index >= self.order.batches_per_epoch:
             self.epoch, self.batch_index = self.epoch + 1, 0
-        self.train_data.epoch = self.epoch
-        indices = self.order.batch(self.epoch, self.batch_index)
+        batch = self.loader.get(self.epoch, self.order.batch(self.epoch, self.batch_index))
         self.batch_index += 1
-        return torch.stack([self.train_data[i] for i in indices])
+        following = ((self.epoch, self.batch_index) if self.batch_index < self.order.batches_per_epoch
+                     else (self.epoch + 1, 0))
+        self.loader.prefetch(following[0], self.order.batch(*following))
+        return batch
 
     def _train_step(self, batch: torch.Tensor) -> dict[str, float]:
         config = self.config

@@ -2,7 +2,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiocodec.training.data import SegmentDataset
+from audiocodec.training.data import BatchPrefetcher, SegmentDataset
 
 
 def test_mp3_segments_are_exact_slices_of_the_decoded_file(tmp_path):
@@ -16,8 +16,24 @@ def test_mp3_segments_are_exact_slices_of_the_decoded_file(tmp_path):
     size = rate // 2
     dataset = SegmentDataset(tmp_path, rate, 1, segment=size)
     for epoch in range(6):
-        dataset.epoch = epoch
-        segment = dataset[0][0]
+        segment = dataset.segment_of(0, epoch)[0]
         loudest = int(segment.abs().argmax())  # offsets where that sample matches, then the whole segment
         offsets = (whole[loudest : len(whole) - size + loudest + 1] == segment[loudest]).nonzero().flatten()
         assert any(torch.equal(whole[o : o + size], segment) for o in offsets.tolist()), f"epoch {epoch}"
+
+
+def test_prefetched_batches_equal_batches_loaded_in_the_step(tmp_path):
+    rate = 8000
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        sf.write(tmp_path / f"noise{i}.wav", (0.1 * rng.standard_normal(rate)).astype(np.float32), rate)
+    dataset = SegmentDataset(tmp_path, rate, 1, segment=rate // 4)
+    loader = BatchPrefetcher(dataset, workers=2)
+    try:
+        loader.prefetch(3, [4, 0, 2])
+        assert torch.equal(loader.get(3, [4, 0, 2]), torch.stack([dataset.segment_of(i, 3) for i in (4, 0, 2)]))
+        loader.prefetch(3, [1, 3])  # asked for something else: that is loaded, not the prefetched batch
+        assert torch.equal(loader.get(4, [1, 3]), torch.stack([dataset.segment_of(i, 4) for i in (1, 3)]))
+        assert not torch.equal(dataset.segment_of(1, 3), dataset.segment_of(1, 4))
+    finally:
+        loader.close()

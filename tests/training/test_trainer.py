@@ -105,6 +105,18 @@ def test_resume_is_bit_for_bit(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_training_is_the_same_with_and_without_prefetching(tmp_path):
+    runs = []
+    for workers in (0, 3):
+        config = tiny_config(tmp_path / str(workers), max_steps=8)
+        config.data.workers = workers
+        trainer = Trainer(config)
+        trainer.train()
+        runs.append(trainer.model.state_dict())
+    for (name, a), b in zip(runs[0].items(), runs[1].values()):
+        assert torch.equal(a, b), name
+
+
 def test_device_choice_is_checked(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
         TrainConfig.from_dict({"device": "gpu"})
