@@ -102,8 +102,8 @@ class BatchPrefetcher:
     """
 
     def __init__(self, dataset: SegmentDataset, workers: int):
-        self.dataset = dataset
-        self.pool = concurrent.futures.ThreadPoolExecutor(workers, "audiocodec-data") if workers > 0 else None
+        self.dataset, self.workers = dataset, workers
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None  # started by the first `prefetch`
         self.pending: tuple[tuple, list[concurrent.futures.Future]] | None = None
 
     def get(self, epoch: int, indices: list[int]) -> torch.Tensor:
@@ -118,11 +118,15 @@ class BatchPrefetcher:
 
     def prefetch(self, epoch: int, indices: list[int]) -> None:
         """Start loading the batch that the next `get` will most likely ask for."""
-        if self.pool is None:
+        if self.workers == 0:
             return
+        if self.pool is None:
+            self.pool = concurrent.futures.ThreadPoolExecutor(self.workers, "audiocodec-data")
         futures = [self.pool.submit(self.dataset.segment_of, i, epoch) for i in indices]
         self.pending = ((epoch, tuple(indices)), futures)
 
     def close(self) -> None:
+        """Stop the threads (a later `prefetch` starts new ones)."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool, self.pending = None, None

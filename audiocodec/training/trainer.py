@@ -199,14 +199,16 @@ class Trainer:
         self.stop_requested = True
 
     def _next_batch(self) -> torch.Tensor:
-        if self.batch_index >= self.order.batches_per_epoch:
-            self.epoch, self.batch_index = self.epoch + 1, 0
+        self.epoch, self.batch_index = self._wrapped(self.epoch, self.batch_index)
         batch = self.loader.get(self.epoch, self.order.batch(self.epoch, self.batch_index))
         self.batch_index += 1
-        following = ((self.epoch, self.batch_index) if self.batch_index < self.order.batches_per_epoch
-                     else (self.epoch + 1, 0))
+        following = self._wrapped(self.epoch, self.batch_index)
         self.loader.prefetch(following[0], self.order.batch(*following))
         return batch
+
+    def _wrapped(self, epoch: int, index: int) -> tuple[int, int]:
+        """The position of batch `index` of `epoch`, moved to the next epoch's start if past this one's end."""
+        return (epoch + 1, 0) if index >= self.order.batches_per_epoch else (epoch, index)
 
     def _train_step(self, batch: torch.Tensor) -> dict[str, float]:
         config = self.config

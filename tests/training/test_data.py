@@ -35,5 +35,8 @@ def test_prefetched_batches_equal_batches_loaded_in_the_step(tmp_path):
         loader.prefetch(3, [1, 3])  # asked for something else: that is loaded, not the prefetched batch
         assert torch.equal(loader.get(4, [1, 3]), torch.stack([dataset.segment_of(i, 4) for i in (1, 3)]))
         assert not torch.equal(dataset.segment_of(1, 3), dataset.segment_of(1, 4))
+        loader.close()  # as each `Trainer.train` ends; a second call must still prefetch
+        loader.prefetch(5, [2])
+        assert loader.pending is not None and torch.equal(loader.get(5, [2]), dataset.segment_of(2, 5)[None])
     finally:
         loader.close()
