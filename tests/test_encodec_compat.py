@@ -51,10 +51,13 @@ def checkpoints(tmp_path_factory):
     return out
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["as-loaded", "prepared"])
 @pytest.mark.parametrize("variant", ["24khz", "48khz"])
-def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, variant):
+def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, variant, prepared):
     reference, path = checkpoints[variant]
     codec = Codec.from_encodec(path, variant)
+    if prepared:  # weight norm folded; on the CPU, time-major tiles and the exp-based ELU
+        codec.prepare_for_inference()
     torch.manual_seed(2)
     # Over one second at 48 kHz, so that overlapping normalised segments are exercised too.
     wav = 0.1 * torch.randn(1, reference.channels, int(reference.sample_rate * 1.3) + 17)

@@ -179,7 +179,7 @@ def test_half_precision_networks_keep_float32_codes_and_audio(dtype):
     layerwise = [isinstance(block.lstm, LayerwiseLSTM) for block in (half.encoder.model[-3], half.decoder.model[1])]
     assert layerwise == [dtype == torch.float16] * 2
     assert half.encoder.model[0].channels_last and half.decoder.model[-1].channels_last
-    assert not reference.encoder.model[0].channels_last  # float32 stays EnCodec's layout, for its exact codes
+    assert reference.encoder.model[0].channels_last  # on the CPU, float32 runs time-major too (it is faster)
     assert half.model_id() == reference.model_id()  # the same model: its files decode with the float32 one
     wav = 0.3 * torch.randn(2, 1, 4000)
     with torch.inference_mode():
@@ -205,7 +205,7 @@ def test_preparing_for_float32_after_half_precision_restores_float32_computation
         network.half().float()
     codec = tiny_codec(causal=True, lstm=2).prepare_for_inference(dtype=torch.float16)
     codec.prepare_for_inference(dtype=torch.float32)
-    assert not codec.encoder.model[0].channels_last and isinstance(codec.encoder.model[-3].lstm, torch.nn.LSTM)
+    assert isinstance(codec.encoder.model[-3].lstm, torch.nn.LSTM)
     wav = 0.3 * torch.randn(2, 1, 4000)
     with torch.inference_mode():
         expected, encoded = reference.encode(wav), codec.encode(wav)

@@ -20,12 +20,13 @@ Every output sample is computed from the same inputs and weights, so results equ
 rounding. With autograd on (training), and on GPUs, one tile covers the signal: a GPU's cache is not a core's, and
 tiles there would only multiply kernel launches.
 
-With `channels_last` set (`Codec.prepare_for_inference` sets it for half precision), activations are stored
-time-major, `[B, T, C]` in memory behind the usual `[B, C, T]` shape, and each convolution runs as cuDNN's
+With `channels_last` set (`Codec.prepare_for_inference` sets it for half precision, and on the CPU), activations
+are stored time-major, `[B, T, C]` in memory behind the usual `[B, C, T]` shape, and each convolution runs as a
 channels-last 2-D convolution of a `[B, C, 1, T]` view. On GPUs that layout is the tensor cores' own: PyTorch's
 1-D convolution instead converts every input to it and back (`conv1d` makes permuted inputs contiguous), and adds
-the bias in a separate pass over the output. Element-wise operations keep the layout of their inputs, and the
-padding below builds time-major outputs from time-major inputs.
+the bias in a separate pass over the output. On the CPU, oneDNN's channels-last kernels run the strided and
+transposed convolutions of SEANet 15-40% faster than its channel-major ones. Element-wise operations keep the
+layout of their inputs, and the padding below builds time-major outputs from time-major inputs.
 """
 
 from __future__ import annotations
@@ -80,9 +81,17 @@ def to_time_major(x: torch.Tensor) -> torch.Tensor:
 def conv1d_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1,
                          dilation: int = 1, groups: int = 1) -> torch.Tensor:
     """`F.conv1d` (no padding) of `[B, C, T]` `x` as a channels-last 2-D convolution; the output is time-major."""
-    weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    if weight.dim() == 3:
+        weight = channels_last_kernel(weight)
     y = F.conv2d(to_time_major(x).unsqueeze(2), weight, bias, (1, stride), 0, (1, dilation), groups)
     return to_time_major(y.squeeze(2))
+
+
+def new_output(x: torch.Tensor, channels: int, length: int, time_major: bool) -> torch.Tensor:
+    """An uninitialised `[B, channels, length]` tensor like `x`, stored time-major or not."""
+    if time_major:
+        return x.new_empty(x.shape[0], length, channels).transpose(1, 2)
+    return x.new_empty(x.shape[0], channels, length)
 
 
 def _pad_time_major(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
@@ -132,14 +141,18 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
 #: on current x86 servers. The fastest of 2**17 to 2**21 for the 24 kHz model on one core: smaller tiles pay more
 #: per-call overhead, larger ones leave the cache.
 TILE_ELEMENTS = 1 << 19
+#: The same for time-major activations, whose convolutions (oneDNN's channels-last kernels) gain more from long
+#: tiles than they lose to the cache (ELU keeps to the cache on its own, `activations.ELU_PIECE`): 8 MiB, the
+#: fastest of 2**19 to 2**23 for the 24 kHz model on one core, by 2.5% over 2**20 and 4% over 2**19.
+TIME_MAJOR_TILE_ELEMENTS = 1 << 21
 
 
-def tile_length(x: torch.Tensor, elements_per_step: int) -> int:
-    """Time steps per tile of `x`, when each step involves `elements_per_step` values; the whole signal under
-    autograd or off the CPU."""
+def tile_length(x: torch.Tensor, elements_per_step: int, time_major: bool = False) -> int:
+    """Time steps per tile of `x`, when each step involves `elements_per_step` values, in the given layout; the
+    whole signal under autograd or off the CPU."""
     if torch.is_grad_enabled() or x.device.type != "cpu":
         return 1 << 62
-    return max(1, TILE_ELEMENTS // elements_per_step)
+    return max(1, (TIME_MAJOR_TILE_ELEMENTS if time_major else TILE_ELEMENTS) // elements_per_step)
 
 
 def padded_window(x: torch.Tensor, left: int, right: int, mode: str, start: int, stop: int,
@@ -163,6 +176,40 @@ def padded_window(x: torch.Tensor, left: int, right: int, mode: str, start: int,
     segment = pad1d(segment, pad_left, pad_right, mode)
     offset = start - (first + left - pad_left)
     return segment[..., offset : offset + stop - start]
+
+
+class KeptKernel:
+    """A kernel derived from a layer's weights (a polyphase or channels-last rearrangement), kept between calls.
+
+    Only when `keep` is set (`Codec.prepare_for_inference` sets it) and autograd is off: the kernel is rebuilt
+    when the weights are other tensors, or the same ones moved or changed in place; writes through `.data` are
+    invisible to that check, which is why keeping is for weights that no longer change. With autograd the kernel
+    is always rebuilt, to carry the gradient. Inference tensors (weight norm computed under `inference_mode`)
+    have no version to compare, and are new at every call anyway.
+    """
+
+    def __init__(self):
+        self.keep = False
+        self._cached: tuple | None = None
+
+    def get(self, tensors: list[torch.Tensor], build, *key) -> object:
+        """`build()`, or what it returned last time for the same `tensors` and `key`."""
+        if not self.keep or torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
+            self._cached = None
+            return build()
+        full_key = [(t.data_ptr(), t._version) for t in tensors] + list(key)
+        cached = self._cached
+        if cached is not None and cached[0] == full_key and all(a is b for a, b in zip(cached[1], tensors)):
+            return cached[2]
+        value = build()
+        self._cached = (full_key, tensors, value)
+        return value
+
+
+def channels_last_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A `[C_out, C_in, taps]` kernel as the `[C_out, C_in, 1, taps]` channels-last 2-D kernel that
+    `conv1d_channels_last` convolves with (converting it at every call costs a copy of the weights)."""
+    return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
 
 
 class PaddedConv1d(nn.Module):
@@ -198,6 +245,8 @@ class PaddedConv1d(nn.Module):
         self.padding_total = (kernel_size - 1) * dilation - (stride - 1)
         #: Time-major activations and channels-last convolutions (module docstring), set for inference.
         self.channels_last = False
+        #: The channels-last kernel, kept between calls once `kernel.keep` is set (`KeptKernel`).
+        self.kernel = KeptKernel()
 
     def padding(self, length: int) -> tuple[int, int]:
         """Samples padded on the left and on the right of an input of `length` samples."""
@@ -212,10 +261,11 @@ class PaddedConv1d(nn.Module):
         left, right = self.padding(x.shape[-1])
         span = (self.kernel_size - 1) * self.dilation + 1
         frames = (x.shape[-1] + left + right - span) // self.stride + 1
-        step = tile_length(x, max(self.conv.in_channels * self.stride, self.conv.out_channels))
-        if step >= frames or self.channels_last:
+        step = tile_length(x, max(self.conv.in_channels * self.stride, self.conv.out_channels),
+                           self.channels_last)
+        if step >= frames:
             return self.norm(self.conv_window(x, left, right, 0, frames, activation))
-        out = x.new_empty(x.shape[0], self.conv.out_channels, frames)
+        out = new_output(x, self.conv.out_channels, frames, self.channels_last)
         for begin in range(0, frames, step):
             end = min(begin + step, frames)
             self.conv_window(x, left, right, begin, end, activation, out[..., begin:end])
@@ -228,26 +278,50 @@ class PaddedConv1d(nn.Module):
         span = (self.kernel_size - 1) * self.dilation + 1
         window = padded_window(x, left, right, self.pad_mode, begin * self.stride, (end - 1) * self.stride + span,
                                activation)
-        if out is None:
-            if self.channels_last:
-                conv = self.conv
-                return conv1d_channels_last(window, conv.weight, conv.bias, self.stride, self.dilation, conv.groups)
-            return self.conv(window)
-        conv, taps = self.conv, self.kernel_size
-        if conv.groups == 1 and conv.bias is not None and conv.out_channels * taps <= 16 and self.stride == 1:
-            # One output channel (the decoder's last layer), which oneDNN convolves several times slower than this:
-            # one matrix product gives every tap's contribution to every frame, [kernel, C_out, frames + span - 1],
-            # then the taps are summed at their shifts, straight into `out`.
-            weight = conv.weight.permute(2, 0, 1).flatten(0, 1)
-            frames = out.shape[-1]
-            for b in range(window.shape[0]):
-                contributions = (weight @ window[b]).view(taps, conv.out_channels, -1)
-                torch.add(contributions[0, :, :frames], conv.bias[:, None], out=out[b])
-                for tap in range(1, taps):
-                    shift = tap * self.dilation
-                    out[b].add_(contributions[tap, :, shift : shift + frames])
+        conv = self.conv
+        products = (window.device.type == "cpu" and not torch.is_grad_enabled() and conv.groups == 1
+                    and self.stride == 1)
+        if products and conv.bias is not None and conv.out_channels * self.kernel_size <= 16:
+            return self._few_outputs(window, end - begin, out)
+        if products and self.channels_last and conv.in_channels == 1:
+            return self._one_input(window, end - begin, out)
+        if self.channels_last:
+            kernel = self.kernel.get([conv.weight], lambda: channels_last_kernel(conv.weight))
+            y = conv1d_channels_last(window, kernel, conv.bias, self.stride, self.dilation, conv.groups)
         else:
-            out.copy_(self.conv(window))
+            y = conv(window)
+        return y if out is None else out.copy_(y)
+
+    def _few_outputs(self, window: torch.Tensor, frames: int, out: torch.Tensor | None) -> torch.Tensor:
+        """One output channel (the decoder's last layer), which oneDNN convolves several times slower than this:
+        one matrix product gives every tap's contribution to every frame, `[kernel, C_out, frames + span - 1]`,
+        then the taps are summed at their shifts, straight into `out`."""
+        conv, taps = self.conv, self.kernel_size
+        if out is None:
+            out = new_output(window, conv.out_channels, frames, self.channels_last)
+        # Contiguous: a transposed kernel times a time-major window takes MKL's slow path (ten times slower).
+        weight = conv.weight.permute(2, 0, 1).flatten(0, 1).contiguous()
+        for b in range(window.shape[0]):
+            contributions = (weight @ window[b]).view(taps, conv.out_channels, -1)
+            torch.add(contributions[0, :, :frames], conv.bias[:, None], out=out[b])
+            for tap in range(1, taps):
+                shift = tap * self.dilation
+                out[b].add_(contributions[tap, :, shift : shift + frames])
+        return out
+
+    def _one_input(self, window: torch.Tensor, frames: int, out: torch.Tensor | None) -> torch.Tensor:
+        """One input channel (the encoder's first layer) into a time-major output: each output frame is the
+        product of the samples under the kernel with it, twice as fast as oneDNN's channels-last kernel."""
+        conv, span = self.conv, (self.kernel_size - 1) * self.dilation + 1
+        if out is None:
+            out = new_output(window, conv.out_channels, frames, time_major=True)
+        kernel = conv.weight[:, 0].t()
+        for b in range(window.shape[0]):
+            windows = window[b, 0].unfold(0, span, 1)[:, :: self.dilation]
+            if conv.bias is None:
+                torch.mm(windows, kernel, out=out[b].t())
+            else:
+                torch.addmm(conv.bias, windows, kernel, out=out[b].t())
         return out
 
 
@@ -282,10 +356,9 @@ class PaddedConvTranspose1d(nn.Module):
         else:
             self.trim_right = padding_total // 2
         self.trim_left = padding_total - self.trim_right
-        #: Keep the polyphase kernel between calls without autograd (`Codec.prepare_for_inference` sets it): only
-        #: for weights that no longer change, since writes through `.data` are invisible to the check below.
-        self.keep_polyphase_kernel = False
-        self._polyphase_cache: tuple | None = None
+        #: The polyphase kernel, kept between calls once `kernel.keep` is set (`KeptKernel`): rebuilding the
+        #: largest (a flip and a copy of 1 MiB) took 1% of decoding time.
+        self.kernel = KeptKernel()
         #: Time-major activations and channels-last convolutions (module docstring), set for inference.
         self.channels_last = False
 
@@ -299,39 +372,26 @@ class PaddedConvTranspose1d(nn.Module):
         kernel, bias = self._polyphase_weights()
         frames = x.shape[-1] + taps - 1  # polyphase frames, each giving `stride` output samples
         length = frames * stride - self.trim_left - self.trim_right
-        step = tile_length(x, max(self.convtr.in_channels, self.convtr.out_channels * stride))
-        if step >= frames or self.channels_last or not isinstance(self.norm, nn.Identity):
+        step = tile_length(x, max(self.convtr.in_channels, self.convtr.out_channels * stride),
+                           self.channels_last)
+        if step >= frames or not isinstance(self.norm, nn.Identity):
             # (a group norm sees the untrimmed output)
             y = self._polyphase_window(x, kernel, bias, stride, 0, frames, activation,
                                        channels_last=self.channels_last)
             return self.norm(y)[..., self.trim_left : self.trim_left + length]
-        out = x.new_empty(x.shape[0], self.convtr.out_channels, frames * stride)
+        out = new_output(x, self.convtr.out_channels, frames * stride, self.channels_last)
         for begin in range(0, frames, step):
             end = min(begin + step, frames)
             tile = out[..., begin * stride : end * stride]
-            self._polyphase_window(x, kernel, bias, stride, begin, end, activation, tile)
+            self._polyphase_window(x, kernel, bias, stride, begin, end, activation, tile, self.channels_last)
         return out[..., self.trim_left : self.trim_left + length]
 
     def _polyphase_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`_polyphase_kernel` of the current weights; with `keep_polyphase_kernel` and without autograd, kept
-        between calls as long as the weights are the same tensors, at the same place and version: rebuilding the
-        largest kernel (a flip and a copy of 1 MiB) took 1% of decoding time. With autograd the kernel is always
-        rebuilt, to carry the gradient."""
-        weight, bias = self.convtr.weight, self.convtr.bias
+        """`_polyphase_kernel` of the current weights, in the current layout (see `kernel`)."""
+        weight, bias, stride = self.convtr.weight, self.convtr.bias, self.convtr.stride[0]
         tensors = [t for t in (weight, bias) if t is not None]
-        stride, phase_major = self.convtr.stride[0], self.channels_last
-        if not self.keep_polyphase_kernel or torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
-            # Inference tensors (weight norm computed under inference_mode) have no version to compare, and are
-            # new at every call anyway.
-            self._polyphase_cache = None
-            return self._polyphase_kernel(weight, bias, stride, phase_major)
-        key = [(t.data_ptr(), t._version) for t in tensors] + [phase_major]
-        cached = self._polyphase_cache
-        if cached is not None and cached[0] == key and all(a is b for a, b in zip(cached[1], tensors)):
-            return cached[2]
-        weights = self._polyphase_kernel(weight, bias, stride, phase_major)
-        self._polyphase_cache = (key, tensors, weights)
-        return weights
+        build = lambda: self._polyphase_kernel(weight, bias, stride, self.channels_last)  # noqa: E731
+        return self.kernel.get(tensors, build, self.channels_last)
 
     @staticmethod
     def _polyphase_kernel(weight: torch.Tensor, bias: torch.Tensor | None, stride: int, phase_major: bool = False):
@@ -348,6 +408,8 @@ class PaddedConvTranspose1d(nn.Module):
         kernel = weight.view(in_channels, out_channels, taps, stride).flip(2)
         kernel = kernel.permute(3, 1, 0, 2) if phase_major else kernel.permute(1, 3, 0, 2)
         kernel = kernel.reshape(out_channels * stride, in_channels, taps)
+        if phase_major:
+            kernel = channels_last_kernel(kernel)
         if bias is not None:
             bias = bias.repeat(stride) if phase_major else bias.repeat_interleave(stride)
         return kernel, bias
@@ -364,7 +426,8 @@ class PaddedConvTranspose1d(nn.Module):
         if channels_last:
             y = conv1d_channels_last(window, kernel, bias)  # [B, stride * C_out, F], stored as [B, F, stride, C_out]
             batch, channels, frames = y.shape
-            return y.transpose(1, 2).reshape(batch, frames * stride, channels // stride).transpose(1, 2)
+            y = y.transpose(1, 2).reshape(batch, frames * stride, channels // stride).transpose(1, 2)
+            return y if out is None else out.copy_(y)
         y = F.conv1d(window, kernel, bias)
         batch, _, frames = y.shape
         phases = y.view(batch, -1, stride, frames).transpose(2, 3)

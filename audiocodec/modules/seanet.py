@@ -14,7 +14,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .conv import PaddedConv1d, PaddedConvTranspose1d, tile_length
+from .activations import ELU
+from .conv import PaddedConv1d, PaddedConvTranspose1d, new_output, tile_length, to_time_major
 from .lstm import ConvLSTM
 
 #: Activations that act on each time step on their own, so that a convolution can apply them window by window.
@@ -23,7 +24,7 @@ _POINTWISE = (nn.ELU, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmo
 
 def _activation(name: str, params: dict | None) -> nn.Module:
     try:
-        return getattr(nn, name)(**(params or {}))
+        return (ELU if name == "ELU" else getattr(nn, name))(**(params or {}))
     except AttributeError:
         raise ValueError(f"unknown activation {name!r}: expected the name of a torch.nn module such as 'ELU'") from None
 
@@ -70,10 +71,15 @@ class ResidualUnit(nn.Module):
         the output (`addmm` writes into a strided slice): no separate sum, and no copies of the input or output.
         """
         length = x.shape[-1]
-        step = tile_length(x, x.shape[1])
         first = self.block[1]
-        if not self.tileable or step >= length or first.channels_last:
+        time_major = first.channels_last
+        if time_major:
+            x = to_time_major(x)
+        if not self.tileable or torch.is_grad_enabled() or x.device.type != "cpu":
             return self.shortcut(x) + self.block(x)
+        # One tile or more: even a single tile gains from products accumulated in place, where a separate 1x1
+        # convolution and sum would take PyTorch's slow path for 1x1 channels-last convolutions.
+        step = min(length, tile_length(x, x.shape[1], time_major))
         last = self.block[-1].conv
         left, right = first.padding(length)
         weight = last.weight[:, :, 0]
@@ -84,7 +90,10 @@ class ResidualUnit(nn.Module):
             if self.shortcut.conv.bias is not None:
                 bias = bias + self.shortcut.conv.bias
         bias = bias[:, None]
-        out = x.new_empty(x.shape)  # contiguous, so that `addmm` writes its rows in place
+        if time_major:  # the same products, transposed: [time, channels] rows are contiguous
+            bias, weight = bias.t(), weight.t()
+            skip_weight = None if skip_weight is None else skip_weight.t()
+        out = new_output(x, x.shape[1], length, time_major)  # dense, so that `addmm` writes its rows in place
         for begin in range(0, length, step):
             end = min(begin + step, length)
             y = first.conv_window(x, left, right, begin, end, self.block[0])
@@ -92,12 +101,14 @@ class ResidualUnit(nn.Module):
                 y = self.block[i + 1].conv(self.block[i](y))
             y = self.block[-2](y)
             for b in range(x.shape[0]):
-                tile, skip = out[b, :, begin:end], x[b, :, begin:end]
+                tile, skip, hidden = out[b, :, begin:end], x[b, :, begin:end], y[b]
+                if time_major:
+                    tile, skip, hidden = tile.t(), skip.t(), hidden.t()
                 if skip_weight is None:
                     torch.add(skip, bias, out=tile)
                 else:
-                    torch.addmm(bias, skip_weight, skip, out=tile)
-                tile.addmm_(weight, y[b])
+                    torch.addmm(bias, *((skip, skip_weight) if time_major else (skip_weight, skip)), out=tile)
+                tile.addmm_(*((hidden, weight) if time_major else (weight, hidden)))
         return out
 
 

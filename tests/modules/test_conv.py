@@ -71,7 +71,7 @@ def test_transposed_conv_equals_torch_conv_transpose(kernel_size, stride):
 @pytest.mark.parametrize("kernel_size,stride", [(8, 4), (5, 2)])
 def test_untrimmed_without_bias_is_the_bare_transposed_convolution(kernel_size, stride, channels_last):
     layer = PaddedConvTranspose1d(3, 5, kernel_size, stride, causal=True)
-    layer.keep_polyphase_kernel, layer.channels_last = True, channels_last
+    layer.kernel.keep, layer.channels_last = True, channels_last
     x = torch.randn(2, 3, 11)
     expected = torch.nn.functional.conv_transpose1d(x, layer.convtr.weight, None, stride)
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_untrimmed_without_bias_is_the_bare_transposed_convolution(kernel_size, 
 
 def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
     layer = PaddedConvTranspose1d(3, 5, 8, 4)
-    layer.keep_polyphase_kernel = True
+    layer.kernel.keep = True
     x = torch.randn(1, 3, 11)
 
     def expected():
@@ -99,6 +99,25 @@ def test_the_kept_polyphase_kernel_follows_weight_changes_and_autograd():
             torch.testing.assert_close(layer(x), expected())
     layer(x).sum().backward()  # with autograd, the kernel is rebuilt from the weights, so gradients reach them
     assert layer.convtr.weight.grad is not None and layer.convtr.weight.grad.abs().sum() > 0
+
+
+def test_the_kept_channels_last_kernel_follows_weight_changes_and_autograd():
+    layer = PaddedConv1d(3, 5, 4, 2)
+    layer.kernel.keep, layer.channels_last = True, True
+    x = torch.randn(1, 3, 30)
+
+    def expected():
+        return torch.nn.functional.conv1d(torch.nn.functional.pad(x, (1, 1), "reflect"), layer.conv.weight,
+                                          layer.conv.bias, 2)
+
+    with torch.no_grad():
+        layer(x)  # builds and keeps the kernel
+        layer.conv.weight.mul_(2)
+        torch.testing.assert_close(layer(x), expected())
+        layer.load_state_dict({k: torch.randn_like(v) for k, v in layer.state_dict().items()})
+        torch.testing.assert_close(layer(x), expected())
+    layer(x).sum().backward()
+    assert layer.conv.weight.grad is not None and layer.conv.weight.grad.abs().sum() > 0
 
 
 def test_without_keep_polyphase_kernel_even_writes_through_data_are_seen():
