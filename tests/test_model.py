@@ -5,6 +5,7 @@ import torch
 
 from audiocodec import Codec
 from audiocodec.errors import AudioCodecError, ModelMismatchError
+from audiocodec.modules import PaddedConv1d, PaddedConvTranspose1d
 from tiny_models import tiny_codec
 
 
@@ -197,6 +198,20 @@ def test_half_precision_networks_keep_float32_codes_and_audio(dtype):
     assert error < 1e-3
     with pytest.raises(ValueError, match="dtype must be"):
         tiny_codec().prepare_for_inference(dtype=torch.int8)
+
+
+def test_on_the_cpu_float32_runs_time_major_unless_the_model_has_group_norm():
+    """Time-major is faster on the CPU, but group norm would copy every activation back and forth."""
+    wav = 0.3 * torch.randn(2, 1, 4000)
+    for norm, time_major in (("weight_norm", True), ("time_group_norm", False)):
+        plain = tiny_codec(norm=norm, causal=False)
+        prepared = tiny_codec(norm=norm, causal=False).prepare_for_inference()
+        assert all(layer.channels_last == time_major for layer in prepared.modules()
+                   if isinstance(layer, (PaddedConv1d, PaddedConvTranspose1d)))
+        with torch.inference_mode():
+            expected, encoded = plain.encode(wav), prepared.encode(wav)
+            assert torch.equal(encoded.codes, expected.codes)
+            torch.testing.assert_close(prepared.decode(encoded), plain.decode(expected), rtol=0, atol=1e-5)
 
 
 def test_preparing_for_float32_after_half_precision_restores_float32_computation():
