@@ -286,7 +286,10 @@ class PaddedConv1d(nn.Module):
         if products and self.channels_last and conv.in_channels == 1:
             return self._one_input(window, end - begin, out)
         if self.channels_last:
-            kernel = self.kernel.get([conv.weight], lambda: channels_last_kernel(conv.weight))
+            # Kept on the CPU, where tiles would convert it at every call. On GPUs one call converts it once, and
+            # the cache's checks would break `torch.compile`'s graphs at every layer.
+            kernel = (self.kernel.get([conv.weight], lambda: channels_last_kernel(conv.weight))
+                      if window.device.type == "cpu" else conv.weight)
             y = conv1d_channels_last(window, kernel, conv.bias, self.stride, self.dilation, conv.groups)
         else:
             y = conv(window)
