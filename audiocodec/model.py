@@ -294,19 +294,19 @@ class Codec(nn.Module):
         return CodecOutput(audio, quantized.codes, quantized.loss, quantized.metrics)
 
     def prepare_for_inference(self, dtype: torch.dtype | None = None, compile: bool = False) -> "Codec":
-        """Switch to eval mode, fold weight norm into plain weights and keep the transposed convolutions' polyphase
-        kernels between calls: same outputs, less work per call.
+        """Switch to eval mode, fold weight norm into plain weights and keep the kernels the convolutions derive
+        from their weights (polyphase, channels-last) between calls: same outputs, less work per call.
 
         `dtype` (`torch.float16` or `torch.bfloat16`) runs the encoder and decoder networks in half precision, for
         GPUs: half the memory traffic, and tensor cores. The quantizer stays in float32, so codes are chosen as
         exactly as the features allow, and audio comes back as float32. Half precision, and float32 on the CPU
         (models without group norm), store activations time-major and run channels-last convolutions
-        (`audiocodec.modules.conv`): the layout of tensor cores, and on the CPU 8% faster than EnCodec's. Float32
-        on a GPU keeps EnCodec's layout, so prepare the model on the device it will run on. In float16 the LSTMs run one layer at a time
-        (`LayerwiseLSTM`), which lets cuDNN use its persistent LSTM kernel; preparing again with float32 undoes
-        that. `compile` hands both networks to `torch.compile`, which fuses the element-wise
-        work around the convolutions; it pays on GPUs and on inputs of a fixed size (each new length may compile
-        again, for tens of seconds).
+        (`audiocodec.modules.conv`): the layout of tensor cores, and on the CPU 8% faster than EnCodec's
+        channel-major layout. Float32 on a GPU keeps EnCodec's layout, so prepare the model on the device it will
+        run on. In float16 the LSTMs run one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its
+        persistent LSTM kernel; preparing again with float32 undoes that. `compile` hands both networks to
+        `torch.compile`, which fuses the element-wise work around the convolutions; it pays on GPUs and on inputs
+        of a fixed size (each new length may compile again, for tens of seconds).
         `docs/performance.md` has the measured speed of each.
 
         The folded model keeps its identity (`model_id` is computed before folding) but can no longer be saved

@@ -147,10 +147,15 @@ TILE_ELEMENTS = 1 << 19
 TIME_MAJOR_TILE_ELEMENTS = 1 << 21
 
 
+def tiles_apply(x: torch.Tensor) -> bool:
+    """Whether `x` is convolved in tiles: on the CPU, without autograd (a GPU's cache is not a core's)."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu"
+
+
 def tile_length(x: torch.Tensor, elements_per_step: int, time_major: bool = False) -> int:
     """Time steps per tile of `x`, when each step involves `elements_per_step` values, in the given layout; the
-    whole signal under autograd or off the CPU."""
-    if torch.is_grad_enabled() or x.device.type != "cpu":
+    whole signal where tiles do not apply (`tiles_apply`)."""
+    if not tiles_apply(x):
         return 1 << 62
     return max(1, (TIME_MAJOR_TILE_ELEMENTS if time_major else TILE_ELEMENTS) // elements_per_step)
 
