@@ -32,10 +32,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     parser.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+    parser.add_argument("--time-limit", type=_duration, default=None, metavar="DURATION",
+                        help="train for this long (seconds, or e.g. 90m, 1.5h): the schedule's max_steps is fitted to "
+                             "end then, and training stops there at the latest (overrides optim.time_limit)")
     parser.add_argument("--init-from", default=None,
                         help="start from this model directory's weights ('default': the embedded model)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                         help="override the recipe's device (auto: the GPU when there is one)")
+
+
+def _duration(text: str) -> float:
+    from .time_budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -51,6 +63,8 @@ def run_train(args: argparse.Namespace) -> int:
         config.output_dir = args.output_dir
     if args.max_steps is not None:
         config.optim.max_steps = args.max_steps
+    if args.time_limit is not None:
+        config.optim.time_limit = args.time_limit
     if args.init_from is not None:
         config.init_from = args.init_from
     if args.device is not None:

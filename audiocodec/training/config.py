@@ -74,6 +74,14 @@ class OptimConfig(Config):
     grad_clip: float = 1.0
     warmup_steps: int = 0
     max_steps: int = 1000
+    # Seconds of training (0: no limit; `audiocodec train --time-limit 2h`). At the end of the warm-up the trainer
+    # sets max_steps to the step it will reach when the time is up, and stops there at the latest
+    # (time_budget.py).
+    time_limit: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.time_limit < float("inf"):
+            raise ConfigError(f"optim time_limit must be 0 (none) or a number of seconds, got {self.time_limit}")
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ import os
 import random
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from .config import TrainConfig, check_device
 from .data import BatchPrefetcher, SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from .time_budget import TimeBudget
 
 log = logging.getLogger("audiocodec.train")
 
@@ -147,6 +149,7 @@ class Trainer:
         self.balancer = Balancer(weights, loss.balance, loss.balancer_total_norm, loss.balancer_ema_decay)
         self.step, self.epoch, self.batch_index, self.bad_steps = 0, 0, 0, 0
         self.stop_requested = False
+        self.clock = time.monotonic  # what the time limit is measured by (tests replace it)
         if resume:
             self._resume()
 
@@ -166,11 +169,15 @@ class Trainer:
             self.output.mkdir(parents=True, exist_ok=True)
         writer = self._tensorboard()
         progress = self._progress()
+        optim = self.config.optim
+        budget = TimeBudget(optim.time_limit, self.step, optim.warmup_steps, self.clock) if optim.time_limit else None
         last: dict[str, float] = {}
         try:
-            while self.step < self.config.optim.max_steps and not self.stop_requested:
+            while self.step < self.config.optim.max_steps and not self._should_stop(budget):
                 batch = self._next_batch().to(self.device)
                 last = self._train_step(batch)
+                if budget is not None and (fitted := budget.after_step(self.step)) is not None:
+                    self._fit_schedule(fitted, progress)
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix(loss=f"{last.get('mel', float('nan')):.3f}")
@@ -180,8 +187,9 @@ class Trainer:
                     self._log(metrics_file, writer, {"step": self.step, **self.validate()})
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
-            if self.stop_requested:
-                log.warning("stopping on request at step %d: writing a final checkpoint", self.step)
+            if self.step < self.config.optim.max_steps:
+                reason = "on request" if self.stop_requested else "at the time limit"
+                log.warning("stopping %s at step %d: writing a final checkpoint", reason, self.step)
             self.save()
         except torch.cuda.OutOfMemoryError:
             raise AudioCodecError("out of GPU memory: use a smaller data.batch_size or data.segment_seconds") from None
@@ -197,6 +205,30 @@ class Trainer:
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_requested = True
+
+    def _should_stop(self, budget: TimeBudget | None) -> bool:
+        """Whether any rank was asked to stop or ran out of time. Ranks must agree: one that left the loop alone
+        would leave the others waiting in the next step's collectives (a signal can reach the ranks a step apart,
+        and their clocks differ)."""
+        stop = self.stop_requested or (budget is not None and budget.expired())
+        if self.distributed:
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag)
+            stop = bool(flag.item())
+        return stop
+
+    def _fit_schedule(self, max_steps: int, progress) -> None:
+        """End the cosine schedule at `max_steps`, the smallest of the ranks' estimates, so all agree."""
+        if self.distributed:
+            value = torch.tensor([float(max_steps)], dtype=torch.float64, device=self.device)
+            dist.all_reduce(value, op=dist.ReduceOp.MIN)
+            max_steps = int(value.item())
+        self.config.optim.max_steps = max_steps
+        if progress is not None:
+            progress.total = max_steps
+        if self.rank == 0:
+            log.info("time limit: the schedule now ends at step %d (--max-steps %d gives the same schedule "
+                     "without a limit)", max_steps, max_steps)
 
     def _next_batch(self) -> torch.Tensor:
         self.epoch, self.batch_index = self._wrapped(self.epoch, self.batch_index)
@@ -361,6 +393,11 @@ class Trainer:
             self.sched_d.load_state_dict(state["sched_d"])
         self.balancer.load_state_dict(state["balancer"])
         self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
+        saved = state["config"]["optim"]["max_steps"]
+        if saved != self.config.optim.max_steps and not self.config.optim.time_limit and self.rank == 0:
+            log.warning("the checkpoint's schedule ended at step %d, this run's ends at step %d: the learning rate "
+                        "follows the new one (pass --max-steps %d to keep the old)", saved,
+                        self.config.optim.max_steps, saved)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda") is not None:

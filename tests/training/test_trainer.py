@@ -156,8 +156,8 @@ def test_empty_dataset_and_unknown_keys_are_clear_errors(tmp_path):
         load_config(bad)
 
 
-def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
-    config = tiny_config(tmp_path, max_steps=6)
+def test_two_ranks_under_torchrun_stay_in_sync_and_stop_together(tmp_path):
+    config = tiny_config(tmp_path, max_steps=8)
     config.checkpoint_every = 3
     recipe = tmp_path / "recipe.yaml"
     import yaml
@@ -166,15 +166,17 @@ def test_two_ranks_under_torchrun_stay_in_sync(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
-         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe)],
-        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=300,
+         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe), "5"],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=180,
     )
     # Both ends of the ranks' stderr: a rank's own error comes first, torchrun's summary last.
     assert result.returncode == 0, result.stderr[:3000] + "\n[...]\n" + result.stderr[-3000:]
     assert "ranks identical" in result.stdout
+    # Only rank 1 was asked to stop, after step 5: both stopped there, and rank 0 wrote the final checkpoint.
+    assert "rank 0 stopped after step 5" in result.stdout and "rank 1 stopped after step 5" in result.stdout
     assert "broadcast_buffers" not in result.stderr  # deprecated in torch 2.13: no FutureWarning for users
     checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
-    assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000006.pt"]
+    assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000005.pt"]
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")), ids=lambda p: p.name)
@@ -197,6 +199,45 @@ def test_non_finite_losses_skip_steps_then_stop(tmp_path):
     assert trainer.step == 0 and all(torch.equal(before[k], v) for k, v in trainer.model.named_parameters())
     with pytest.raises(AudioCodecError, match="3 steps in a row had NaN or Inf"):
         trainer.train()
+
+
+def test_time_limit_fits_the_schedule_to_the_time_and_stops_at_it(tmp_path, caplog):
+    from audiocodec.training.time_budget import MARGIN, TIMED_STEPS
+
+    config = tiny_config(tmp_path, max_steps=10_000, warmup_steps=12, time_limit=30.0)
+    config.valid_every = config.checkpoint_every = 10_000
+    trainer = Trainer(config)
+    trainer.clock = lambda: float(trainer.step)  # one second a step
+    with caplog.at_level("INFO", logger="audiocodec.train"):
+        trainer.train()
+    # Fitted at the warm-up's end, step 12 (after TIMED_STEPS timed steps at least): 18 s left at 1 step/s.
+    assert 12 >= TIMED_STEPS + 1
+    fitted = 12 + int(18 * (1 - MARGIN))
+    assert trainer.config.optim.max_steps == trainer.step == fitted
+    assert f"schedule now ends at step {fitted}" in caplog.text
+    assert trainer._lr_factor(fitted) == pytest.approx(0.1)  # the learning rate annealed to its floor
+    saved = torch.load(tmp_path / "run" / f"checkpoint_{fitted:08d}.pt", weights_only=False)
+    assert saved["config"]["optim"]["max_steps"] == fitted
+
+    # Steps three times slower after the fit: the deadline, not the schedule, ends the run, with a checkpoint.
+    config = tiny_config(tmp_path / "slow", max_steps=10_000, warmup_steps=12, time_limit=30.0)
+    config.valid_every = config.checkpoint_every = 10_000
+    trainer = Trainer(config)
+    trainer.clock = lambda: float(min(trainer.step, 12) + 3 * max(trainer.step - 12, 0))
+    trainer.train()
+    assert trainer.step == 18 < trainer.config.optim.max_steps  # 12 + 3 * 6 = 30 s at step 18
+    assert (tmp_path / "slow" / "run" / "checkpoint_00000018.pt").is_file()
+
+
+def test_time_limits_are_parsed_and_checked():
+    from audiocodec.training.time_budget import parse_duration
+
+    assert [parse_duration(t) for t in ("5400", "90m", "1.5h", "45s")] == [5400, 5400, 5400, 45]
+    for bad in ("", "soon", "-1h", "0", "inf", "nan", "2d"):
+        with pytest.raises(ValueError, match="duration|positive"):
+            parse_duration(bad)
+    with pytest.raises(ConfigError, match="time_limit"):
+        TrainConfig.from_dict({"optim": {"time_limit": -5}})
 
 
 def export(*argv) -> int:
