@@ -87,7 +87,7 @@ def test_encodec_weights_compress_from_the_command_line_with_encodecs_codes(chec
     import numpy as np
     import soundfile as sf
 
-    from audiocodec import api, bitstream, cli
+    from audiocodec import api, cli
 
     reference, path = checkpoints[variant]
     model_dir = tmp_path / "model"
