@@ -33,8 +33,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
     parser.add_argument("--time-limit", type=_duration, default=None, metavar="DURATION",
-                        help="train for this long (seconds, or e.g. 90m, 1.5h): the schedule's max_steps is fitted to "
-                             "end then, and training stops there at the latest (overrides optim.time_limit)")
+                        help="train for this long (seconds, or e.g. 90m, 1.5h), counted from the first step: the "
+                             "schedule's max_steps is fitted to end then, and training stops at the first step "
+                             "boundary past it (overrides optim.time_limit and the recipe's max_steps)")
     parser.add_argument("--init-from", default=None,
                         help="start from this model directory's weights ('default': the embedded model)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
@@ -54,6 +55,7 @@ def run_train(args: argparse.Namespace) -> int:
     import logging
     import traceback
 
+    from ..errors import ConfigError
     from .config import load_config
     from .trainer import Trainer, leave_process_group
 
@@ -61,6 +63,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir
+    if args.max_steps is not None and args.time_limit is not None:
+        raise ConfigError("give --max-steps or --time-limit, not both: a time limit sets max_steps itself")
     if args.max_steps is not None:
         config.optim.max_steps = args.max_steps
     if args.time_limit is not None:

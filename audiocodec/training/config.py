@@ -75,8 +75,8 @@ class OptimConfig(Config):
     warmup_steps: int = 0
     max_steps: int = 1000
     # Seconds of training (0: no limit; `audiocodec train --time-limit 2h`). At the end of the warm-up the trainer
-    # sets max_steps to the step it will reach when the time is up, and stops there at the latest
-    # (time_budget.py).
+    # sets max_steps (ignored until then) to the step it will reach when the time is up, and stops at the first
+    # step boundary past the limit if it comes sooner (time_budget.py).
     time_limit: float = 0.0
 
     def __post_init__(self) -> None:

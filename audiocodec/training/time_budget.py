@@ -3,10 +3,15 @@
 The schedule's length (`optim.max_steps`) must be known from the start, but how many steps fit into a GPU loan, a
 batch job's slot or a night is not. With `optim.time_limit` the trainer times its first steps, then sets
 `max_steps` to the step the run will reach when the time is up, so the learning rate anneals when the time ends
-instead of being cut off at its peak; and it stops, with a final checkpoint, if the time runs out first.
+instead of being cut off at its peak; and if steps slow down, it stops at the first step boundary past the
+limit, with a final checkpoint.
 
-The fit is made at the end of the warm-up, whose learning rates do not depend on `max_steps`: a run repeated with
-`--max-steps` set to the fitted value (logged, and kept in the checkpoints' config) is the same run.
+Until the fit the learning rate of a fresh run warms up, then holds at its peak, and a resumed run follows its
+checkpoint's schedule; the fit ends the cosine at the fitted step, without a jump in the rate (schedule.py). The
+steps timed come after the first of the process (which pays for loading the first batch, allocating memory and,
+on GPUs, choosing kernels) and after the discriminator's warm-up (before which steps are cheaper), and the fit
+waits for the warm-up's end: a fresh run whose warm-up covers the timed steps gets the very schedule that
+`--max-steps` with the fitted value (logged, and kept in the checkpoints' config) gives.
 """
 
 from __future__ import annotations
@@ -14,36 +19,39 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-#: Steps timed before the fit. The first step of a process is not among them: it pays for loading the first
-#: batch, allocating memory and, on GPUs, choosing kernels.
+#: Steps timed before the fit.
 TIMED_STEPS = 10
 #: Share of the remaining time left unplanned, for checkpoints, validation and the final checkpoint.
 MARGIN = 0.03
 
 
 class TimeBudget:
-    """The deadline of one training process, and the schedule length that reaches it."""
+    """The deadline of one training process, and the schedule end that reaches it.
 
-    def __init__(self, seconds: float, start_step: int, warmup_steps: int,
-                 clock: Callable[[], float] = time.monotonic):
+    Steps `time_from` to `fit_step` are timed; `after_step` returns the fitted end once, at `fit_step`.
+    """
+
+    def __init__(self, seconds: float, time_from: int, fit_step: int, clock: Callable[[], float] = time.monotonic):
+        if fit_step - time_from < TIMED_STEPS:
+            raise ValueError(f"fit at step {fit_step} leaves fewer than {TIMED_STEPS} steps timed from {time_from}")
         self.clock = clock
         self.deadline = clock() + seconds
-        self.fit_step = max(warmup_steps, start_step + TIMED_STEPS + 1)
-        self._first: tuple[int, float] | None = None
+        self.time_from, self.fit_step = time_from, fit_step
+        self.fitted = False
+        self._timed_from: float | None = None
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
 
     def after_step(self, step: int) -> int | None:
-        """Call after each step; at `fit_step`, returns the schedule length that ends at the deadline."""
+        """Call after each step; at `fit_step`, returns the step that the deadline will find the run at."""
+        if step == self.time_from:
+            self._timed_from = self.clock()
+        if self.fitted or step != self.fit_step or self._timed_from is None:
+            return None
+        self.fitted = True
         now = self.clock()
-        if self._first is None:
-            self._first = (step, now)
-            return None
-        if step != self.fit_step:
-            return None
-        first_step, first_time = self._first
-        seconds_per_step = max(now - first_time, 1e-9) / (step - first_step)
+        seconds_per_step = max(now - self._timed_from, 1e-9) / (step - self.time_from)
         return step + max(0, int((self.deadline - now) * (1 - MARGIN) / seconds_per_step))
 
 

@@ -12,6 +12,7 @@ uninterrupted one does.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import inspect
 import json
@@ -38,7 +39,8 @@ from .config import TrainConfig, check_device
 from .data import BatchPrefetcher, SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
-from .time_budget import TimeBudget
+from .schedule import CosineSchedule
+from .time_budget import TIMED_STEPS, TimeBudget
 
 log = logging.getLogger("audiocodec.train")
 
@@ -135,6 +137,8 @@ class Trainer:
             if self.discriminator is not None:
                 self.discriminator = torch.nn.parallel.DistributedDataParallel(self.discriminator)
         optim = config.optim
+        # With a time limit the cosine's end is unknown until the limit fits it: the rate holds at its peak till then.
+        self.schedule = CosineSchedule(optim.warmup_steps, math.inf if optim.time_limit else optim.max_steps)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=optim.lr, betas=tuple(optim.betas))
         self.opt_d = (torch.optim.Adam(self.discriminator.parameters(), lr=optim.lr, betas=tuple(optim.betas))
                       if self.discriminator is not None else None)
@@ -148,18 +152,14 @@ class Trainer:
             weights.update(adversarial=loss.adversarial, feature_matching=loss.feature_matching)
         self.balancer = Balancer(weights, loss.balance, loss.balancer_total_norm, loss.balancer_ema_decay)
         self.step, self.epoch, self.batch_index, self.bad_steps = 0, 0, 0, 0
-        self.stop_requested = False
+        self.stop_requested, self.stop_reason = False, ""
         self.clock = time.monotonic  # what the time limit is measured by (tests replace it)
         if resume:
             self._resume()
 
     # -- schedule ---------------------------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
-        optim = self.config.optim
-        if step < optim.warmup_steps:
-            return (step + 1) / optim.warmup_steps
-        progress = (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return self.schedule.factor(step)
 
     # -- main loop --------------------------------------------------------------------------------------------
     def train(self) -> dict[str, float]:
@@ -169,11 +169,11 @@ class Trainer:
             self.output.mkdir(parents=True, exist_ok=True)
         writer = self._tensorboard()
         progress = self._progress()
-        optim = self.config.optim
-        budget = TimeBudget(optim.time_limit, self.step, optim.warmup_steps, self.clock) if optim.time_limit else None
+        budget = self._time_budget() if self.config.optim.time_limit else None
         last: dict[str, float] = {}
         try:
-            while self.step < self.config.optim.max_steps and not self._should_stop(budget):
+            while ((self.step < self.schedule.end or (budget is not None and not budget.fitted))
+                   and not self._should_stop(budget)):
                 batch = self._next_batch().to(self.device)
                 last = self._train_step(batch)
                 if budget is not None and (fitted := budget.after_step(self.step)) is not None:
@@ -187,9 +187,11 @@ class Trainer:
                     self._log(metrics_file, writer, {"step": self.step, **self.validate()})
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
-            if self.step < self.config.optim.max_steps:
-                reason = "on request" if self.stop_requested else "at the time limit"
-                log.warning("stopping %s at step %d: writing a final checkpoint", reason, self.step)
+            if self.stop_reason and self.rank == 0:
+                log.warning("stopping %s at step %d: writing a final checkpoint", self.stop_reason, self.step)
+            if self.stop_reason == "at the time limit" and not budget.fitted and self.rank == 0:
+                log.warning("the time limit came before the schedule was fitted to it (at step %d): the learning "
+                            "rate did not anneal", budget.fit_step)
             self.save()
         except torch.cuda.OutOfMemoryError:
             raise AudioCodecError("out of GPU memory: use a smaller data.batch_size or data.segment_seconds") from None
@@ -207,28 +209,37 @@ class Trainer:
         self.stop_requested = True
 
     def _should_stop(self, budget: TimeBudget | None) -> bool:
-        """Whether any rank was asked to stop or ran out of time. Ranks must agree: one that left the loop alone
-        would leave the others waiting in the next step's collectives (a signal can reach the ranks a step apart,
-        and their clocks differ)."""
-        stop = self.stop_requested or (budget is not None and budget.expired())
+        """Whether any rank was asked to stop or ran out of time (the reason in `stop_reason`). Ranks must agree:
+        one that left the loop alone would leave the others waiting in the next step's collectives (a signal can
+        reach the ranks a step apart, and their clocks differ)."""
+        requested, expired = self.stop_requested, budget is not None and budget.expired()
         if self.distributed:
-            flag = torch.tensor([float(stop)], device=self.device)
-            dist.all_reduce(flag)
-            stop = bool(flag.item())
-        return stop
+            flags = torch.tensor([float(requested), float(expired)], device=self.device)
+            dist.all_reduce(flags)
+            requested, expired = (bool(flag) for flag in flags.tolist())
+        self.stop_reason = "on request" if requested else "at the time limit" if expired else ""
+        return bool(self.stop_reason)
 
-    def _fit_schedule(self, max_steps: int, progress) -> None:
-        """End the cosine schedule at `max_steps`, the smallest of the ranks' estimates, so all agree."""
+    def _time_budget(self) -> TimeBudget:
+        """Time steps that cost what the rest will: not the first of this process, nor those before the
+        discriminator joins; fit no earlier than the warm-up's end."""
+        joins = self.config.loss.discriminator_warmup if self.discriminator is not None else 0
+        time_from = max(self.step + 1, joins)
+        fit_step = max(self.config.optim.warmup_steps, time_from + TIMED_STEPS)
+        return TimeBudget(self.config.optim.time_limit, time_from, fit_step, self.clock)
+
+    def _fit_schedule(self, end: int, progress) -> None:
+        """End the cosine at `end`, the smallest of the ranks' estimates, so that all agree."""
         if self.distributed:
-            value = torch.tensor([float(max_steps)], dtype=torch.float64, device=self.device)
+            value = torch.tensor([float(end)], dtype=torch.float64, device=self.device)
             dist.all_reduce(value, op=dist.ReduceOp.MIN)
-            max_steps = int(value.item())
-        self.config.optim.max_steps = max_steps
+            end = int(value.item())
+        self.schedule.retarget(self.step, end)
+        self.config.optim.max_steps = end
         if progress is not None:
-            progress.total = max_steps
+            progress.total = end
         if self.rank == 0:
-            log.info("time limit: the schedule now ends at step %d (--max-steps %d gives the same schedule "
-                     "without a limit)", max_steps, max_steps)
+            log.info("time limit: the schedule now ends at step %d", end)
 
     def _next_batch(self) -> torch.Tensor:
         self.epoch, self.batch_index = self._wrapped(self.epoch, self.batch_index)
@@ -356,6 +367,7 @@ class Trainer:
             "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
             "sched_d": None if self.sched_d is None else self.sched_d.state_dict(),
             "balancer": self.balancer.state_dict(),
+            "schedule": dataclasses.asdict(self.schedule),
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
                     "numpy": _numpy_state(),
@@ -393,11 +405,16 @@ class Trainer:
             self.sched_d.load_state_dict(state["sched_d"])
         self.balancer.load_state_dict(state["balancer"])
         self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
-        saved = state["config"]["optim"]["max_steps"]
-        if saved != self.config.optim.max_steps and not self.config.optim.time_limit and self.rank == 0:
-            log.warning("the checkpoint's schedule ended at step %d, this run's ends at step %d: the learning rate "
-                        "follows the new one (pass --max-steps %d to keep the old)", saved,
-                        self.config.optim.max_steps, saved)
+        optim = self.config.optim
+        # Checkpoints written before the schedule could move hold only the max_steps it ended at.
+        self.schedule = (CosineSchedule(**state["schedule"]) if "schedule" in state
+                         else CosineSchedule(optim.warmup_steps, state["config"]["optim"]["max_steps"]))
+        if not optim.time_limit and self.schedule.end != optim.max_steps:
+            if self.rank == 0:
+                log.warning("the checkpoint's schedule ends at step %s, this run's at step %d: the rest of the "
+                            "cosine is stretched to it from step %d (--max-steps %s keeps the old)", self.schedule.end,
+                            optim.max_steps, self.step, self.schedule.end)
+            self.schedule.retarget(self.step, optim.max_steps)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda") is not None:
@@ -430,7 +447,8 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.config.optim.max_steps, initial=self.step, unit="step")
+        total = None if math.isinf(self.schedule.end) else self.schedule.end
+        return tqdm(total=total, initial=self.step, unit="step")
 
 
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:

@@ -1,6 +1,7 @@
 """Training on synthesised audio: the loss falls, resume is exact, bad data and configs are refused clearly."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -210,8 +211,8 @@ def test_time_limit_fits_the_schedule_to_the_time_and_stops_at_it(tmp_path, capl
     trainer.clock = lambda: float(trainer.step)  # one second a step
     with caplog.at_level("INFO", logger="audiocodec.train"):
         trainer.train()
-    # Fitted at the warm-up's end, step 12 (after TIMED_STEPS timed steps at least): 18 s left at 1 step/s.
-    assert 12 >= TIMED_STEPS + 1
+    # Timed from step 1 (the first step is not typical) to the warm-up's end, step 12: 18 s left at 1 step/s.
+    assert 12 >= 1 + TIMED_STEPS
     fitted = 12 + int(18 * (1 - MARGIN))
     assert trainer.config.optim.max_steps == trainer.step == fitted
     assert f"schedule now ends at step {fitted}" in caplog.text
@@ -229,6 +230,65 @@ def test_time_limit_fits_the_schedule_to_the_time_and_stops_at_it(tmp_path, capl
     assert (tmp_path / "slow" / "run" / "checkpoint_00000018.pt").is_file()
 
 
+def test_a_time_limited_run_resumed_with_a_new_limit_keeps_its_learning_rate_continuous(tmp_path):
+    """Preempted at step 15, resumed with another time limit: the rest of the cosine is refitted to the new time,
+    from the rate it had, and the run goes on past the recipe's max_steps (which a time limit overrides)."""
+    rates = []
+
+    def trainer_for(resume: bool) -> Trainer:
+        config = tiny_config(tmp_path, max_steps=5, warmup_steps=4, time_limit=30.0)
+        config.checkpoint_every = config.valid_every = 10_000
+        trainer = Trainer(config, resume=resume)
+        trainer.clock = lambda: float(trainer.step)
+        step = trainer._train_step
+
+        def step_and_record(batch):
+            rates.append(trainer.opt_g.param_groups[0]["lr"])
+            metrics = step(batch)
+            trainer.stop_requested = trainer.step == 15 and not resume
+            return metrics
+
+        trainer._train_step = step_and_record
+        return trainer
+
+    first = trainer_for(resume=False)
+    first.train()
+    assert first.step == 15 and first.schedule.end == 11 + int(19 * 0.97)  # fitted at step 11 (1 + 10 timed)
+    resumed = trainer_for(resume=True)
+    resumed.train()
+    # Deadline 15 + 30 = 45 s; fitted at step 26 (16 + 10 timed) with 19 s left.
+    assert resumed.step == resumed.schedule.end == 26 + int(19 * 0.97) > 5
+    assert len(rates) == resumed.step
+    cosine = rates[4:]
+    assert all(later <= earlier * (1 + 1e-12) for earlier, later in zip(cosine, cosine[1:])), rates
+    assert cosine[-1] == pytest.approx(0.1 * rates[3], rel=0.05) and cosine[8] < rates[3]
+
+
+def test_time_limit_times_steps_once_the_discriminator_has_joined(tmp_path):
+    config = tiny_config(tmp_path, warmup_steps=5, time_limit=100.0)
+    config.loss.discriminator, config.loss.discriminator_warmup = True, 20
+    budget = Trainer(config)._time_budget()
+    assert (budget.time_from, budget.fit_step) == (20, 30)
+
+
+def test_schedule_moves_its_end_without_a_jump():
+    from audiocodec.training.schedule import CosineSchedule
+
+    fixed = CosineSchedule(warmup=100, end=1000)
+    # The formula of the schedule before its end could move, bit for bit (resume must stay exact).
+    for step in (0, 50, 99, 100, 101, 550, 999, 1000, 2000):
+        progress = (step - 100) / max(1, 1000 - 100)
+        old = (step + 1) / 100 if step < 100 else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        assert fixed.factor(step) == old
+    moved = CosineSchedule(warmup=100, end=1000)
+    before = moved.factor(400)
+    moved.retarget(400, 3000)
+    assert moved.factor(400) == pytest.approx(before) and moved.factor(3000) == pytest.approx(0.1)
+    assert fixed.factor(1000) == pytest.approx(0.1) and moved.factor(1000) > 0.5
+    held = CosineSchedule(warmup=10, end=math.inf)
+    assert held.factor(5) == 0.6 and held.factor(10) == held.factor(10_000) == 1.0
+
+
 def test_time_limits_are_parsed_and_checked():
     from audiocodec.training.time_budget import parse_duration
 
@@ -238,6 +298,9 @@ def test_time_limits_are_parsed_and_checked():
             parse_duration(bad)
     with pytest.raises(ConfigError, match="time_limit"):
         TrainConfig.from_dict({"optim": {"time_limit": -5}})
+    from audiocodec.cli import main
+
+    assert main(["train", "--config", str(RECIPE), "--max-steps", "10", "--time-limit", "1h"]) == 1
 
 
 def export(*argv) -> int:
