@@ -65,8 +65,8 @@ def run_train(args: argparse.Namespace) -> int:
         config.output_dir = args.output_dir
     if args.max_steps is not None and args.time_limit is not None:
         raise ConfigError("give --max-steps or --time-limit, not both: a time limit sets max_steps itself")
-    if args.max_steps is not None:
-        config.optim.max_steps = args.max_steps
+    if args.max_steps is not None:  # a number of steps asked for on the command line replaces a recipe's limit
+        config.optim.max_steps, config.optim.time_limit = args.max_steps, 0.0
     if args.time_limit is not None:
         config.optim.time_limit = args.time_limit
     if args.init_from is not None:

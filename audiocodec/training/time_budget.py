@@ -28,7 +28,9 @@ MARGIN = 0.03
 class TimeBudget:
     """The deadline of one training process, and the schedule end that reaches it.
 
-    Steps `time_from` to `fit_step` are timed; `after_step` returns the fitted end once, at `fit_step`.
+    The steps after `time_from`, up to `fit_step`, are timed (their loading and training, not the checkpoints or
+    validations that follow some of them: one checkpoint can outlast ten GPU steps); `after_step` returns the
+    fitted end once, at `fit_step`.
     """
 
     def __init__(self, seconds: float, time_from: int, fit_step: int, clock: Callable[[], float] = time.monotonic):
@@ -38,21 +40,22 @@ class TimeBudget:
         self.deadline = clock() + seconds
         self.time_from, self.fit_step = time_from, fit_step
         self.fitted = False
-        self._timed_from: float | None = None
+        self._timed_seconds = 0.0
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
 
-    def after_step(self, step: int) -> int | None:
-        """Call after each step; at `fit_step`, returns the step that the deadline will find the run at."""
-        if step == self.time_from:
-            self._timed_from = self.clock()
-        if self.fitted or step != self.fit_step or self._timed_from is None:
+    def after_step(self, step: int, seconds: float) -> int | None:
+        """Call after each step, which reached `step` in `seconds`; at `fit_step`, returns the step that the
+        deadline will find the run at."""
+        if self.fitted or step <= self.time_from:
+            return None
+        self._timed_seconds += seconds
+        if step != self.fit_step:
             return None
         self.fitted = True
-        now = self.clock()
-        seconds_per_step = max(now - self._timed_from, 1e-9) / (step - self.time_from)
-        return step + max(0, int((self.deadline - now) * (1 - MARGIN) / seconds_per_step))
+        seconds_per_step = max(self._timed_seconds, 1e-9) / (step - self.time_from)
+        return step + max(0, int((self.deadline - self.clock()) * (1 - MARGIN) / seconds_per_step))
 
 
 def parse_duration(text: str) -> float:

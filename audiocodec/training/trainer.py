@@ -174,9 +174,10 @@ class Trainer:
         try:
             while ((self.step < self.schedule.end or (budget is not None and not budget.fitted))
                    and not self._should_stop(budget)):
+                started = self.clock()
                 batch = self._next_batch().to(self.device)
                 last = self._train_step(batch)
-                if budget is not None and (fitted := budget.after_step(self.step)) is not None:
+                if budget is not None and (fitted := budget.after_step(self.step, self.clock() - started)) is not None:
                     self._fit_schedule(fitted, progress)
                 if progress is not None:
                     progress.update(1)
@@ -225,7 +226,7 @@ class Trainer:
         discriminator joins; fit no earlier than the warm-up's end."""
         joins = self.config.loss.discriminator_warmup if self.discriminator is not None else 0
         time_from = max(self.step + 1, joins)
-        fit_step = max(self.config.optim.warmup_steps, time_from + TIMED_STEPS)
+        fit_step = max(self.schedule.warmup, time_from + TIMED_STEPS)
         return TimeBudget(self.config.optim.time_limit, time_from, fit_step, self.clock)
 
     def _fit_schedule(self, end: int, progress) -> None:
@@ -238,8 +239,12 @@ class Trainer:
         self.config.optim.max_steps = end
         if progress is not None:
             progress.total = end
-        if self.rank == 0:
-            log.info("time limit: the schedule now ends at step %d", end)
+        if self.rank != 0:
+            return
+        log.info("time limit: the schedule now ends at step %d", end)
+        if end - self.step < TIMED_STEPS:
+            log.warning("the time limit leaves %d steps after the fit: the learning rate falls to its floor within "
+                        "them", end - self.step)
 
     def _next_batch(self) -> torch.Tensor:
         self.epoch, self.batch_index = self._wrapped(self.epoch, self.batch_index)
@@ -411,10 +416,13 @@ class Trainer:
                          else CosineSchedule(optim.warmup_steps, state["config"]["optim"]["max_steps"]))
         if not optim.time_limit and self.schedule.end != optim.max_steps:
             if self.rank == 0:
-                log.warning("the checkpoint's schedule ends at step %s, this run's at step %d: the rest of the "
-                            "cosine is stretched to it from step %d (--max-steps %s keeps the old)", self.schedule.end,
-                            optim.max_steps, self.step, self.schedule.end)
+                old = ("was held at its peak, waiting for a time limit's fit" if math.isinf(self.schedule.end)
+                       else f"ends at step {self.schedule.end} (--max-steps {self.schedule.end} keeps it)")
+                log.warning("the checkpoint's schedule %s; the rest of the cosine now runs from step %d to this "
+                            "run's max_steps, %d", old, self.step, optim.max_steps)
             self.schedule.retarget(self.step, optim.max_steps)
+        if not math.isinf(self.schedule.end):
+            optim.max_steps = self.schedule.end  # what the checkpoints' config records
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda") is not None:

@@ -1,7 +1,9 @@
 """Run under torchrun by test_trainer.py: train, then check every rank holds the same weights and buffers.
 
-With a second argument S, rank 1 alone is asked to stop after step S, as when a signal reaches the ranks a step
-apart: every rank must stop after the same step."""
+`stop=S`: rank 1 alone is asked to stop after step S, as when a signal reaches the ranks a step apart.
+`clocks`: under a time limit, each rank's clock runs at its own pace (rank r: 1 + r seconds a step, rank 1's ten
+after step 12), as when ranks time different steps and their deadlines pass at different moments.
+Every rank must stop after the same step, with the same schedule."""
 
 import sys
 
@@ -12,8 +14,9 @@ from audiocodec.training.config import load_config
 from audiocodec.training.trainer import Trainer, leave_process_group
 
 trainer = Trainer(load_config(sys.argv[1]))
-if len(sys.argv) > 2 and dist.get_rank() == 1:
-    stop_after, train_step = int(sys.argv[2]), trainer._train_step
+mode, rank = (sys.argv[2] if len(sys.argv) > 2 else ""), dist.get_rank()
+if mode.startswith("stop=") and rank == 1:
+    stop_after, train_step = int(mode[5:]), trainer._train_step
 
     def step_then_stop(batch, trainer=trainer):
         metrics = train_step(batch)
@@ -21,8 +24,12 @@ if len(sys.argv) > 2 and dist.get_rank() == 1:
         return metrics
 
     trainer._train_step = step_then_stop
+if mode == "clocks":
+    pace = 1 + rank
+    trainer.clock = lambda trainer=trainer: float(pace * min(trainer.step, 12) + (10 if rank else 1)
+                                                  * max(trainer.step - 12, 0))
 trainer.train()
-print(f"rank {dist.get_rank()} stopped after step {trainer.step}")
+print(f"rank {rank} stopped after step {trainer.step}, schedule end {trainer.schedule.end}")
 flat = torch.cat([t.detach().double().reshape(-1) for t in trainer.model.state_dict().values()])
 gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, flat)

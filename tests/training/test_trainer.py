@@ -157,27 +157,43 @@ def test_empty_dataset_and_unknown_keys_are_clear_errors(tmp_path):
         load_config(bad)
 
 
-def test_two_ranks_under_torchrun_stay_in_sync_and_stop_together(tmp_path):
-    config = tiny_config(tmp_path, max_steps=8)
-    config.checkpoint_every = 3
-    recipe = tmp_path / "recipe.yaml"
+def run_two_ranks(tmp_path: Path, config: TrainConfig, mode: str) -> str:
+    """tests/training/ddp_check.py under torchrun with two CPU ranks; its standard output."""
     import yaml
 
+    recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(config.to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
-         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe), "5"],
+         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe), mode],
         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=180,
     )
     # Both ends of the ranks' stderr: a rank's own error comes first, torchrun's summary last.
     assert result.returncode == 0, result.stderr[:3000] + "\n[...]\n" + result.stderr[-3000:]
     assert "ranks identical" in result.stdout
-    # Only rank 1 was asked to stop, after step 5: both stopped there, and rank 0 wrote the final checkpoint.
-    assert "rank 0 stopped after step 5" in result.stdout and "rank 1 stopped after step 5" in result.stdout
     assert "broadcast_buffers" not in result.stderr  # deprecated in torch 2.13: no FutureWarning for users
+    return result.stdout
+
+
+def test_two_ranks_under_torchrun_stay_in_sync_and_stop_together(tmp_path):
+    config = tiny_config(tmp_path, max_steps=8)
+    config.checkpoint_every = 3
+    out = run_two_ranks(tmp_path, config, "stop=5")
+    # Only rank 1 was asked to stop, after step 5: both stopped there, and rank 0 wrote the final checkpoint.
+    assert "rank 0 stopped after step 5," in out and "rank 1 stopped after step 5," in out
     checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*.pt"))
     assert checkpoints == ["checkpoint_00000003.pt", "checkpoint_00000005.pt"]
+
+
+def test_two_ranks_agree_on_a_time_limits_schedule_and_deadline(tmp_path):
+    config = tiny_config(tmp_path, warmup_steps=12, time_limit=30.0)
+    config.checkpoint_every = config.valid_every = 10_000
+    out = run_two_ranks(tmp_path, config, "clocks")
+    # Rank 0 fits 12 + 17 steps, rank 1 (2 s a step, 6 s left) 12 + 2: both take 14. Rank 1's clock then passes
+    # its deadline after step 13 (24 + 10 s): both stop there.
+    assert "rank 0 stopped after step 13, schedule end 14" in out
+    assert "rank 1 stopped after step 13, schedule end 14" in out
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")), ids=lambda p: p.name)
