@@ -177,6 +177,8 @@ class Trainer:
                 started = self.clock()
                 batch = self._next_batch().to(self.device)
                 last = self._train_step(batch)
+                if "skipped" in last:  # no step was made: nothing to count, log, validate or save
+                    continue
                 if budget is not None and (fitted := budget.after_step(self.step, self.clock() - started)) is not None:
                     self._fit_schedule(fitted, progress)
                 if progress is not None:

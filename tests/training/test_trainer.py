@@ -319,6 +319,22 @@ def test_time_limits_are_parsed_and_checked():
     assert main(["train", "--config", str(RECIPE), "--max-steps", "10", "--time-limit", "1h"]) == 1
 
 
+def test_a_skipped_step_is_not_logged_or_counted_as_a_step(tmp_path):
+    config = tiny_config(tmp_path, max_steps=6)
+    config.log_every, config.checkpoint_every, config.valid_every = 1, 10_000, 10_000
+    trainer = Trainer(config)
+    mel, calls = trainer.mel.forward, []
+
+    def nan_once(estimate, reference):
+        calls.append(trainer.step)
+        return torch.tensor(float("nan")) if len(calls) == 4 else mel(estimate, reference)
+
+    trainer.mel.forward = nan_once
+    trainer.train()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert calls == [0, 1, 2, 3, 3, 4, 5] and steps == [1, 2, 3, 4, 5, 6]
+
+
 def export(*argv) -> int:
     """`audiocodec export ARGV...` through the real argument parser, errors raised rather than printed."""
     import argparse
