@@ -402,12 +402,17 @@ class Trainer:
         if state is None:
             log.info("no checkpoint in %s: starting from scratch", self.output)
             return
+        if self.discriminator is not None and state["discriminator"] is None:
+            # Its optimizer and schedule would start at step 0 and its warm-up would be long past: the fresh
+            # discriminator would face the generator's full pull at once (docs/training.md).
+            raise AudioCodecError(f"{self.output}: its checkpoints have no discriminator, and this recipe adds one: "
+                                  "export the run and start a new one from it with --init-from")
         self.model.load_state_dict(state["model"])
-        if self.discriminator is not None and state["discriminator"] is not None:
+        if self.discriminator is not None:
             _unwrap(self.discriminator).load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
-        if self.opt_d is not None and state["opt_d"] is not None:
+        if self.opt_d is not None:
             self.opt_d.load_state_dict(state["opt_d"])
             self.sched_d.load_state_dict(state["sched_d"])
         self.balancer.load_state_dict(state["balancer"])

@@ -319,6 +319,15 @@ def test_time_limits_are_parsed_and_checked():
     assert main(["train", "--config", str(RECIPE), "--max-steps", "10", "--time-limit", "1h"]) == 1
 
 
+def test_resuming_into_a_recipe_that_adds_the_discriminator_is_refused(tmp_path):
+    config = tiny_config(tmp_path, max_steps=2)
+    config.loss.discriminator = False
+    Trainer(config).train()
+    config.loss.discriminator = True
+    with pytest.raises(AudioCodecError, match="no discriminator.*--init-from"):
+        Trainer(config, resume=True)
+
+
 def test_a_skipped_step_is_not_logged_or_counted_as_a_step(tmp_path):
     config = tiny_config(tmp_path, max_steps=6)
     config.log_every, config.checkpoint_every, config.valid_every = 1, 10_000, 10_000
