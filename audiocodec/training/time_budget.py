@@ -10,8 +10,8 @@ Until the fit the learning rate of a fresh run warms up, then holds at its peak,
 checkpoint's schedule; the fit ends the cosine at the fitted step, without a jump in the rate (schedule.py). The
 steps timed come after the first of the process (which pays for loading the first batch, allocating memory and,
 on GPUs, choosing kernels) and after the discriminator's warm-up (before which steps are cheaper), and the fit
-waits for the warm-up's end: a fresh run whose warm-up covers the timed steps gets the very schedule that
-`--max-steps` with the fitted value (logged, and kept in the checkpoints' config) gives.
+waits for the warm-up's end. Ten steps do not show what checkpoints and validations cost, so the end is fitted
+again after each checkpoint, from all the time since the fit.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class TimeBudget:
         self.time_from, self.fit_step = time_from, fit_step
         self.fitted = False
         self._timed_seconds = 0.0
+        self._fitted_at: tuple[int, float] = (0, 0.0)
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
@@ -54,8 +55,18 @@ class TimeBudget:
         if step != self.fit_step:
             return None
         self.fitted = True
-        seconds_per_step = max(self._timed_seconds, 1e-9) / (step - self.time_from)
-        return step + max(0, int((self.deadline - self.clock()) * (1 - MARGIN) / seconds_per_step))
+        self._fitted_at = (step, self.clock())
+        return self._end(step, self._timed_seconds / (step - self.time_from))
+
+    def refit(self, step: int) -> int:
+        """The end again, from all the time since the fit: checkpoints and validations included, which the ten
+        timed steps leave out. Call after a step's checkpoint, so that the time since the fit holds whole
+        checkpoint intervals."""
+        fit_step, fit_time = self._fitted_at
+        return self._end(step, (self.clock() - fit_time) / max(1, step - fit_step))
+
+    def _end(self, step: int, seconds_per_step: float) -> int:
+        return step + max(0, int((self.deadline - self.clock()) * (1 - MARGIN) / max(seconds_per_step, 1e-9)))
 
 
 def parse_duration(text: str) -> float:

@@ -180,7 +180,7 @@ class Trainer:
                 if "skipped" in last:  # no step was made: nothing to count, log, validate or save
                     continue
                 if budget is not None and (fitted := budget.after_step(self.step, self.clock() - started)) is not None:
-                    self._fit_schedule(fitted, progress)
+                    self._fit_schedule(fitted, progress, first=True)
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix(loss=f"{last.get('mel', float('nan')):.3f}")
@@ -190,6 +190,8 @@ class Trainer:
                     self._log(metrics_file, writer, {"step": self.step, **self.validate()})
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
+                    if budget is not None and budget.fitted and self.step > budget.fit_step:
+                        self._fit_schedule(budget.refit(self.step), progress, first=False)
             if self.stop_reason and self.rank == 0:
                 log.warning("stopping %s at step %d: writing a final checkpoint", self.stop_reason, self.step)
             if self.stop_reason == "at the time limit" and not budget.fitted and self.rank == 0:
@@ -231,20 +233,21 @@ class Trainer:
         fit_step = max(self.schedule.warmup, time_from + TIMED_STEPS)
         return TimeBudget(self.config.optim.time_limit, time_from, fit_step, self.clock)
 
-    def _fit_schedule(self, end: int, progress) -> None:
+    def _fit_schedule(self, end: int, progress, first: bool) -> None:
         """End the cosine at `end`, the smallest of the ranks' estimates, so that all agree."""
         if self.distributed:
             value = torch.tensor([float(end)], dtype=torch.float64, device=self.device)
             dist.all_reduce(value, op=dist.ReduceOp.MIN)
             end = int(value.item())
+        previous = self.schedule.end
         self.schedule.retarget(self.step, end)
         self.config.optim.max_steps = end
         if progress is not None:
             progress.total = end
-        if self.rank != 0:
+        if self.rank != 0 or (not first and abs(end - previous) < 0.01 * end):  # refits that matter only
             return
         log.info("time limit: the schedule now ends at step %d", end)
-        if end - self.step < TIMED_STEPS:
+        if first and end - self.step < TIMED_STEPS:
             log.warning("the time limit leaves %d steps after the fit: the learning rate falls to its floor within "
                         "them", end - self.step)
 

@@ -246,6 +246,27 @@ def test_time_limit_fits_the_schedule_to_the_time_and_stops_at_it(tmp_path, capl
     assert (tmp_path / "slow" / "run" / "checkpoint_00000018.pt").is_file()
 
 
+def test_time_limit_refits_after_checkpoints_which_the_timed_steps_leave_out(tmp_path, caplog):
+    config = tiny_config(tmp_path, max_steps=10_000, warmup_steps=12, time_limit=60.0)
+    config.checkpoint_every, config.valid_every = 5, 10_000
+    trainer = Trainer(config)
+    saves, save = [], trainer.save
+
+    def slow_save():  # 2 s a checkpoint, on top of 1 s a step
+        saves.append(trainer.step)
+        save()
+
+    trainer.save = slow_save
+    trainer.clock = lambda: float(trainer.step + 2 * len(saves))
+    with caplog.at_level("INFO", logger="audiocodec.train"):
+        trainer.train()
+    # The first fit, on steps alone (1 s each; 16 s gone at step 12): 12 + int(44 * 0.97) = 54, which the
+    # checkpoints' 0.4 s a step would have cut short at the deadline. The refits end the schedule in time.
+    assert "schedule now ends at step 54" in caplog.text
+    assert trainer.stop_reason == "" and trainer.step == trainer.schedule.end < 54
+    assert trainer.clock() <= 60 and trainer._lr_factor(trainer.step) == pytest.approx(0.1)
+
+
 def test_a_time_limited_run_resumed_with_a_new_limit_keeps_its_learning_rate_continuous(tmp_path):
     """Preempted at step 15, resumed with another time limit: the rest of the cosine is refitted to the new time,
     from the rate it had, and the run goes on past the recipe's max_steps (which a time limit overrides)."""
