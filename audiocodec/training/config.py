@@ -74,9 +74,10 @@ class OptimConfig(Config):
     grad_clip: float = 1.0
     warmup_steps: int = 0
     max_steps: int = 1000
-    # Seconds of training (0: no limit; `audiocodec train --time-limit 2h`). At the end of the warm-up the trainer
-    # sets max_steps (ignored until then) to the step it will reach when the time is up, and stops at the first
-    # step boundary past the limit if it comes sooner (time_budget.py).
+    # Seconds of training (0: no limit; `audiocodec train --time-limit 2h`). Once it has timed ten steps, and no
+    # earlier than the warm-up's end, the trainer sets max_steps (ignored until then) to the step it will reach
+    # when the time is up, fits it again after each checkpoint, and stops at the first step boundary past the
+    # limit if it comes sooner (time_budget.py).
     time_limit: float = 0.0
 
     def __post_init__(self) -> None:

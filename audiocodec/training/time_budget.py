@@ -28,20 +28,21 @@ MARGIN = 0.03
 class TimeBudget:
     """The deadline of one training process, and the schedule end that reaches it.
 
-    The steps after `time_from`, up to `fit_step`, are timed (their loading and training, not the checkpoints or
+    The TIMED_STEPS steps after `time_from` are timed (their loading and training, not the checkpoints or
     validations that follow some of them: one checkpoint can outlast ten GPU steps); `after_step` returns the
-    fitted end once, at `fit_step`.
+    fitted end once, at `fit_step`: the last of them, or the warm-up's end if later.
     """
 
-    def __init__(self, seconds: float, time_from: int, fit_step: int, clock: Callable[[], float] = time.monotonic):
-        if fit_step - time_from < TIMED_STEPS:
-            raise ValueError(f"fit at step {fit_step} leaves fewer than {TIMED_STEPS} steps timed from {time_from}")
+    def __init__(self, seconds: float, time_from: int, warmup: int, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.deadline = clock() + seconds
-        self.time_from, self.fit_step = time_from, fit_step
-        self.fitted = False
+        self.time_from, self.fit_step = time_from, max(warmup, time_from + TIMED_STEPS)
         self._timed_seconds = 0.0
-        self._fitted_at: tuple[int, float] = (0, 0.0)
+        self._fitted_at: tuple[int, float] | None = None  # step and time of the fit
+
+    @property
+    def fitted(self) -> bool:
+        return self._fitted_at is not None
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
@@ -54,16 +55,17 @@ class TimeBudget:
         self._timed_seconds += seconds
         if step != self.fit_step:
             return None
-        self.fitted = True
         self._fitted_at = (step, self.clock())
         return self._end(step, self._timed_seconds / (step - self.time_from))
 
-    def refit(self, step: int) -> int:
+    def refit(self, step: int) -> int | None:
         """The end again, from all the time since the fit: checkpoints and validations included, which the ten
-        timed steps leave out. Call after a step's checkpoint, so that the time since the fit holds whole
-        checkpoint intervals."""
+        timed steps leave out (None before any step after the fit). Call after a step's checkpoint, so that the
+        time since the fit holds whole checkpoint intervals."""
+        if self._fitted_at is None or step <= self._fitted_at[0]:
+            return None
         fit_step, fit_time = self._fitted_at
-        return self._end(step, (self.clock() - fit_time) / max(1, step - fit_step))
+        return self._end(step, (self.clock() - fit_time) / (step - fit_step))
 
     def _end(self, step: int, seconds_per_step: float) -> int:
         return step + max(0, int((self.deadline - self.clock()) * (1 - MARGIN) / max(seconds_per_step, 1e-9)))

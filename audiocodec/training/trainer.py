@@ -190,8 +190,8 @@ class Trainer:
                     self._log(metrics_file, writer, {"step": self.step, **self.validate()})
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
-                    if budget is not None and budget.fitted and self.step > budget.fit_step:
-                        self._fit_schedule(budget.refit(self.step), progress, first=False)
+                    if budget is not None and (refitted := budget.refit(self.step)) is not None:
+                        self._fit_schedule(refitted, progress, first=False)
             if self.stop_reason and self.rank == 0:
                 log.warning("stopping %s at step %d: writing a final checkpoint", self.stop_reason, self.step)
             if self.stop_reason == "at the time limit" and not budget.fitted and self.rank == 0:
@@ -227,11 +227,10 @@ class Trainer:
 
     def _time_budget(self) -> TimeBudget:
         """Time steps that cost what the rest will: not the first of this process, nor those before the
-        discriminator joins; fit no earlier than the warm-up's end."""
+        discriminator joins."""
         joins = self.config.loss.discriminator_warmup if self.discriminator is not None else 0
         time_from = max(self.step + 1, joins)
-        fit_step = max(self.schedule.warmup, time_from + TIMED_STEPS)
-        return TimeBudget(self.config.optim.time_limit, time_from, fit_step, self.clock)
+        return TimeBudget(self.config.optim.time_limit, time_from, self.schedule.warmup, self.clock)
 
     def _fit_schedule(self, end: int, progress, first: bool) -> None:
         """End the cosine at `end`, the smallest of the ranks' estimates, so that all agree."""
