@@ -12,9 +12,12 @@ import io
 import math
 import operator
 import os
+import shutil
 import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -30,6 +33,9 @@ FLAC_MAX_CHANNELS = 8
 #: `compress` refuses to give one to its `.ac` output.
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
 STDIO = "-"
+#: Standard input, pipes and FIFOs are copied (libsndfile needs to seek, and `compress` reads its input twice)
+#: into memory up to this size, and on to a temporary file beyond it.
+SPOOL_MEMORY_BYTES = 64 << 20
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -51,8 +57,8 @@ WHOLE_READ_FORMATS = {"MP3"}
 
 class AudioSource:
     """An audio file read block by block (`blocks`, as often as needed), for recordings too long to hold whole;
-    the same checks and errors as `read_audio`, the format's made on opening. Standard input and pipes are held
-    in memory, as `read_audio` holds them, and so are MP3 files' samples (`WHOLE_READ_FORMATS`)."""
+    the same checks and errors as `read_audio`, the format's made on opening. Standard input and pipes are copied
+    first (`_spooled`); MP3 files' samples are held in memory (`WHOLE_READ_FORMATS`)."""
 
     def __init__(self, path: str | Path):
         self.source, self.name = _open(path)
@@ -92,20 +98,28 @@ def _open(path: str | Path) -> tuple[object, str]:
     and the name errors give it; a missing, empty or unreadable input is an `AudioReadError`."""
     name = "standard input" if str(path) == STDIO else str(path)
     if str(path) == STDIO:
-        source = io.BytesIO(sys.stdin.buffer.read())
-        if not source.getbuffer().nbytes:
-            raise AudioReadError(f"{name}: empty, expected an audio file")
-        return source, name
+        return _spooled(sys.stdin.buffer, name), name
     if not Path(path).exists():
         raise AudioReadError(f"{name}: no such file")
     if Path(path).is_dir():
         raise AudioReadError(f"{name}: is a directory, expected an audio file")
-    if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: buffer it
+    if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: copy it
         with open(path, "rb") as handle:
-            return io.BytesIO(handle.read()), name
+            return _spooled(handle, name), name
     with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
         pass
     return str(path), name
+
+
+def _spooled(stream: BinaryIO, name: str) -> tempfile.SpooledTemporaryFile:
+    """A seekable copy of `stream`, read to its end and rewound: in memory up to `SPOOL_MEMORY_BYTES`, then in a
+    temporary file (deleted when closed), so that hours piped in from ffmpeg or sox need disk, not memory."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    shutil.copyfileobj(stream, spool, 1 << 20)
+    if not spool.tell():
+        raise AudioReadError(f"{name}: empty, expected an audio file")
+    spool.seek(0)
+    return spool
 
 
 def _not_audio(name: str, error: Exception) -> AudioReadError:
@@ -301,28 +315,40 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> int:
     Files are written block by block, so a long recording needs no second full-size copy.
     """
     block = 1 << 20
-    with AudioSink(path, sample_rate, wav.shape[0]) as sink:
+    with AudioSink(path, sample_rate, wav.shape[0], wav.shape[1]) as sink:
         for start in range(0, wav.shape[1], block):
             sink.write(wav[:, start : start + block])
     return sink.clipped
 
 
 class AudioSink:
-    """A 16-bit WAV or FLAC file (by extension; WAV on standard output) written block by block and put in place
-    atomically when the `with` block ends without an error; `clipped` counts the samples beyond [-1, 1]."""
+    """A 16-bit WAV or FLAC file (by extension; WAV on standard output) of `frames` samples per channel, written
+    block by block; `clipped` counts the samples beyond [-1, 1].
 
-    def __init__(self, path: str | Path, sample_rate: int, channels: int):
-        self.path, self.sample_rate, self.channels = path, sample_rate, channels
-        self.clipped = 0
+    A file is put in place atomically when the `with` block ends without an error. Standard output and pipes
+    cannot seek back to finish a header, so a WAV there starts with one that already holds the length (a player
+    at the other end starts at once), and a FLAC is made in a temporary file (`_spooled`'s) and copied at the end.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int, frames: int):
+        self.path, self.sample_rate, self.channels, self.frames = path, sample_rate, channels, frames
+        self.clipped = self.written = 0
 
     def __enter__(self) -> "AudioSink":
         fmt, subtype = OUTPUT_FORMATS.get(Path(self.path).suffix.lower(), OUTPUT_FORMATS[".wav"])
         self._stack = contextlib.ExitStack()
-        if str(self.path) == STDIO or is_special_file(self.path):  # a pipe cannot seek back to finish the header
-            self._buffer = target = io.BytesIO()
-        else:
-            self._buffer, target = None, self._stack.enter_context(atomic_path(self.path))
+        self._stream = self._spool = self._file = None
         try:
+            if str(self.path) == STDIO or is_special_file(self.path):
+                self._stream = sys.stdout.buffer if str(self.path) == STDIO else self._stack.enter_context(
+                    open(self.path, "wb"))
+                if fmt == "WAV":
+                    self._stream.write(wav_header(self.sample_rate, self.channels, self.frames))
+                    return self
+                target = self._spool = self._stack.enter_context(
+                    tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES))
+            else:
+                target = self._stack.enter_context(atomic_path(self.path))
             self._file = self._stack.enter_context(sf.SoundFile(target, "w", self.sample_rate, self.channels,
                                                                 subtype=subtype, format=fmt))
         except BaseException:
@@ -334,9 +360,54 @@ class AudioSink:
         """Append `[channels, t]` samples."""
         part = block.T
         self.clipped += int(np.count_nonzero(np.abs(part) > 1.0))
-        self._file.write(np.clip(part, -1.0, 1.0))
+        self.written += part.shape[0]
+        if self.written > self.frames:  # a streamed header would hold the wrong length
+            raise ValueError(f"{self.written} samples written to an audio file of {self.frames}")
+        if self._file is None:
+            self._stream.write(pcm16(np.clip(part, -1.0, 1.0), self.sample_rate))
+        else:
+            self._file.write(np.clip(part, -1.0, 1.0))
 
     def __exit__(self, *exc_info) -> None:
+        if exc_info[0] is None:
+            try:
+                self._finish()
+            except BaseException:
+                self._stack.__exit__(*sys.exc_info())
+                raise
         self._stack.__exit__(*exc_info)
-        if exc_info[0] is None and self._buffer is not None:
-            write_bytes(self.path, self._buffer.getvalue())
+
+    def _finish(self) -> None:
+        if self._spool is not None:
+            self._file.close()  # writes the format's last header fields
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, self._stream, 1 << 20)
+        if self._stream is not None:
+            self._stream.flush()
+
+
+def wav_header(sample_rate: int, channels: int, frames: int) -> bytes:
+    """The header libsndfile writes for a 16-bit WAV, with the RIFF and data sizes of `frames` samples per
+    channel filled in; beyond 4 GiB, the 0xFFFFFFFF that ffmpeg writes to pipes (readers read to the end)."""
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", sample_rate, channels, subtype="PCM_16", format="WAV"):
+        pass
+    header = bytearray(buffer.getvalue())
+    if header[:4] != b"RIFF" or header[-8:] != b"data\0\0\0\0":
+        raise ValueError("libsndfile wrote an unexpected WAV header")
+    data_bytes = frames * channels * 2
+    riff_bytes = len(header) - 8 + data_bytes
+    unknown = riff_bytes > 0xFFFFFFFF
+    header[4:8] = (0xFFFFFFFF if unknown else riff_bytes).to_bytes(4, "little")
+    header[-4:] = (0xFFFFFFFF if unknown else data_bytes).to_bytes(4, "little")
+    return bytes(header)
+
+
+def pcm16(samples: np.ndarray, sample_rate: int) -> bytes:
+    """`[t, channels]` float samples in [-1, 1] as interleaved little-endian 16-bit PCM, converted by libsndfile
+    as it converts them into a WAV file."""
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", sample_rate, samples.shape[1], subtype="PCM_16", format="RAW",
+                      endian="LITTLE") as raw:
+        raw.write(samples)
+    return buffer.getvalue()

@@ -79,7 +79,7 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
         if header.gain is not None:
             decoded = (part / header.gain for part in decoded)
         remixed = (remix(part, header.original_channels) for part in decoded)
-        with AudioSink(output, header.original_rate, header.original_channels) as sink:
+        with AudioSink(output, header.original_rate, header.original_channels, header.original_length) as sink:
             written = 0
             for audio in _resampled(remixed, model.sample_rate, header.original_rate):
                 audio = audio[..., : header.original_length - written]

@@ -1,0 +1,105 @@
+"""Standard input, standard output and FIFOs: the same audio as files, without holding recordings in memory."""
+import io
+import os
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiocodec import audio_io
+from audiocodec.audio_io import AudioSink, AudioSource, wav_header, write_audio
+from audiocodec.errors import AudioReadError
+
+
+class _Stdout:
+    """A stand-in for `sys.stdout` whose `buffer` records what was written, and cannot seek (as a pipe)."""
+
+    def __init__(self):
+        self.buffer = _Pipe()
+
+
+class _Pipe(io.RawIOBase):
+    def __init__(self):
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.data += bytes(data)
+        return len(data)
+
+
+def _audio(channels: int = 3, length: int = 5003) -> np.ndarray:
+    wav = 0.1 * np.random.default_rng(0).standard_normal((channels, length)).astype(np.float32)
+    wav[:, :7] = [[1.5], [-2.0], [0.999]][:channels]  # clipped, and kept, as in a file
+    return wav
+
+
+def test_a_wav_on_standard_output_is_streamed_and_is_the_file_written_to_disk(tmp_path, monkeypatch):
+    wav = _audio()
+    write_audio(tmp_path / "disk.wav", wav, 22050)
+    stdout = _Stdout()
+    monkeypatch.setattr(audio_io.sys, "stdout", stdout)
+    with AudioSink("-", 22050, 3, wav.shape[1]) as sink:
+        sink.write(wav[:, :1000])
+        # Before the end: the header with the final length and the first block are already out, for a player.
+        assert len(stdout.buffer.data) == 44 + 1000 * 3 * 2
+        sink.write(wav[:, 1000:])
+    assert sink.clipped == 14
+    assert bytes(stdout.buffer.data) == (tmp_path / "disk.wav").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["pipe.wav", "pipe.flac", "pipe"])
+def test_a_fifo_gets_the_bytes_of_the_file_written_to_disk(tmp_path, name):
+    wav = _audio(2)
+    disk = tmp_path / ("disk" + (os.path.splitext(name)[1] or ".wav"))
+    write_audio(disk, wav, 44100)
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    write_audio(fifo, wav, 44100)
+    reader.join(timeout=60)
+    assert received == [disk.read_bytes()]
+
+
+def test_writing_more_samples_than_the_header_promised_is_refused(monkeypatch):
+    monkeypatch.setattr(audio_io.sys, "stdout", _Stdout())
+    with pytest.raises(ValueError, match="11 samples written to an audio file of 10"):
+        with AudioSink("-", 8000, 1, 10) as sink:
+            sink.write(np.zeros((1, 11), np.float32))
+
+
+def test_a_wav_beyond_4_gib_says_its_length_is_unknown_and_reads_to_its_end():
+    header = wav_header(48000, 2, 2**30)
+    assert header[4:8] == header[-4:] == b"\xff\xff\xff\xff"
+    exact = wav_header(48000, 2, 1000)
+    assert int.from_bytes(exact[4:8], "little") == len(exact) - 8 + 4000
+    samples = np.arange(-500, 500, dtype=np.int16).reshape(-1, 2)
+    read, rate = sf.read(io.BytesIO(header + samples.tobytes()), dtype="int16")
+    assert rate == 48000 and np.array_equal(read, samples)
+
+
+def _stdin(monkeypatch, data: bytes) -> None:
+    class Stdin:
+        buffer = io.BufferedReader(io.BytesIO(data))
+
+    monkeypatch.setattr(audio_io.sys, "stdin", Stdin)
+
+
+def test_standard_input_beyond_the_memory_limit_is_read_from_a_temporary_file(tmp_path, monkeypatch):
+    wav = _audio(2, 30000)
+    sf.write(tmp_path / "in.wav", wav.T, 16000, subtype="PCM_16")
+    monkeypatch.setattr(audio_io, "SPOOL_MEMORY_BYTES", 10_000)
+    _stdin(monkeypatch, (tmp_path / "in.wav").read_bytes())
+    piped, disk = AudioSource("-"), AudioSource(tmp_path / "in.wav")
+    assert piped.source._rolled  # on disk, not in memory
+    for _ in range(2):  # compress reads its input twice
+        blocks = [np.asarray(block) for block in piped.blocks(7000)]
+        assert np.array_equal(np.concatenate(blocks, axis=1), np.concatenate(list(disk.blocks(7000)), axis=1))
+    _stdin(monkeypatch, b"")
+    with pytest.raises(AudioReadError, match="standard input: empty, expected an audio file"):
+        AudioSource("-")
