@@ -2,11 +2,12 @@
 
 `api.compress` and `api.decompress` hold whole signals, several times over (the input, the remixed and resampled
 signal, the output): 1.1 GB at peak for 10 minutes of 44.1 kHz stereo, so hours of recording needed tens of
-gigabytes. Here, for models that code in chunks (`api.in_chunks`), a file is read block by block twice, once to
-measure its loudness and once to code it, resampled block by block (`audio_io.BlockResampler`) and coded in
-chunks (`chunked`); decoding writes its output as it goes. Resampling and loudness give the whole signal's
-numbers to the bit, so the files are `api.compress`'s, up to the float rounding that coding in chunks allows.
-Short files, and models that cannot code in chunks, take the whole-signal path.
+gigabytes. Here a long file is read block by block twice, once to measure its loudness and once to code it,
+resampled block by block (`audio_io.BlockResampler`) and coded in chunks (`chunked`, causal models) or segment by
+segment (`segmented`, models with segments such as EnCodec's 48 kHz one); decoding writes its output as it goes.
+Resampling and loudness give the whole signal's numbers to the bit, so the files are `api.compress`'s, up to the
+float rounding that coding in chunks allows (segments give them exactly). Short files, and models that can do
+neither (a non-causal model without segments), take the whole-signal path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
 from .errors import AudioReadError
 from .loudness import LoudnessMeter
 from .model import Codec, EncodedAudio
+from .segmented import decoded_segments, encode_segments
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0
@@ -49,19 +51,24 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
     input's largest absolute sample (a warning beyond full scale is the caller's)."""
     reading = _Reading(source)
     from_step, to_step = resampling_ratio(source.sample_rate, model.sample_rate)
-    if not api.in_chunks(model, math.ceil(source.frames * to_step / from_step)):  # api.compress's own choice
+    if not in_blocks(model, math.ceil(source.frames * to_step / from_step)):
         wav = torch.cat(list(reading), dim=-1)
         return api.compress(wav, source.sample_rate, model=model, progress=progress), reading.peak
     meter = LoudnessMeter(model.sample_rate)
     for audio in _in_model_format(reading, model):  # first pass: the level
         meter.push(audio)
     gain = None if model.config.normalize else api.metered_gain(meter, api.LOUDNESS_RANGE)
-    step = encoder_chunk_length(model, int(api.CHUNK_SECONDS * model.sample_rate))
-    chunks = (chunk[None] if gain is None else chunk[None] * gain  # second pass: the codes
-              for chunk in _rechunk(_in_model_format(reading, model), step))
+    blocks = (audio[None] if gain is None else audio[None] * gain  # second pass: the codes
+              for audio in _in_model_format(reading, model))
     with torch.inference_mode():
-        codes = encode_chunks(model, api.progress_bar(chunks, progress, "encoding", -(-meter.length // step)))
-    encoded = EncodedAudio(codes, None, meter.length)
+        if model.segment_length is None:
+            step = encoder_chunk_length(model, int(api.CHUNK_SECONDS * model.sample_rate))
+            chunks = api.progress_bar(_rechunk(blocks, step), progress, "encoding", -(-meter.length // step))
+            codes, scales = encode_chunks(model, chunks), None
+        else:
+            codes, scales = encode_segments(model, blocks, meter.length,
+                                            lambda segments: api.progress_bar(segments, progress, "encoding"))
+    encoded = EncodedAudio(codes, scales, meter.length)
     return api.pack(model, encoded, source.sample_rate, source.channels, reading.length, gain), reading.peak
 
 
@@ -69,13 +76,18 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
     """Decode `.ac` bytes into the audio file `output` (16-bit WAV or FLAC, `audio_io.AudioSink`); the number
     of samples clipped to full scale."""
     header, encoded = api.read_encoded(data, model)
-    if not api.in_chunks(model, header.length):
+    if not in_blocks(model, header.length):
         wav = api.decode_encoded(model, header, encoded, progress)
         return write_audio(output, wav.numpy(), header.original_rate)
-    frames = int(api.CHUNK_SECONDS * model.frame_rate)
     with torch.inference_mode():
-        decoded = (part[0] for part in decoded_chunks(model, encoded, frames,
-                                                      lambda steps: api.progress_bar(steps, progress, "decoding")))
+        if model.segment_length is None:
+            frames = int(api.CHUNK_SECONDS * model.frame_rate)
+            decoded = (part[0] for part in decoded_chunks(
+                model, encoded, frames, lambda steps: api.progress_bar(steps, progress, "decoding")))
+        else:
+            pieces = decoded_segments(model, encoded)
+            decoded = (part[0].float().cpu() for part in api.progress_bar(
+                pieces, progress, "decoding", len(model.segments(encoded.length)) + 1))
         if header.gain is not None:
             decoded = (part / header.gain for part in decoded)
         remixed = (remix(part, header.original_channels) for part in decoded)
@@ -88,6 +100,13 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
             if written < header.original_length:  # resampling rounds the length; the file says the original's
                 sink.write(torch.zeros(header.original_channels, header.original_length - written).numpy())
     return sink.clipped
+
+
+def in_blocks(model: Codec, length: int) -> bool:
+    """Whether a file of `length` samples at the model's rate is coded block by block: long audio, and a model
+    that codes in chunks (`api.in_chunks`, as `api.compress` does) or in segments (`segmented`)."""
+    return api.in_chunks(model, length) or (length > 2 * api.CHUNK_SECONDS * model.sample_rate
+                                            and model.segment_length is not None)
 
 
 def _in_model_format(reading: _Reading, model: Codec) -> Iterator[torch.Tensor]:
@@ -108,7 +127,7 @@ def _resampled(blocks: Iterable[torch.Tensor], from_rate: int, to_rate: int) -> 
 
 
 def _rechunk(blocks: Iterable[torch.Tensor], step: int) -> Iterator[torch.Tensor]:
-    """The signal of `blocks` (`[C, t]`) in pieces of `step` samples, the last one shorter."""
+    """The signal of `blocks` (`[..., t]`) in pieces of `step` samples, the last one shorter."""
     held: list[torch.Tensor] = []
     count = 0
     for block in blocks:

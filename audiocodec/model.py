@@ -25,6 +25,7 @@ from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMis
 from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
+from .segmented import decoded_segments
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
@@ -208,7 +209,11 @@ class Codec(nn.Module):
 
     def num_frames(self, length: int) -> int:
         """Code frames `encode` produces for `length` samples (all segments together)."""
-        return sum(math.ceil(n / self.hop_length) for _, n in self.segments(length))
+        return sum(self.segment_frames(length))
+
+    def segment_frames(self, length: int) -> list[int]:
+        """Code frames of each segment of `length` samples (`segments`)."""
+        return [math.ceil(n / self.hop_length) for _, n in self.segments(length)]
 
     def set_target_bandwidth(self, kbps: float) -> None:
         if float(kbps) not in self.bandwidths:
@@ -222,17 +227,11 @@ class Codec(nn.Module):
         """Codes for `wav` [B, C, T] at the current bandwidth. Without autograd (codes carry no gradient), which
         also lets the CPU take its tiled paths."""
         self._check_audio(wav)
-        # A NaN would give codes anyway (all zeros), silently. A NaN/Inf makes the sum non-finite; the sum needs no
-        # full-size temporary, and the exact check runs only if it is (huge finite samples can overflow it).
-        if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
-            raise InvalidArgumentError("audio contains NaN or infinite samples")
         length = wav.shape[-1]
-        n_q = self.n_q_for_bandwidth(self.bandwidth)
         codes, scales = [], []
         for offset, segment_length in self.segments(length):
-            segment = wav[..., offset : offset + segment_length]
-            segment, scale = self._normalise(segment)
-            codes.append(self.quantizer.encode(self.encode_features(segment), n_q))
+            segment_codes, scale = self.encode_segment(wav[..., offset : offset + segment_length])
+            codes.append(segment_codes)
             scales.append(scale)
         return EncodedAudio(
             codes=torch.cat(codes, dim=-1),
@@ -240,32 +239,40 @@ class Codec(nn.Module):
             length=length,
         )
 
+    @torch.no_grad()
+    def encode_segment(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Codes `[B, n_q, frames]` of one segment `[B, C, t]` (the whole signal for a model without segments) at
+        the current bandwidth, and its scale `[B]` when the model normalises; `encode` cuts the segments."""
+        # A NaN would give codes anyway (all zeros), silently. A NaN/Inf makes the sum non-finite; the sum needs no
+        # full-size temporary, and the exact check runs only if it is (huge finite samples can overflow it).
+        if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
+            raise InvalidArgumentError("audio contains NaN or infinite samples")
+        wav, scale = self._normalise(wav)
+        return self.quantizer.encode(self.encode_features(wav), self.n_q_for_bandwidth(self.bandwidth)), scale
+
     def decode(self, encoded: EncodedAudio) -> torch.Tensor:
         """Audio `[B, C, encoded.length]` from codes."""
         if not isinstance(encoded, EncodedAudio):
             raise TypeError(f"decode takes the EncodedAudio that encode returns, got {type(encoded).__name__} (for "
                             f"bare codes, wrap them: EncodedAudio(codes, None, length))")
         codes, scales, length = encoded.codes, encoded.scales, encoded.length
-        segments = self.segments(length)
-        frame_counts = [math.ceil(n / self.hop_length) for _, n in segments]  # as num_frames, per segment
-        if codes.dim() != 3 or codes.shape[-1] != sum(frame_counts):
-            raise ValueError(f"codes must be [batch, n_q, {sum(frame_counts)}] for {length} samples, "
-                             f"got {tuple(codes.shape)}")
+        frames, segments = self.num_frames(length), len(self.segments(length))
+        if codes.dim() != 3 or codes.shape[-1] != frames:
+            raise ValueError(f"codes must be [batch, n_q, {frames}] for {length} samples, got {tuple(codes.shape)}")
         if self.config.normalize != (scales is not None) or (
-            scales is not None and tuple(scales.shape) != (codes.shape[0], len(segments))
+            scales is not None and tuple(scales.shape) != (codes.shape[0], segments)
         ):
-            expected = f"[{codes.shape[0]}, {len(segments)}]" if self.config.normalize else "None"
+            expected = f"[{codes.shape[0]}, {segments}]" if self.config.normalize else "None"
             got = None if scales is None else tuple(scales.shape)
             raise ValueError(f"scales must be {expected} for this model, got {got}")
-        outputs = []
-        for i, part in enumerate(codes.split(frame_counts, dim=-1)):
-            out = self.decode_features(self.quantizer.decode(part))
-            if scales is not None:
-                out = out * scales[:, i].view(-1, 1, 1)
-            outputs.append(out)
-        if len(outputs) == 1:
-            return outputs[0][..., :length]
-        return overlap_add(outputs, self.segment_stride)[..., :length]
+        pieces = list(decoded_segments(self, encoded))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+    def decode_segment(self, codes: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+        """Audio `[B, C, frames x hop]` of one segment's codes `[B, n_q, frames]` (all of them for a model without
+        segments), times its `scale` `[B]` when the model normalises; `decode` cross-fades and trims these."""
+        out = self.decode_features(self.quantizer.decode(codes))
+        return out if scale is None else out * scale.view(-1, 1, 1)
 
     def streaming_encoder(self):
         """A `StreamingEncoder`: `push` chunks, then `flush`; equal to `encode` for causal models."""
@@ -524,25 +531,6 @@ class Codec(nn.Module):
         volume = wav.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
         scale = 1e-8 + volume
         return wav / scale, scale.view(-1)
-
-
-def overlap_add(frames: list[torch.Tensor], stride: int) -> torch.Tensor:
-    """Join segments `[..., T_i]` that start `stride` apart, cross-fading overlaps with triangular weights.
-
-    Each segment is weighted by a triangle peaking at its middle and the sum is divided by the summed weights,
-    so a sample covered once passes unchanged and overlaps fade linearly from one segment to the next.
-    """
-    frame_length = frames[0].shape[-1]
-    t = torch.linspace(0, 1, frame_length + 2, device=frames[0].device, dtype=frames[0].dtype)[1:-1]
-    weight = 0.5 - (t - 0.5).abs()
-    total = stride * (len(frames) - 1) + frames[-1].shape[-1]
-    out = torch.zeros(*frames[0].shape[:-1], total, device=frames[0].device, dtype=frames[0].dtype)
-    weight_sum = torch.zeros(total, device=frames[0].device, dtype=frames[0].dtype)
-    for i, frame in enumerate(frames):
-        n = frame.shape[-1]
-        out[..., i * stride : i * stride + n] += weight[:n] * frame
-        weight_sum[i * stride : i * stride + n] += weight[:n]
-    return out / weight_sum
 
 
 def _key_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:

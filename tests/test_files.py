@@ -136,3 +136,35 @@ def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tm
     monkeypatch.setattr(files, "encode_chunks", lambda *args: calls.append(1) or chunked.encode_chunks(*args))
     files.compress_file(AudioSource(tmp_path / "in.wav"), codec)
     assert bool(calls) == api.in_chunks(codec, len(resample(torch.zeros(length), rate, 8000)))
+
+
+def test_a_model_with_segments_codes_a_long_file_one_segment_at_a_time(tmp_path, chunked_api, monkeypatch):
+    """EnCodec's 48 kHz layout (non-causal, normalised 0.3 s segments here): the file's bytes are `api.compress`'s
+    exactly, and no piece that reaches the model or the output is longer than a segment or a block."""
+    codec = tiny_codec(channels=2, normalize=True, segment=0.3, causal=False, norm="time_group_norm")
+    wav = 0.1 * np.random.default_rng(2).standard_normal((8000 * 25, 2)).astype(np.float32)
+    sf.write(tmp_path / "in.flac", wav, 8000)  # at the model's rate: the resampler holds blocks of its own
+    wav = read_audio(tmp_path / "in.flac")[0]
+    longest = {"in": 0, "out": 0}
+    encode_segment, write = codec.encode_segment, files.AudioSink.write
+
+    def spy_encode(segment):
+        longest["in"] = max(longest["in"], segment.shape[-1])
+        return encode_segment(segment)
+
+    def spy_write(sink, block):
+        longest["out"] = max(longest["out"], block.shape[-1])
+        write(sink, block)
+
+    monkeypatch.setattr(codec, "encode_segment", spy_encode)
+    monkeypatch.setattr(files.AudioSink, "write", spy_write)
+    data, _ = files.compress_file(AudioSource(tmp_path / "in.flac"), codec)
+    assert longest["in"] == codec.segment_length
+    assert data == api.compress(torch.from_numpy(wav), 8000, model=codec)
+
+    files.decompress_file(data, tmp_path / "out.wav", codec)
+    assert 0 < longest["out"] <= codec.segment_length
+    expected, _ = api.decompress(data, model=codec)
+    decoded, _ = read_audio(tmp_path / "out.wav")
+    assert decoded.shape == tuple(expected.shape)
+    assert np.abs(decoded - np.clip(expected.numpy(), -1, 1)).max() <= 1.5 / 2**15  # 16-bit rounding
