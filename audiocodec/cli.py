@@ -46,12 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Signals that end the process the way Ctrl-C does, unwinding so that temporary outputs are removed: a kill, and a
+#: closed terminal or dropped ssh session.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class _Terminated(BaseException):
-    """SIGTERM, raised where the program is (a BaseException, so that no `except Exception` swallows it)."""
+    """An ending signal, raised where the program is (a BaseException, so that no `except Exception` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _terminated(signum, frame) -> None:
-    raise _Terminated
+    raise _Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    # Python's default SIGTERM ends the process at once, leaving a half-written temporary file beside the output;
-    # as an exception it unwinds, and the temporary file is removed (the trainer installs its own handler).
+    # Python's default SIGTERM and SIGHUP end the process at once, leaving a half-written temporary file beside the
+    # output; as an exception they unwind, and the temporary file is removed (the trainer installs its own handler).
     on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread else None
+    previous = {sig: signal.signal(sig, _terminated) for sig in ENDING_SIGNALS} if on_main_thread else {}
     try:
         return int(args.func(args) or 0)
     except AudioCodecError as error:
@@ -72,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("audiocodec: interrupted", file=sys.stderr)
         return 130
-    except _Terminated:
-        print("audiocodec: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except _Terminated as ending:
+        print(f"audiocodec: {'hung up' if ending.signum == signal.SIGHUP else 'terminated'}", file=sys.stderr)
+        return 128 + ending.signum
     except BrokenPipeError:
         return 1
     except OSError as error:  # the file system said no: a full disk, no permission, a file where a folder goes
@@ -91,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 if __name__ == "__main__":

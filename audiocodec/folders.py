@@ -83,10 +83,21 @@ def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bo
         claimed[target] = source
         pairs.append((source, target))
     existing = [target for _, target in pairs if target.exists()]
+    inputs = {_identity(source): source for source in sources}
+    for target in existing:  # a link in the output folder to an input: writing through it would replace the input
+        if _identity(target) in inputs:
+            raise AudioCodecError(f"{target}: is the input file {inputs[_identity(target)]} (a link to it); remove it "
+                                  f"or write to another folder")
     if existing and not force:
         raise AudioCodecError(f"{len(existing)} output(s) already exist, such as {existing[0]} (use --force to "
                               f"overwrite them)")
     return pairs
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """The file `path` names, links followed: what `os.path.samefile` compares."""
+    status = path.stat()
+    return status.st_dev, status.st_ino
 
 
 def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None]) -> tuple[int, int]:

@@ -1,5 +1,8 @@
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from audiocodec import cli
 from audiocodec.errors import AudioReadError
@@ -75,10 +78,12 @@ def test_version_and_the_bandwidths_help_lists():
     assert listed in " ".join(helped.stdout.split())
 
 
-def test_sigterm_while_decoding_leaves_no_temporary_file_and_keeps_the_old_output(tmp_path, monkeypatch):
-    """Python's default SIGTERM would end the process mid-write, with the temporary output left beside the file."""
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_an_ending_signal_while_decoding_leaves_no_temporary_file_and_keeps_the_old_output(tmp_path, monkeypatch,
+                                                                                           signum, status):
+    """Python's default SIGTERM or SIGHUP (a closed terminal) would end the process mid-write, with the temporary
+    output left beside the file."""
     import os
-    import signal
 
     import numpy as np
     import soundfile as sf
@@ -90,8 +95,8 @@ def test_sigterm_while_decoding_leaves_no_temporary_file_and_keeps_the_old_outpu
     (tmp_path / "out.wav").write_bytes(b"keep me")
     write = AudioSink.write
     monkeypatch.setattr(AudioSink, "write", lambda sink, block: (write(sink, block),
-                                                                 os.kill(os.getpid(), signal.SIGTERM)))
-    assert cli.main(["decompress", str(tmp_path / "in.ac"), str(tmp_path / "out.wav"), "--force"]) == 143
+                                                                 os.kill(os.getpid(), signum)))
+    assert cli.main(["decompress", str(tmp_path / "in.ac"), str(tmp_path / "out.wav"), "--force"]) == status
     assert (tmp_path / "out.wav").read_bytes() == b"keep me"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.ac", "in.wav", "out.wav"]
-    assert signal.getsignal(signal.SIGTERM) is not cli._terminated  # put back
+    assert signal.getsignal(signum) is not cli._terminated  # put back

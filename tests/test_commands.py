@@ -320,3 +320,21 @@ def test_a_folder_is_coded_file_by_file_into_the_same_layout(files, tmp_path):
     assert run("compress", source, tmp_path / "linked_out", "--model", model).returncode == 0
     coded = sorted(p.relative_to(tmp_path / "linked_out").as_posix() for p in (tmp_path / "linked_out").rglob("*.ac"))
     assert coded == ["a.ac", "linked/c.ac", "sub/b.ac"]
+
+
+def test_a_link_in_the_output_folder_to_an_input_is_refused_even_with_force(tmp_path):
+    """Written through, the link would replace the recording with the other file's bytes."""
+    from audiocodec.errors import AudioCodecError
+    from audiocodec.folders import plan
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(b"a recording")
+    (tmp_path / "in" / "b.wav").write_bytes(b"another")
+    (tmp_path / "out" / "a.ac").symlink_to(tmp_path / "in" / "b.wav")
+    with pytest.raises(AudioCodecError, match=r"out/a.ac: is the input file .*in/b.wav \(a link to it\)"):
+        plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=True)
+    (tmp_path / "out" / "a.ac").unlink()
+    (tmp_path / "out" / "a.ac").symlink_to(tmp_path / "elsewhere.ac")
+    (tmp_path / "elsewhere.ac").write_bytes(b"an old output")
+    assert len(plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=True)) == 2
