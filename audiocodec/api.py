@@ -115,12 +115,20 @@ def compress(
 def _compress(model: Codec, wav: torch.Tensor | np.ndarray, sample_rate: int, progress: bool,
               loudness_range: tuple[float, float] | None) -> bytes:
     original = as_audio_tensor(wav)
+    check_duration(original.shape[-1], sample_rate)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
     gain = None
     if loudness_range is not None and not model.config.normalize:
         gain = level_gain(audio, model.sample_rate, loudness_range)
     encoded = _encode(model, audio[None] if gain is None else audio[None] * gain, progress)
     return pack(model, encoded, sample_rate, original.shape[0], original.shape[1], gain)
+
+
+def check_duration(length: int, sample_rate: int) -> None:
+    """Refuse, before any work, audio longer than a `.ac` file holds (`bitstream.MAX_SECONDS`)."""
+    if length > bitstream.MAX_SECONDS * sample_rate:
+        raise InvalidArgumentError(f"{length / sample_rate / 3600:.1f} hours of audio, more than the "
+                                   f"{bitstream.MAX_SECONDS // 3600} a .ac file holds: cut it into parts")
 
 
 def pack(model: Codec, encoded: EncodedAudio, original_rate: int, original_channels: int, original_length: int,

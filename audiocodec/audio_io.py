@@ -12,6 +12,7 @@ import io
 import math
 import operator
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def _spooled(stream: BinaryIO, name: str) -> tempfile.SpooledTemporaryFile:
 
 def _not_audio(name: str, error: Exception) -> AudioReadError:
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    detail = re.sub(r"^Error opening ('.*'|\".*\"|<.*?>): ", "", detail)  # soundfile names the path or object again
     return AudioReadError(f"{name}: not a readable audio file ({detail})")
 
 
@@ -221,7 +223,7 @@ class BlockResampler:
         self.ratio = resampling_ratio(from_rate, to_rate) if from_rate != to_rate else (1, 1)
         o, n = self.ratio
         self.margin = -(-(7 * o // min(o, n) + 1) // o) * o  # whole steps
-        self.block = -(-block // o) * o
+        self.block = max(1, block // max(o, n)) * o  # whole steps, and at most about `block` outputs (1 Hz up)
         self.held: torch.Tensor | None = None  # input from `self.start` on
         self.start = 0  # input index of held[..., 0]
         self.done = 0  # input index up to which outputs are out (a multiple of o)
@@ -359,6 +361,8 @@ class AudioSink:
     def write(self, block: np.ndarray) -> None:
         """Append `[channels, t]` samples."""
         part = block.T
+        if not np.isfinite(part.sum()) and not np.isfinite(part).all():  # a NaN would be written as -32768
+            raise AudioCodecError(f"{self.path}: the decoded audio holds NaN or infinite samples (a damaged model?)")
         self.clipped += int(np.count_nonzero(np.abs(part) > 1.0))
         self.written += part.shape[0]
         if self.written > self.frames:  # a streamed header would hold the wrong length
@@ -366,16 +370,27 @@ class AudioSink:
         if self._file is None:
             self._stream.write(pcm16(np.clip(part, -1.0, 1.0), self.sample_rate))
         else:
-            self._file.write(np.clip(part, -1.0, 1.0))
+            with self._refused_writes():
+                self._file.write(np.clip(part, -1.0, 1.0))
 
     def __exit__(self, *exc_info) -> None:
-        if exc_info[0] is None:
-            try:
-                self._finish()
-            except BaseException:
-                self._stack.__exit__(*sys.exc_info())
-                raise
-        self._stack.__exit__(*exc_info)
+        with self._refused_writes():
+            if exc_info[0] is None:
+                try:
+                    self._finish()
+                except BaseException:
+                    self._stack.__exit__(*sys.exc_info())
+                    raise
+            self._stack.__exit__(*exc_info)
+
+    @contextlib.contextmanager
+    def _refused_writes(self):
+        """libsndfile reports a write the system refused (a full disk, a quota) as "System error", without the
+        file's name; say which file."""
+        try:
+            yield
+        except sf.LibsndfileError as error:
+            raise AudioCodecError(f"{self.path}: could not be written ({error}; is the disk full?)") from None
 
     def _finish(self) -> None:
         if self._spool is not None:

@@ -21,7 +21,7 @@ import torch
 from . import api
 from .audio_io import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
-from .errors import AudioReadError
+from .errors import AudioReadError, InvalidArgumentError
 from .loudness import LoudnessMeter
 from .model import Codec, EncodedAudio
 from .segmented import decoded_segments, encode_segments
@@ -49,6 +49,10 @@ class _Reading:
 def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> tuple[bytes, float]:
     """The bytes of the `.ac` file for `source` at the model's bandwidth and `api.LOUDNESS_RANGE`, and the
     input's largest absolute sample (a warning beyond full scale is the caller's)."""
+    try:
+        api.check_duration(source.frames, source.sample_rate)
+    except InvalidArgumentError as error:
+        raise AudioReadError(f"{source.name}: {error}") from None
     reading = _Reading(source)
     from_step, to_step = resampling_ratio(source.sample_rate, model.sample_rate)
     if not in_blocks(model, math.ceil(source.frames * to_step / from_step)):

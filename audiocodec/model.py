@@ -425,6 +425,10 @@ class Codec(nn.Module):
         except (SafetensorError, OSError) as error:
             raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
         model.load_weights(state, source=str(weights_path))
+        recorded = meta.get("model_id")
+        if recorded is not None and recorded != model.model_id():  # a changed byte changes every code it decodes
+            raise AudioCodecError(f"{directory}: damaged model: its weights are not those of the model "
+                                  f"{recorded} its config records")
         return model.eval()
 
     @classmethod
@@ -444,6 +448,10 @@ class Codec(nn.Module):
         problems = _key_mismatch({k: v for k, v in own.items() if k not in derivable or k in state}, state)
         if problems:
             raise ModelMismatchError(f"{source} do not fit this model: {problems}")
+        broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:  # the model would decode silence or full-scale noise, without a word
+            raise ModelMismatchError(f"{source}: damaged weights: {_abbreviate(sorted(broken))} hold NaN or "
+                                     f"infinite values")
         self.load_state_dict(state, strict=False)
         if derivable - set(state):
             self.quantizer.restore_training_state()

@@ -168,3 +168,24 @@ def test_a_model_with_segments_codes_a_long_file_one_segment_at_a_time(tmp_path,
     decoded, _ = read_audio(tmp_path / "out.wav")
     assert decoded.shape == tuple(expected.shape)
     assert np.abs(decoded - np.clip(expected.numpy(), -1, 1)).max() <= 1.5 / 2**15  # 16-bit rounding
+
+
+def test_audio_longer_than_a_ac_file_holds_is_refused_before_any_work(tmp_path, monkeypatch):
+    """At 1 Hz, 24 hours are 86,400 samples: the limit is found from the header, not after hours of coding."""
+    from audiocodec.errors import InvalidArgumentError
+
+    sf.write(tmp_path / "day.wav", np.full(24 * 3600 + 2, 0.1, np.float32), 1, subtype="FLOAT")
+    codec = tiny_codec(causal=True)
+    monkeypatch.setattr(codec, "encode", None)  # never reached
+    with pytest.raises(AudioReadError, match=r"day.wav: 24.0 hours of audio, more than the 24 a .ac file holds"):
+        files.compress_file(AudioSource(tmp_path / "day.wav"), codec)
+    with pytest.raises(InvalidArgumentError, match="more than the 24 a .ac file holds"):
+        api.compress(torch.zeros(1, 24 * 3600 + 2), 1, model=codec)
+
+
+def test_upsampling_a_very_low_rate_resamples_bounded_pieces():
+    """From 1 Hz to 24 kHz, a block of 2**18 input samples would make 6 billion outputs at once."""
+    resampler = BlockResampler(1, 24000)
+    pieces = [resampler.push(torch.zeros(1, 10)) for _ in range(30)] + [resampler.flush()]
+    assert max(piece.shape[-1] for piece in pieces if piece is not None) <= 2**18
+    assert sum(piece.shape[-1] for piece in pieces if piece is not None) == 300 * 24000

@@ -127,6 +127,26 @@ def test_loading_mismatched_weights_lists_the_keys(tmp_path):
         Codec.from_pretrained(tmp_path / "nothing")
 
 
+@pytest.mark.parametrize("compact", [False, True])
+def test_a_changed_weight_or_a_nan_in_a_model_folder_is_refused(tmp_path, compact):
+    """Loaded, a changed byte gives files under another id, and a NaN decodes to full-scale noise, silently."""
+    from safetensors.torch import load_file, save_file
+
+    tiny_codec().save_pretrained(tmp_path / "model", compact=compact)
+    assert Codec.from_pretrained(tmp_path / "model").model_id() == json.loads(
+        (tmp_path / "model" / "config.json").read_text())["model_id"]
+    weights = tmp_path / "model" / "model.safetensors"
+    state = load_file(weights)
+    state["decoder.model.0.conv.bias"][0] += 0.5
+    save_file(state, weights)
+    with pytest.raises(AudioCodecError, match="damaged model: its weights are not those of the model [0-9a-f]{16}"):
+        Codec.from_pretrained(tmp_path / "model")
+    state["decoder.model.0.conv.bias"][0] = float("nan")
+    save_file(state, weights)
+    with pytest.raises(ModelMismatchError, match=r"damaged weights: decoder.model.0.conv.bias hold NaN"):
+        Codec.from_pretrained(tmp_path / "model")
+
+
 def test_lecun_init_scales_every_conv_weight_by_sqrt3_and_keeps_the_signal():
     import math
 

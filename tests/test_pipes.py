@@ -103,3 +103,27 @@ def test_standard_input_beyond_the_memory_limit_is_read_from_a_temporary_file(tm
     _stdin(monkeypatch, b"")
     with pytest.raises(AudioReadError, match="standard input: empty, expected an audio file"):
         AudioSource("-")
+
+
+def test_an_error_on_standard_input_names_it_and_no_python_object(monkeypatch):
+    _stdin(monkeypatch, b"hi\n")
+    with pytest.raises(AudioReadError) as error:
+        AudioSource("-")
+    assert str(error.value) == "standard input: not a readable audio file (Format not recognised.)"
+
+
+def test_nan_samples_and_refused_writes_leave_no_output_and_name_the_file(tmp_path, monkeypatch):
+    from audiocodec.errors import AudioCodecError
+
+    wav = _audio(1)
+    wav[0, 100] = np.nan  # written, it would be -32768, a full-scale click
+    with pytest.raises(AudioCodecError, match=r"out.wav: the decoded audio holds NaN or infinite samples"):
+        write_audio(tmp_path / "out.wav", wav, 8000)
+
+    def full_disk(file, data):
+        raise sf.LibsndfileError(2)  # SF_ERR_SYSTEM: what a failed write(2) becomes
+
+    monkeypatch.setattr(sf.SoundFile, "write", full_disk)
+    with pytest.raises(AudioCodecError, match=r"out.flac: could not be written \(System error.*is the disk full"):
+        write_audio(tmp_path / "out.flac", _audio(1), 8000)
+    assert list(tmp_path.iterdir()) == []
