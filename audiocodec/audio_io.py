@@ -66,25 +66,32 @@ class AudioSource:
         try:
             with sf.SoundFile(self._rewound()) as file:
                 self.sample_rate, self.channels, self.frames = int(file.samplerate), file.channels, file.frames
-                self.format = file.format
+                self.format, log = file.format, file.extra_info
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
             raise _not_audio(self.name, error) from None
         _check_layout(self.name, self.frames, self.channels, self.sample_rate)
+        if (cut := cut_short(log)) is not None:
+            raise AudioReadError(f"{self.name}: cut short: {cut}")
+        self.frames_read: int | None = None  # once `blocks` has run to the end (an MP3's header can promise more)
 
     def blocks(self, size: int):
         """Float32 blocks `[channels, t]` of `size` samples (the last one shorter), from the start."""
         try:
             with sf.SoundFile(self._rewound()) as file:
+                read = 0
                 if self.format in WHOLE_READ_FORMATS:
                     whole = file.read(dtype="float32", always_2d=True)
                     _check_finite(self.name, whole)
+                    read = whole.shape[0]
                     yield from torch.from_numpy(np.ascontiguousarray(whole.T)).split(size, dim=-1)
-                    return
-                # `read`, not `SoundFile.blocks`: on a short read (a file cut short), `blocks` still yields full
-                # blocks from a reused buffer, stale samples after the real ones.
-                while (block := file.read(size, dtype="float32", always_2d=True)).shape[0]:
-                    _check_finite(self.name, block)
-                    yield torch.from_numpy(np.ascontiguousarray(block.T))
+                else:
+                    # `read`, not `SoundFile.blocks`: on a short read (a file cut short), `blocks` still yields
+                    # full blocks from a reused buffer, stale samples after the real ones.
+                    while (block := file.read(size, dtype="float32", always_2d=True)).shape[0]:
+                        _check_finite(self.name, block)
+                        read += block.shape[0]
+                        yield torch.from_numpy(np.ascontiguousarray(block.T))
+                self.frames_read = read
         except (sf.LibsndfileError, RuntimeError) as error:
             raise _not_audio(self.name, error) from None
 
@@ -110,6 +117,30 @@ def _open(path: str | Path) -> tuple[object, str]:
     with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
         pass
     return str(path), name
+
+
+#: Lines of libsndfile's log (`SoundFile.extra_info`) where a header's data size exceeds what the file holds:
+#: WAV's and AU's byte counts, AIFF's sample counts.
+_DATA_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+) \(should be (\d+)\)", re.M)
+_AIFF_FRAMES = re.compile(r"Frame count read from 'COMM' chunk \((\d+)\) not equal to frame count\s*\n?"
+                          r"\*\*\* calculated from length of 'SSND' chunk \((\d+)\)")
+#: Data sizes that stand for "unknown" in headers written to pipes (ffmpeg's 0xFFFFFFFF, and sox's).
+_UNKNOWN_SIZE = 0x7FFFF000
+
+
+def cut_short(log: str) -> str | None:
+    """What a file whose header promises more audio than it holds lacks, from libsndfile's log; None when whole.
+
+    libsndfile reads such a WAV, AIFF or AU file as far as it goes and says so only in its log, so a recording cut
+    by a full disk or an interrupted copy would be coded as if complete. A few bytes short is a padding slip of the
+    writing program, not a cut."""
+    for match in _DATA_SIZE.finditer(log):
+        declared, held = map(int, match.groups())
+        if held + 8 < declared < _UNKNOWN_SIZE:
+            return f"its header announces {declared} bytes of audio, the file holds {held}"
+    if (match := _AIFF_FRAMES.search(log)) and int(match[1]) > int(match[2]):
+        return f"its header announces {match[1]} samples, the file holds {match[2]}"
+    return None
 
 
 def _spooled(stream: BinaryIO, name: str) -> tempfile.SpooledTemporaryFile:

@@ -119,10 +119,14 @@ def run_compress(args: argparse.Namespace) -> int:
         model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
     size = compress_audio(model, source, args.output)
-    seconds = source.frames / source.sample_rate
+    seconds = source.frames_read / source.sample_rate
     _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {_duration(seconds)} of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
     return 0
+
+
+#: Samples in an MP3 frame: less missing is the encoder's padding, not a cut.
+MP3_FRAME = 1152
 
 
 def compress_audio(model, source, output: str | Path) -> int:
@@ -131,6 +135,9 @@ def compress_audio(model, source, output: str | Path) -> int:
     from .files import compress_file
 
     data, peak = compress_file(source, model, progress=_show_progress(source.frames / source.sample_rate))
+    if source.frames - source.frames_read >= MP3_FRAME:  # an MP3's header gives its length, the end may be gone
+        _report(f"warning: {source.name} holds {_duration(source.frames_read / source.sample_rate)} of audio where "
+                f"its header announces {_duration(source.frames / source.sample_rate)}: is it cut short?")
     if peak > 1:
         _report(f"warning: {source.name} peaks at {peak:.2f}, beyond full scale (1.0): the model was trained on "
                 f"audio within it and the decoded 16-bit audio will be clipped; scale the input down first")

@@ -31,7 +31,7 @@ def compress_folder(args: argparse.Namespace) -> int:
     def one(source: Path, output: Path) -> None:
         audio = AudioSource(source)
         totals["bytes"] += compress_audio(model, audio, output)
-        totals["seconds"] += audio.frames / audio.sample_rate
+        totals["seconds"] += audio.frames_read / audio.sample_rate
 
     start = time.perf_counter()
     done, failed = run_each(pairs, one)

@@ -338,3 +338,15 @@ def test_a_link_in_the_output_folder_to_an_input_is_refused_even_with_force(tmp_
     (tmp_path / "out" / "a.ac").symlink_to(tmp_path / "elsewhere.ac")
     (tmp_path / "elsewhere.ac").write_bytes(b"an old output")
     assert len(plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=True)) == 2
+
+
+def test_a_cut_mp3_is_coded_with_a_warning_and_its_real_duration(files, tmp_path):
+    """An MP3's length comes from its header (an estimate for some), so a shortfall is reported, not refused."""
+    path = tmp_path / "half.mp3"
+    sf.write(path, 0.3 * np.sin(np.arange(32000) * 0.06), 16000, format="MP3")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out = run("compress", path, tmp_path / "half.ac", "--model", files / "model")
+    err = out.stderr.decode()
+    assert out.returncode == 0 and "where its header announces 2.00 s: is it cut short?" in err
+    coded = sf.info(path).frames  # libsndfile's announced length, against the summary's
+    assert coded == 32000 and " for 2.00 s of audio" not in err and " s of audio at " in err

@@ -102,21 +102,47 @@ def test_a_file_whose_header_promises_missing_samples_is_refused(tmp_path):
         files.compress_file(AudioSource(path), tiny_codec(causal=True))
 
 
-@pytest.mark.parametrize("fmt, subtype", [("WAV", "PCM_16"), ("MP3", "MPEG_LAYER_III")])
-def test_a_cut_file_is_read_as_far_as_it_goes_and_as_read_whole(tmp_path, fmt, subtype):
+def test_a_cut_mp3_is_read_as_far_as_it_goes_and_as_read_whole(tmp_path):
     """On a short read `SoundFile.blocks` filled the missing part with stale samples from its reused buffer (MP3s
     take their length from a header that survives the cut); and libsndfile's MP3 decoder, read in pieces, drops
     samples at their boundaries (a tone after silence shows it)."""
     rate = 44100
     wav = np.zeros(rate * 6, dtype=np.float32)
     wav[rate:] = 0.2 * np.sin(np.arange(rate * 5) / 3)
-    path = tmp_path / f"full.{fmt.lower()}"
-    sf.write(path, wav, rate, format=fmt, subtype=subtype)
+    path = tmp_path / "full.mp3"
+    sf.write(path, wav, rate, format="MP3")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     expected, _ = read_audio(path)
-    blocks = torch.cat(list(AudioSource(path).blocks(rate)), dim=-1)
+    source = AudioSource(path)
+    blocks = torch.cat(list(source.blocks(rate)), dim=-1)
     assert expected.shape[1] < rate * 4 and torch.equal(blocks, torch.from_numpy(expected))
+    assert source.frames == rate * 6 and source.frames_read == expected.shape[1]  # what the warning compares
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "AIFF", "AU"])
+def test_a_file_cut_short_is_refused_on_opening(tmp_path, fmt):
+    """libsndfile reads these as far as they go, so a recording cut by a full disk was coded as if complete."""
+    path = tmp_path / f"cut.{fmt.lower()}"
+    sf.write(path, 0.1 * np.ones(8000, np.float32), 8000, format=fmt, subtype="PCM_16")
+    AudioSource(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioReadError, match=r"cut.\w+: cut short: its header announces (16000 bytes|8000 samples)"):
+        AudioSource(path)
+
+
+def test_a_wav_of_unknown_length_from_a_pipe_is_not_cut_short(tmp_path):
+    """ffmpeg writes 0xFFFFFFFF as the sizes of a WAV it streams; a pad byte's slip is no cut either."""
+    path = tmp_path / "piped.wav"
+    sf.write(path, 0.1 * np.ones(8000, np.float32), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[4:8] = data[40:44] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    assert AudioSource(path).frames == 8000
+    data[40:44] = (16000 + 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert AudioSource(path).frames == 8000
 
 
 def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tmp_path, chunked_api, monkeypatch):
