@@ -96,14 +96,14 @@ class AudioSource:
             raise _not_audio(self.name, error) from None
 
     def _rewound(self) -> object:
-        if not isinstance(self.source, str):
+        if not isinstance(self.source, bytes):
             self.source.seek(0)
         return self.source
 
 
 def _open(path: str | Path) -> tuple[object, str]:
-    """What soundfile should read for `path` (the path itself, or the bytes of standard input or of a pipe),
-    and the name errors give it; a missing, empty or unreadable input is an `AudioReadError`."""
+    """What soundfile should read for `path` (the path itself, as bytes, or a copy of standard input or of a
+    pipe), and the name errors give it; a missing, empty or unreadable input is an `AudioReadError`."""
     name = "standard input" if str(path) == STDIO else str(path)
     if str(path) == STDIO:
         return _spooled(sys.stdin.buffer, name), name
@@ -116,7 +116,7 @@ def _open(path: str | Path) -> tuple[object, str]:
             return _spooled(handle, name), name
     with open(path, "rb"):  # an unreadable file is an OSError naming it (libsndfile: "System error")
         pass
-    return str(path), name
+    return os.fsencode(path), name  # bytes: soundfile encodes a str path strictly, refusing non-UTF-8 names
 
 
 #: Lines of libsndfile's log (`SoundFile.extra_info`) where a header's data size exceeds what the file holds:
@@ -381,7 +381,7 @@ class AudioSink:
                 target = self._spool = self._stack.enter_context(
                     tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES))
             else:
-                target = self._stack.enter_context(atomic_path(self.path))
+                target = os.fsencode(self._stack.enter_context(atomic_path(self.path)))
             self._file = self._stack.enter_context(sf.SoundFile(target, "w", self.sample_rate, self.channels,
                                                                 subtype=subtype, format=fmt))
         except BaseException:

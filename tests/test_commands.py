@@ -350,3 +350,16 @@ def test_a_cut_mp3_is_coded_with_a_warning_and_its_real_duration(files, tmp_path
     assert out.returncode == 0 and "where its header announces 2.00 s: is it cut short?" in err
     coded = sf.info(path).frames  # libsndfile's announced length, against the summary's
     assert coded == 32000 and " for 2.00 s of audio" not in err and " s of audio at " in err
+
+
+def test_file_names_that_are_not_utf8_are_read_and_written(files, tmp_path):
+    """Latin-1 names from old archives are legal on Linux; soundfile encoded str paths strictly and refused them."""
+    import os
+
+    latin = os.fsdecode(b"caf\xe9")
+    (tmp_path / f"{latin}.wav").write_bytes((files / "in.wav").read_bytes())
+    model = files / "model"
+    assert run("compress", tmp_path / f"{latin}.wav", tmp_path / f"{latin}.ac", "--model", model).returncode == 0
+    out = run("decompress", tmp_path / f"{latin}.ac", tmp_path / f"{latin}.flac", "--model", model)
+    assert out.returncode == 0, out.stderr
+    assert sf.info(os.fsencode(tmp_path / f"{latin}.flac")).frames == 12000
