@@ -87,18 +87,21 @@ def load_model(directory: str | None, device: str = "cpu"):
     return model.to(device)
 
 
-def read_input_bytes(path: str) -> bytes:
-    """The bytes of a `.ac` file, a pipe or a FIFO (`<(...)`), or standard input (`-`)."""
+def read_input_bytes(path: str | Path) -> bytes:
+    """The bytes of a `.ac` file, a pipe or a FIFO (`<(...)`), or standard input (`-`); of anything else only the
+    first few, enough for `bitstream.unpack` to say what it is not (a 1 GB file, or /dev/zero, read whole first)."""
+    from .bitstream import MAGIC
     from .errors import FormatError
 
-    if path == "-":
-        return sys.stdin.buffer.read()
-    file = Path(path)
-    if file.is_dir():
-        raise FormatError(f"{path}: is a directory, expected a .ac file")
-    if not file.exists():
-        raise FormatError(f"{path}: no such file")
-    return file.read_bytes()
+    if str(path) != "-":
+        file = Path(path)
+        if file.is_dir():
+            raise FormatError(f"{path}: is a directory, expected a .ac file")
+        if not file.exists():
+            raise FormatError(f"{path}: no such file")
+    with contextlib.nullcontext(sys.stdin.buffer) if str(path) == "-" else open(path, "rb") as stream:
+        head = stream.read(len(MAGIC))
+        return head + stream.read() if head == MAGIC else head
 
 
 def run_compress(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ def compress_folder(args: argparse.Namespace) -> int:
 
 def decompress_folder(args: argparse.Namespace) -> int:
     """Every `.ac` file under `args.input` to an audio file (`args.format`) at the same place under `args.output`."""
-    from .commands import _report, decompress_bytes, load_model
+    from .commands import _report, decompress_bytes, load_model, read_input_bytes
 
     pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format or 'wav'}", args.force)
     get_model = functools.cache(lambda: load_model(args.model, args.device))
@@ -52,7 +52,7 @@ def decompress_folder(args: argparse.Namespace) -> int:
 
     def one(source: Path, output: Path) -> None:
         nonlocal seconds
-        seconds += decompress_bytes(source.read_bytes(), source, output, get_model)[0]
+        seconds += decompress_bytes(read_input_bytes(source), source, output, get_model)[0]
 
     start = time.perf_counter()
     done, failed = run_each(pairs, one)

@@ -363,3 +363,15 @@ def test_file_names_that_are_not_utf8_are_read_and_written(files, tmp_path):
     out = run("decompress", tmp_path / f"{latin}.ac", tmp_path / f"{latin}.flac", "--model", model)
     assert out.returncode == 0, out.stderr
     assert sf.info(os.fsencode(tmp_path / f"{latin}.flac")).frames == 12000
+
+
+def test_a_file_that_is_not_a_ac_file_is_judged_on_its_first_bytes(tmp_path):
+    """decompress /dev/zero read until memory ran out; info on a 1 GB file held it whole to say it was not one."""
+    from audiocodec.commands import read_input_bytes
+
+    with open(tmp_path / "big.bin", "wb") as handle:
+        handle.truncate(1 << 30)  # sparse: no disk used
+    assert read_input_bytes(tmp_path / "big.bin") == b"\0\0\0\0"
+    assert read_input_bytes("/dev/zero") == b"\0\0\0\0"
+    (tmp_path / "a.ac").write_bytes(b"ACDC and the rest")
+    assert read_input_bytes(tmp_path / "a.ac") == b"ACDC and the rest"
