@@ -14,6 +14,7 @@ import operator
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from fractions import Fraction
@@ -106,11 +107,15 @@ def _open(path: str | Path) -> tuple[object, str]:
     pipe), and the name errors give it; a missing, empty or unreadable input is an `AudioReadError`."""
     name = "standard input" if str(path) == STDIO else str(path)
     if str(path) == STDIO:
+        if _is_device(sys.stdin.buffer):
+            raise AudioReadError(f"{name} is a terminal or a device, not audio: pipe a file in, or name one")
         return _spooled(sys.stdin.buffer, name), name
     if not Path(path).exists():
         raise AudioReadError(f"{name}: no such file")
     if Path(path).is_dir():
         raise AudioReadError(f"{name}: is a directory, expected an audio file")
+    if stat.S_ISCHR(os.stat(path).st_mode):  # /dev/zero would be copied until the disk is full
+        raise AudioReadError(f"{name}: is a device, expected an audio file")
     if is_special_file(path):  # a FIFO or <(...) can be read once, and libsndfile may need to seek: copy it
         with open(path, "rb") as handle:
             return _spooled(handle, name), name
@@ -141,6 +146,14 @@ def cut_short(log: str) -> str | None:
     if (match := _AIFF_FRAMES.search(log)) and int(match[1]) > int(match[2]):
         return f"its header announces {match[1]} samples, the file holds {match[2]}"
     return None
+
+
+def _is_device(stream: BinaryIO) -> bool:
+    """Whether `stream` reads from a terminal or a device such as /dev/zero (endless, or never what was meant)."""
+    try:
+        return stat.S_ISCHR(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # not a file descriptor (a stream in memory)
+        return False
 
 
 def _spooled(stream: BinaryIO, name: str) -> tempfile.SpooledTemporaryFile:

@@ -104,10 +104,20 @@ def read_input_bytes(path: str | Path) -> bytes:
         return head + stream.read() if head == MAGIC else head
 
 
+def check_names(args: argparse.Namespace) -> None:
+    """Refuse an empty input or output name (an unset shell variable): as a path it is the current folder."""
+    from .errors import AudioCodecError
+
+    if "" in (args.input, args.output):
+        raise AudioCodecError(f"an empty {'input' if args.input == '' else 'output'} name: give a file, a folder, "
+                              f"or - for standard {'input' if args.input == '' else 'output'}")
+
+
 def run_compress(args: argparse.Namespace) -> int:
     from .audio_io import AUDIO_SUFFIXES, AudioSource, check_output
     from .errors import AudioCodecError
 
+    check_names(args)
     if args.input != "-" and Path(args.input).is_dir():
         from .folders import compress_folder
 
@@ -152,6 +162,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     from .audio_io import check_audio_output
     from .errors import AudioCodecError
 
+    check_names(args)
     if args.input != "-" and Path(args.input).is_dir():
         from .folders import decompress_folder
 

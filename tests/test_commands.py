@@ -375,3 +375,16 @@ def test_a_file_that_is_not_a_ac_file_is_judged_on_its_first_bytes(tmp_path):
     assert read_input_bytes("/dev/zero") == b"\0\0\0\0"
     (tmp_path / "a.ac").write_bytes(b"ACDC and the rest")
     assert read_input_bytes(tmp_path / "a.ac") == b"ACDC and the rest"
+
+
+def test_devices_and_empty_names_are_refused_as_inputs(files, tmp_path):
+    """/dev/zero was copied (to memory, then to disk) until something ran out; "" is the current folder."""
+    model = files / "model"
+    _one_line_error(run("compress", "/dev/zero", tmp_path / "z.ac", "--model", model), "/dev/zero: is a device")
+    with open("/dev/zero", "rb") as zero:
+        out = subprocess.run([sys.executable, "-m", "audiocodec", "compress", "-", str(tmp_path / "z.ac"), "--model",
+                              str(model)], stdin=zero, capture_output=True, timeout=60)
+    _one_line_error(out, "standard input is a terminal or a device")
+    _one_line_error(run("compress", "", tmp_path / "out", "--model", model), "an empty input name")
+    _one_line_error(run("decompress", files / "in.wav", "", "--model", model), "an empty output name")
+    assert sorted(tmp_path.iterdir()) == []
