@@ -233,6 +233,8 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
     if (header.sample_rate, header.channels) != (model.sample_rate, model.channels):
         raise FormatError(f"corrupted header: {header.channels} channel(s) at {header.sample_rate} Hz do not match "
                           f"model {ours}")
+    if not math.isclose(header.frame_rate, model.frame_rate, rel_tol=1e-6):  # stored as float32
+        raise FormatError(f"corrupted header: {header.frame_rate:g} frames/s do not match model {ours}")
     # The original length follows from the coded one (resampling gives ceil(length * ratio) samples); checking it
     # bounds what decompressing may allocate.
     original, coded = resampling_ratio(header.original_rate, model.sample_rate)

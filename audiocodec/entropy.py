@@ -95,4 +95,8 @@ def decode_codes(data: bytes, probabilities: np.ndarray, n_q: int, frames: int) 
         codes = np.stack([decoder.decode(model, frames) for model in _models(probabilities, n_q)]) if n_q else None
     except Exception as error:  # constriction reports corrupt input with assorted exception types
         raise FormatError(f"corrupted payload ({error})") from None
+    # The decoder reads zeros past the end, so a payload cut short (or empty) still gives codes; only the one
+    # payload that encodes them is theirs (the file's checksum already catches accidents: this catches forgeries).
+    if n_q and encode_codes(codes, probabilities) != data:
+        raise FormatError("corrupted payload (it is not the coding of whole codes)")
     return codes.astype(np.int64)

@@ -121,7 +121,7 @@ def test_hostile_version_1_json_gives_a_format_error(make_json):
 
 
 @pytest.mark.parametrize("changes", [{"original_length": 86400 * 384000, "original_rate": 384000},
-                                     {"sample_rate": 16000}])
+                                     {"sample_rate": 16000}, {"frame_rate": 1.0}])
 def test_header_fields_that_disagree_with_the_model_are_refused(changes):
     header, payload = bitstream.unpack(VALID)
     forged = bitstream.pack(dataclasses.replace(header, **changes), payload)
@@ -239,3 +239,17 @@ def test_audio_the_tables_fit_badly_is_packed_at_a_fixed_width_instead():
     codec.code_frequencies.copy_(torch.from_numpy(fitting))
     header, payload = bitstream.unpack(compress(audio, 8000, model=codec))
     assert not header.fixed_width and len(payload) < (codes.size * width + 7) // 8
+
+
+@pytest.mark.parametrize("cut", [None, 4])
+def test_a_forged_payload_that_is_not_the_coding_of_whole_codes_is_refused(cut):
+    """The range decoder reads zeros past the end: an empty or shortened payload, given a valid checksum, decoded."""
+    codec, wav = tiny_codec(), np.sin(np.arange(3000) / 7).astype(np.float32)
+    codes = codec.encode(torch.from_numpy(wav)[None, None]).codes[0]
+    for level, row in enumerate(codes):  # tables that fit these codes, so that range coding beats fixed width
+        codec.code_frequencies[level] = torch.bincount(row, minlength=codec.quantizer.bins) + 0.01
+    header, payload = bitstream.unpack(compress(wav, 8000, model=codec, loudness_range=None))
+    assert not header.fixed_width  # range-coded
+    forged = bitstream.pack(header, b"" if cut is None else payload[:-cut])
+    with pytest.raises(FormatError, match="corrupted payload"):
+        decompress(forged, model=codec)
