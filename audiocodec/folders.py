@@ -83,6 +83,9 @@ def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bo
         claimed[target] = source
         pairs.append((source, target))
     existing = [target for _, target in pairs if target.exists()]
+    folders = [target for target in existing if target.is_dir()]
+    if folders:  # --force cannot replace them, and each file would fail only after its coding
+        raise AudioCodecError(f"{folders[0]}: is a folder where an output file goes; rename or remove it")
     inputs = {_identity(source): source for source in sources}
     for target in existing:  # a link in the output folder to an input: writing through it would replace the input
         if _identity(target) in inputs:

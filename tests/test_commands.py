@@ -388,3 +388,14 @@ def test_devices_and_empty_names_are_refused_as_inputs(files, tmp_path):
     _one_line_error(run("compress", "", tmp_path / "out", "--model", model), "an empty input name")
     _one_line_error(run("decompress", files / "in.wav", "", "--model", model), "an empty output name")
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_folder_where_an_output_file_goes_is_refused_before_any_work(tmp_path):
+    from audiocodec.errors import AudioCodecError
+    from audiocodec.folders import plan
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(b"a recording")
+    (tmp_path / "out" / "a.ac").mkdir(parents=True)
+    with pytest.raises(AudioCodecError, match=r"out/a.ac: is a folder where an output file goes"):
+        plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=True)
