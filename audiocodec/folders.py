@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -72,6 +73,8 @@ def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bo
     if out_root.exists() and not out_root.is_dir() or not out_root.exists() and (
             out_root.suffix.lower() in AUDIO_SUFFIXES | {".ac"}):
         raise AudioCodecError(f"{out_root}: the input is a folder, so the output must be a folder too")
+    if out_root.is_dir() and not os.access(out_root, os.W_OK | os.X_OK):  # else every file fails after its coding
+        raise AudioCodecError(f"{out_root}: permission denied: the output folder is not writable")
     sources = files_below(root, suffixes)
     if not sources:
         raise AudioCodecError(f"{root}: no {' or '.join(sorted(suffixes))} files in this folder or below")

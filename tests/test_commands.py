@@ -399,3 +399,18 @@ def test_a_folder_where_an_output_file_goes_is_refused_before_any_work(tmp_path)
     (tmp_path / "out" / "a.ac").mkdir(parents=True)
     with pytest.raises(AudioCodecError, match=r"out/a.ac: is a folder where an output file goes"):
         plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=True)
+
+
+def test_an_output_folder_that_is_not_writable_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Root writes anywhere, so the refusal the file system would give is played by `os.access`."""
+    import os
+
+    from audiocodec import folders
+    from audiocodec.errors import AudioCodecError
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(b"a recording")
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(folders.os, "access", lambda path, mode: os.fspath(path) != str(tmp_path / "out"))
+    with pytest.raises(AudioCodecError, match=r"out: permission denied: the output folder is not writable"):
+        folders.plan(tmp_path / "in", str(tmp_path / "out"), {".wav"}, ".ac", force=False)
