@@ -32,6 +32,7 @@ QUICK = {
     "compression.py": ["--durations", "10"],
     "long_files.py": ["--seconds", "12", "--repeats", "1", "--rounds", "1"],
     "streaming.py": ["--seconds", "1", "--repeats", "1"],
+    "cli_memory.py": ["--minutes", "0.5"],
 }
 
 
