@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ import torch
 
 from ..audio_io import WHOLE_READ_FORMATS, files_below, to_model_format
 from ..errors import AudioCodecError
+
+#: A file whose largest sample is at most this is silence, skipped.
+SILENCE = 1e-5
 
 
 def list_audio(source: str | Path) -> list[Path]:
@@ -27,14 +31,25 @@ def list_audio(source: str | Path) -> list[Path]:
     if not source.is_file():
         raise AudioCodecError(f"{source}: no such folder or manifest")
     paths = []
-    for line in source.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        entry = json.loads(line)["path"] if line.startswith("{") else line
+        entry = _manifest_path(line, f"{source}:{number}") if line.startswith("{") else line
         path = Path(entry)
         paths.append(path if path.is_absolute() else source.parent / path)
     return paths
+
+
+def _manifest_path(line: str, where: str) -> str:
+    """The "path" of a JSONL manifest line; anything else is a one-line error naming the line."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise AudioCodecError(f"{where}: not valid JSON ({error.msg})") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise AudioCodecError(f'{where}: expected a JSON object with a "path" string')
+    return entry["path"]
 
 
 class SegmentDataset(torch.utils.data.Dataset):
@@ -43,7 +58,7 @@ class SegmentDataset(torch.utils.data.Dataset):
     def __init__(self, source: str | Path, sample_rate: int, channels: int, segment: int, seed: int = 0):
         self.sample_rate, self.channels, self.segment, self.seed = sample_rate, channels, segment, seed
         self.files: list[tuple[Path, int, int, bool]] = []  # path, frames, rate, read whole
-        self.skipped: dict[str, int] = {"unreadable": 0, "empty": 0, "silent": 0}
+        self.skipped: dict[str, int] = {"unreadable": 0, "empty": 0, "silent": 0, "not finite": 0}
         for path in list_audio(source):
             try:
                 info = sf.info(str(path))
@@ -53,7 +68,11 @@ class SegmentDataset(torch.utils.data.Dataset):
             if info.frames == 0:
                 self.skipped["empty"] += 1
                 continue
-            if _is_silent(path):
+            peak = _peak(path)
+            if not math.isfinite(peak):  # NaN or Inf samples: a training step on them would poison the model
+                self.skipped["not finite"] += 1
+                continue
+            if peak <= SILENCE:
                 self.skipped["silent"] += 1
                 continue
             self.files.append((path, info.frames, info.samplerate, info.format in WHOLE_READ_FORMATS))
@@ -83,13 +102,15 @@ class SegmentDataset(torch.utils.data.Dataset):
         return wav
 
 
-def _is_silent(path: Path, threshold: float = 1e-5) -> bool:
+def _peak(path: Path) -> float:
+    """The largest absolute sample of a file; NaN or Inf as soon as one is found (`max` would pass a NaN over)."""
     peak = 0.0
     for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
-        peak = max(peak, float(np.abs(block).max()) if block.size else 0.0)
-        if peak > threshold:
-            return False
-    return True
+        block_peak = float(np.abs(block).max()) if block.size else 0.0
+        if not math.isfinite(block_peak):
+            return block_peak
+        peak = max(peak, block_peak)
+    return peak
 
 
 class BatchPrefetcher:

@@ -40,3 +40,33 @@ def test_prefetched_batches_equal_batches_loaded_in_the_step(tmp_path):
         assert loader.pending is not None and torch.equal(loader.get(5, [2]), dataset.segment_of(2, 5)[None])
     finally:
         loader.close()
+
+
+def test_files_with_nan_or_inf_anywhere_are_skipped_and_counted(tmp_path):
+    """NaN late in a file passed the silence check (max() passes a NaN over), NaN early made it 'silent', and the
+    quantizer then stopped the run at the first bad segment."""
+    rate = 8000
+    tone = (0.3 * np.sin(np.arange(rate * 16) / 5)).astype(np.float32)
+    for name, where, value in (("nan_late", slice(70000, None), np.nan), ("nan_early", slice(0, 10), np.nan),
+                               ("inf", slice(None, None, 50), np.inf)):
+        bad = tone.copy()
+        bad[where] = value
+        sf.write(tmp_path / f"{name}.wav", bad, rate, subtype="FLOAT")
+    sf.write(tmp_path / "good.wav", tone, rate)
+    sf.write(tmp_path / "silent.wav", np.zeros(rate, np.float32), rate)
+    dataset = SegmentDataset(tmp_path, rate, 1, 2000)
+    assert [path.name for path, *_ in dataset.files] == ["good.wav"]
+    assert dataset.skipped == {"unreadable": 0, "empty": 0, "silent": 1, "not finite": 3}
+
+
+def test_a_malformed_manifest_line_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from audiocodec.errors import AudioCodecError
+
+    for text, message in (('{"path": \n', "manifest.jsonl:1: not valid JSON"),
+                          ('# a comment\n{"file": "a.wav"}\n', 'manifest.jsonl:2: expected a JSON object'),
+                          ('{"path": 5}\n', 'manifest.jsonl:1: expected a JSON object with a "path"')):
+        (tmp_path / "manifest.jsonl").write_text(text)
+        with pytest.raises(AudioCodecError, match=message):
+            SegmentDataset(tmp_path / "manifest.jsonl", 8000, 1, 2000)
