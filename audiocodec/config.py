@@ -57,6 +57,13 @@ class Config:
             kwargs[name] = value
         return cls(**kwargs)
 
+    def _check(self, where: str, checks: list[tuple[str, bool, str]]) -> None:
+        """Refuse the first field whose check failed: `(field, ok, what it must be)`, named under `where`."""
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"{f'{where} ' if where else ''}{name} must be {expected}, "
+                                  f"got {getattr(self, name)!r}")
+
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
 

@@ -92,9 +92,7 @@ class CodecConfig(Config):
             ("segment", self.segment is None or self.segment > 0, "positive, or null"),
             ("overlap", 0 <= self.overlap < 1, "in [0, 1)"),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"model {name} must be {expected}, got {getattr(self, name)!r}")
+        self._check("model", checks)
 
     @classmethod
     def encodec_24khz(cls) -> "CodecConfig":

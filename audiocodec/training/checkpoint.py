@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_path
+from ..errors import AudioCodecError
 
 log = logging.getLogger("audiocodec.train")
 PATTERN = "checkpoint_*.pt"
@@ -33,12 +34,22 @@ def save_checkpoint(state: dict, directory: Path, step: int, keep: int) -> Path:
     return target
 
 
+def has_checkpoints(directory: Path) -> bool:
+    return any(directory.glob(PATTERN))
+
+
 def load_latest(directory: Path) -> dict | None:
-    """The newest readable checkpoint in `directory`, or None; damaged ones are reported and skipped."""
-    for path in sorted(directory.glob(PATTERN), reverse=True):
+    """The newest readable checkpoint in `directory`, or None when there is none; damaged ones are reported and
+    skipped, and when all are damaged that is an error: starting afresh would write over them."""
+    paths = sorted(directory.glob(PATTERN), reverse=True)
+    for path in paths:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # a truncated zip, a bad pickle opcode, ...: all mean "unusable"
-            log.warning("checkpoint %s is damaged (%s: %s); using the previous one", path.name,
-                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            detail = str(error).splitlines()[0][:80] if str(error) else ""
+            log.warning("checkpoint %s is damaged (%s: %s); trying an older one", path.name, type(error).__name__,
+                        detail)
+    if paths:
+        raise AudioCodecError(f"{directory}: none of its {len(paths)} checkpoint(s) can be read; move them away "
+                              f"to start afresh")
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import yaml
@@ -10,7 +11,7 @@ import yaml
 from ..config import Config
 from ..errors import ConfigError
 from ..model import CodecConfig
-from .losses import MEL_SCALES
+from .losses import ADVERSARIAL_LOSSES, MEL_SCALES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -33,8 +34,11 @@ class DataConfig(Config):
     workers: int = 4  # threads that load the next batch during each step (0: load it in the step)
 
     def __post_init__(self) -> None:
-        if self.workers < 0:
-            raise ConfigError(f"data workers must be 0 or more threads, got {self.workers}")
+        self._check("data", [
+            ("segment_seconds", self.segment_seconds > 0 and math.isfinite(self.segment_seconds), "positive"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("workers", self.workers >= 0, "0 or more threads"),
+        ])
 
 
 @dataclasses.dataclass
@@ -61,10 +65,16 @@ class LossConfig(Config):
     discriminator_warmup: int = 0
 
     def __post_init__(self) -> None:
-        if self.mel_scale not in MEL_SCALES:
-            raise ConfigError(f"loss mel_scale must be 'linear' or 'log', got {self.mel_scale!r}")
-        if self.discriminator_warmup < 0:
-            raise ConfigError(f"loss discriminator_warmup must be 0 or more steps, got {self.discriminator_warmup}")
+        weights = ("l1", "mel", "adversarial", "feature_matching")
+        self._check("loss", [
+            ("mel_scale", self.mel_scale in MEL_SCALES, "'linear' or 'log'"),
+            ("adversarial_loss", self.adversarial_loss in ADVERSARIAL_LOSSES, "'hinge' or 'lsgan'"),
+            *((name, 0 <= getattr(self, name) < math.inf, "0 or more") for name in weights),
+            ("discriminator_warmup", self.discriminator_warmup >= 0, "0 or more steps"),
+            ("discriminator_filters", self.discriminator_filters >= 1, "at least 1"),
+            ("discriminator_ffts", not self.discriminator or (len(self.discriminator_ffts) > 0 and all(
+                isinstance(n, int) and n >= 2 for n in self.discriminator_ffts)), "a non-empty list of FFT sizes"),
+        ])
 
 
 @dataclasses.dataclass
@@ -81,8 +91,13 @@ class OptimConfig(Config):
     time_limit: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.time_limit < float("inf"):
-            raise ConfigError(f"optim time_limit must be 0 (none) or a number of seconds, got {self.time_limit}")
+        self._check("optim", [
+            ("lr", 0 < self.lr < math.inf, "positive"),
+            ("grad_clip", 0 <= self.grad_clip < math.inf, "0 (none) or more"),
+            ("warmup_steps", self.warmup_steps >= 0, "0 or more steps"),
+            ("max_steps", self.max_steps >= 0, "0 (save the initial model) or more steps"),
+            ("time_limit", 0 <= self.time_limit < math.inf, "0 (none) or a number of seconds"),
+        ])
 
 
 @dataclasses.dataclass
@@ -110,6 +125,15 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         check_device(self.device)
+        self._check("", [
+            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32)"),
+            ("log_every", self.log_every >= 1, "at least 1 step"),
+            ("valid_every", self.valid_every >= 1, "at least 1 step"),
+            ("valid_batches", self.valid_batches >= 1, "at least 1"),
+            ("checkpoint_every", self.checkpoint_every >= 1, "at least 1 step"),
+            ("keep_checkpoints", self.keep_checkpoints >= 0, "0 (all) or more"),
+            ("max_bad_steps", self.max_bad_steps >= 0, "0 or more"),
+        ])
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 
 MEL_SCALES = ("linear", "log")
+ADVERSARIAL_LOSSES = ("hinge", "lsgan")
 
 
 class MultiScaleMelLoss(nn.Module):

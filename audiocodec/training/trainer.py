@@ -32,9 +32,9 @@ from torch import distributed as dist
 from ..errors import AudioCodecError, ConfigError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
-from ..model import Codec
+from ..model import Codec, CodecConfig
 from .balancer import Balancer
-from .checkpoint import load_latest, save_checkpoint
+from .checkpoint import has_checkpoints, load_latest, save_checkpoint
 from .config import TrainConfig, check_device
 from .data import BatchPrefetcher, SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
@@ -92,6 +92,21 @@ def training_device(choice: str) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+#: What a model's audio means: weights trained under one of these cannot be taken for another's.
+LAYOUT = ("sample_rate", "channels", "ratios", "causal", "normalize", "segment")
+
+
+def layout_differences(ours: CodecConfig, theirs: CodecConfig) -> list[str]:
+    """The fields of the model config a checkpoint's weights cannot be resumed under when they differ: `LAYOUT`,
+    and whatever gives the weights their shapes. The quantizer's training options and the bandwidths may change."""
+    free = ("name", "quantizer", "conv_init", "target_bandwidths")  # neither shapes nor meaning
+    fixed = [f.name for f in dataclasses.fields(CodecConfig) if f.name not in free]
+    differing = [name for name in fixed if getattr(ours, name) != getattr(theirs, name)]
+    differing += [f"quantizer {name}" for name in ("kind", "n_q", "bins")
+                  if getattr(ours.quantizer, name) != getattr(theirs.quantizer, name)]
+    return differing
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False):
         self.config = config
@@ -104,6 +119,11 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.output = Path(config.output_dir)
+        if not config.data.train:  # as a path, "" is the current folder, which would be searched for audio
+            raise ConfigError("data train is not set: give the recipe a folder or manifest of audio (docs/data.md)")
+        if not resume and has_checkpoints(self.output):  # a new run would overwrite them and mix with them
+            raise AudioCodecError(f"{self.output}: holds the checkpoints of a run: --resume continues it; to start "
+                                  f"afresh, choose another output_dir or move them away")
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -388,9 +408,7 @@ class Trainer:
         """Start from a trained model's weights (a compact one's training state is rebuilt on loading). Its
         layout must be the recipe's; its entropy-coder counts are dropped, since the codebooks will move."""
         source = Codec.from_pretrained(directory)
-        ours, theirs = self.config.model, source.config
-        differing = [name for name in ("sample_rate", "channels", "ratios", "causal", "normalize", "segment")
-                     if getattr(ours, name) != getattr(theirs, name)]
+        differing = [name for name in LAYOUT if getattr(self.config.model, name) != getattr(source.config, name)]
         if differing:
             raise AudioCodecError(f"init_from {directory}: its {', '.join(differing)} differ from the recipe's model")
         state = source.state_dict()
@@ -404,12 +422,16 @@ class Trainer:
         if state is None:
             log.info("no checkpoint in %s: starting from scratch", self.output)
             return
+        differing = layout_differences(self.config.model, CodecConfig.from_dict(state["config"]["model"]))
+        if differing:  # the weights would not fit, or would fit and mean another sample rate or channel count
+            raise AudioCodecError(f"{self.output}: its checkpoints' model differs from the recipe's in "
+                                  f"{', '.join(differing)}: resume with the recipe it was trained with")
         if self.discriminator is not None and state["discriminator"] is None:
             # Its optimizer and schedule would start at step 0 and its warm-up would be long past: the fresh
             # discriminator would face the generator's full pull at once (docs/training.md).
             raise AudioCodecError(f"{self.output}: its checkpoints have no discriminator, and this recipe adds one: "
                                   "export the run and start a new one from it with --init-from")
-        self.model.load_state_dict(state["model"])
+        self.model.load_weights(state["model"], source=f"{self.output}'s checkpoint")
         if self.discriminator is not None:
             _unwrap(self.discriminator).load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

@@ -143,6 +143,60 @@ def test_damaged_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
     assert resumed.step == 5 and "damaged" in caplog.text
 
 
+def test_a_run_directory_is_not_overwritten_and_unreadable_checkpoints_are_not_replaced(tmp_path):
+    """A second run without --resume overwrote the first's checkpoints and mixed with them; --resume over damaged
+    checkpoints alone started from scratch and wrote over them."""
+    config = tiny_config(tmp_path, max_steps=5)
+    config.checkpoint_every = 5
+    Trainer(config).train()
+    with pytest.raises(AudioCodecError, match="holds the checkpoints of a run: --resume continues it"):
+        Trainer(config)
+    (only,) = (tmp_path / "run").glob("checkpoint_*.pt")
+    only.write_bytes(only.read_bytes()[:1000])
+    with pytest.raises(AudioCodecError, match=r"none of its 1 checkpoint\(s\) can be read"):
+        Trainer(config, resume=True)
+    assert only.stat().st_size == 1000
+
+
+def test_resuming_under_another_model_layout_is_refused_in_one_line(tmp_path):
+    config = tiny_config(tmp_path, max_steps=5)
+    config.checkpoint_every = 5
+    Trainer(config).train()
+    for changes, named in (({"n_filters": 8}, "n_filters"), ({"sample_rate": 16000}, "sample_rate")):
+        changed = tiny_config(tmp_path, max_steps=10)
+        changed.model = changed.model.replace(**changes)
+        with pytest.raises(AudioCodecError, match=f"model differs from the recipe's in {named}"):
+            Trainer(changed, resume=True)
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("data", "batch_size", 0), ("data", "batch_size", -2), ("data", "segment_seconds", -1),
+    ("optim", "lr", -0.003), ("optim", "lr", float("nan")), ("optim", "max_steps", -1),
+    ("loss", "adversarial_loss", "wgan"), ("loss", "l1", -1), ("loss", "discriminator_ffts", []),
+    (None, "checkpoint_every", 0), (None, "log_every", 0), (None, "valid_every", -1), (None, "seed", -1),
+    (None, "seed", 2**70), (None, "keep_checkpoints", -1),
+])
+def test_recipe_values_out_of_range_are_refused_naming_the_key(tmp_path, section, key, value):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(RECIPE.read_text() + (f"{key}: {json.dumps(value)}\n" if section is None else ""))
+    if section is not None:
+        import yaml
+
+        data = yaml.safe_load(RECIPE.read_text())
+        data.setdefault(section, {})[key] = value
+        recipe.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=f"{key} must be"):
+        load_config(recipe)
+
+
+def test_a_recipe_without_training_data_is_refused(tmp_path):
+    """As a path, "" is the current folder: every audio file below it would have been trained on."""
+    config = tiny_config(tmp_path)
+    config.data.train = ""
+    with pytest.raises(ConfigError, match="data train is not set"):
+        Trainer(config)
+
+
 def test_empty_dataset_and_unknown_keys_are_clear_errors(tmp_path):
     config = tiny_config(tmp_path)
     empty = tmp_path / "empty"
