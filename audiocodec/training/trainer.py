@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
+from ..atomic import atomic_path
 from ..errors import AudioCodecError, ConfigError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
@@ -90,6 +91,18 @@ def training_device(choice: str) -> torch.device:
         raise ConfigError(f"this process has LOCAL_RANK {local_rank} but the node has {count} GPU(s): start at most "
                           f"{count} processes per node (torchrun --nproc_per_node), or train with device 'cpu'")
     return torch.device("cuda", local_rank)
+
+
+def _forget_steps_after(path: Path, step: int) -> None:
+    """Drop the lines of `metrics.jsonl` logged after `step`: a run resumed from an older checkpoint (a SIGKILL
+    lost the newer ones) trains those steps again and logs them anew."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) < len(lines):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text("".join(kept), encoding="utf-8")
 
 
 #: What a model's audio means: weights trained under one of these cannot be taken for another's.
@@ -187,6 +200,7 @@ class Trainer:
         metrics_file = self.output / "metrics.jsonl"
         if self.rank == 0:
             self.output.mkdir(parents=True, exist_ok=True)
+            _forget_steps_after(metrics_file, self.step)
         writer = self._tensorboard()
         progress = self._progress()
         budget = self._time_budget() if self.config.optim.time_limit else None
@@ -479,7 +493,9 @@ class Trainer:
         except ImportError:
             log.info("TensorBoard is not installed (pip install 'audiocodec[train]'): metrics go to metrics.jsonl only")
             return None
-        return SummaryWriter(str(self.output / "tensorboard"))
+        # Resumed from an older checkpoint (after a SIGKILL), the steps after it are trained again: their first
+        # events are purged, as `_forget_steps_after` drops their lines, so that no step is logged twice.
+        return SummaryWriter(str(self.output / "tensorboard"), purge_step=self.step + 1 if self.step else None)
 
     def _progress(self):
         if self.rank != 0 or not sys.stderr.isatty():

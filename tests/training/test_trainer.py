@@ -106,6 +106,19 @@ def test_resume_is_bit_for_bit(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_steps_trained_again_after_a_lost_checkpoint_are_logged_once(tmp_path):
+    """A SIGKILL loses the checkpoints after the last one on disk; the steps after it used to be logged twice."""
+    config = tiny_config(tmp_path, max_steps=10)
+    config.checkpoint_every, config.log_every = 5, 1
+    Trainer(config).train()
+    (tmp_path / "run" / "checkpoint_00000010.pt").unlink()
+    before = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    Trainer(config, resume=True).train()
+    after = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in after] == [row["step"] for row in before]
+    assert after[:5] == before[:5] and after[5:] == before[5:]  # the same steps, trained again to the same losses
+
+
 def test_training_is_the_same_with_and_without_prefetching(tmp_path):
     runs = []
     for workers in (0, 3):
