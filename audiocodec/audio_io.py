@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import operator
 import os
@@ -188,6 +189,18 @@ def _check_finite(name: str, data: np.ndarray) -> None:
     # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
     if not np.isfinite(data.sum()) and not np.isfinite(data).all():
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
+
+
+def manifest_entry(line: str, where: str, error: type[AudioCodecError] = AudioCodecError) -> dict:
+    """A JSONL manifest line (training's and evaluation's): an object with a "path" string, else `error` naming
+    the line (`where`: "manifest:number")."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as decoding:
+        raise error(f"{where}: not valid JSON ({decoding.msg})") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise error(f'{where}: expected a JSON object with a "path" string')
+    return entry
 
 
 def files_below(root: str | Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:

@@ -8,12 +8,11 @@ folder searched recursively for audio files. Categories come from JSON manifests
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..audio_io import AUDIO_SUFFIXES, files_below
+from ..audio_io import AUDIO_SUFFIXES, files_below, manifest_entry
 from . import EvaluationError
 
 MANIFEST = "test.jsonl"
@@ -83,12 +82,7 @@ def _scan_folder(folder: Path) -> list[Item]:
 def _read_jsonl(manifest: Path) -> tuple[list[Item], list[Skipped]]:
     entries = []
     for number, line in _lines(manifest):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvaluationError(f"{manifest}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise EvaluationError(f"{manifest}:{number}: expected a JSON object with a \"path\" string")
+        entry = manifest_entry(line, f"{manifest}:{number}", EvaluationError)
         info = {k: v for k, v in entry.items() if k not in ("path", "category")}
         entries.append((entry["path"], str(entry.get("category", UNKNOWN)), info))
     return _resolve(manifest, entries)

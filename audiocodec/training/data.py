@@ -8,7 +8,6 @@ item is the same whatever the worker or rank that loads it, and resuming replays
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import math
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import WHOLE_READ_FORMATS, files_below, to_model_format
+from ..audio_io import WHOLE_READ_FORMATS, files_below, manifest_entry, to_model_format
 from ..errors import AudioCodecError
 
 #: A file whose largest sample is at most this is silence, skipped.
@@ -35,21 +34,10 @@ def list_audio(source: str | Path) -> list[Path]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        entry = _manifest_path(line, f"{source}:{number}") if line.startswith("{") else line
+        entry = manifest_entry(line, f"{source}:{number}")["path"] if line.startswith("{") else line
         path = Path(entry)
         paths.append(path if path.is_absolute() else source.parent / path)
     return paths
-
-
-def _manifest_path(line: str, where: str) -> str:
-    """The "path" of a JSONL manifest line; anything else is a one-line error naming the line."""
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise AudioCodecError(f"{where}: not valid JSON ({error.msg})") from None
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        raise AudioCodecError(f'{where}: expected a JSON object with a "path" string')
-    return entry["path"]
 
 
 class SegmentDataset(torch.utils.data.Dataset):
