@@ -25,7 +25,7 @@ from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMis
 from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
-from .segmented import decoded_segments
+from .segmented import decoded_segments, encode_segments
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
@@ -225,17 +225,8 @@ class Codec(nn.Module):
         """Codes for `wav` [B, C, T] at the current bandwidth. Without autograd (codes carry no gradient), which
         also lets the CPU take its tiled paths."""
         self._check_audio(wav)
-        length = wav.shape[-1]
-        codes, scales = [], []
-        for offset, segment_length in self.segments(length):
-            segment_codes, scale = self.encode_segment(wav[..., offset : offset + segment_length])
-            codes.append(segment_codes)
-            scales.append(scale)
-        return EncodedAudio(
-            codes=torch.cat(codes, dim=-1),
-            scales=None if scales[0] is None else torch.stack(scales, dim=1),
-            length=length,
-        )
+        codes, scales = encode_segments(self, [wav], wav.shape[-1])
+        return EncodedAudio(codes, scales, wav.shape[-1])
 
     @torch.no_grad()
     def encode_segment(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

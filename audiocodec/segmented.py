@@ -4,7 +4,8 @@ Such a model cuts its input into overlapping segments (1 s, 1% overlap for EnCod
 joins the decoded segments with a linear cross-fade. The segments being independent, a file's blocks can be cut
 into segments as they arrive and each decoded segment joined to the last as it comes: memory then holds a block
 and a segment, where `Codec.encode` / `decode` on the whole signal hold it several times over. The codes and the
-audio are those of `encode` / `decode` exactly, which run through the same code (`OverlapAdd`, `decoded_segments`).
+audio are those of `encode` / `decode` exactly, which run through the same code (`encode_segments`,
+`decoded_segments`, `OverlapAdd`).
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def decoded_segments(codec, encoded) -> Iterator[torch.Tensor]:
 
 
 def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress=iter):
-    """For a model with segments, the codes `[B, n_q, frames]` and scales (`[B, segments]`, or None) of
-    `codec.encode` on the signal made of `blocks` (`[B, C, t]` each, `length` samples together), coding each
-    segment as soon as its samples have come; `progress` wraps the list of segments (a progress bar)."""
+    """The codes `[B, n_q, frames]` and scales (`[B, segments]`, or None) of the signal made of `blocks`
+    (`[B, C, t]` each, `length` samples together), coding each segment (`codec.segments`; the whole signal for a
+    model without segments) as soon as its samples have come: `codec.encode` is this on one block. `progress` wraps
+    the list of segments (a progress bar)."""
     device = next(codec.parameters()).device
     pieces = iter(blocks)
     held, held_start = None, 0  # the samples read and not yet coded past, from `held_start` on
@@ -94,6 +96,6 @@ def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress
         segment_codes, scale = codec.encode_segment(segment.to(device))
         codes.append(segment_codes)
         scales.append(scale)
-        drop = min(offset + codec.segment_stride - held_start, held.shape[-1])
+        drop = min(offset + (codec.segment_stride or length) - held_start, held.shape[-1])
         held, held_start = held[..., drop:], held_start + drop
     return torch.cat(codes, dim=-1), None if scales[0] is None else torch.stack(scales, dim=1)
