@@ -246,10 +246,15 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
         raise FormatError("corrupted header: the frame or segment count does not match the audio length")
 
 
+def is_long(model: Codec, length: int) -> bool:
+    """Audio (`length` samples at the model's rate) long enough to code in pieces: over two chunks."""
+    return length > 2 * CHUNK_SECONDS * model.sample_rate
+
+
 def in_chunks(model: Codec, length: int) -> bool:
     """Long audio, and a model `chunked` can run: causal, without segments or normalisation, and without layers
     that look ahead. Other models code any length whole."""
-    return length > 2 * CHUNK_SECONDS * model.sample_rate and chunked.runs_in_chunks(model)
+    return is_long(model, length) and chunked.runs_in_chunks(model)
 
 
 def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:

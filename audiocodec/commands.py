@@ -109,8 +109,8 @@ def check_names(args: argparse.Namespace) -> None:
     from .errors import AudioCodecError
 
     if "" in (args.input, args.output):
-        raise AudioCodecError(f"an empty {'input' if args.input == '' else 'output'} name: give a file, a folder, "
-                              f"or - for standard {'input' if args.input == '' else 'output'}")
+        which = "input" if args.input == "" else "output"
+        raise AudioCodecError(f"an empty {which} name: give a file, a folder, or - for standard {which}")
 
 
 def run_compress(args: argparse.Namespace) -> int:

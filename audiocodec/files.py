@@ -31,18 +31,17 @@ BLOCK_SECONDS = 10.0
 
 
 class _Reading:
-    """The blocks of a file, counting the samples read and the largest one."""
+    """The blocks of a file, noting the largest sample (the source counts the samples: `frames_read`)."""
 
     def __init__(self, source: AudioSource):
-        self.source, self.length, self.peak = source, 0, 0.0
+        self.source, self.peak = source, 0.0
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        self.length, self.peak = 0, 0.0
+        self.peak = 0.0
         for block in self.source.blocks(math.ceil(BLOCK_SECONDS * self.source.sample_rate)):
-            self.length += block.shape[-1]
             self.peak = max(self.peak, float(block.abs().max()))
             yield block
-        if not self.length:  # the header promised samples that are not there
+        if not self.source.frames_read:  # the header promised samples that are not there
             raise AudioReadError(f"{self.source.name}: the file holds no audio samples")
 
 
@@ -73,7 +72,7 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
             codes, scales = encode_segments(model, blocks, meter.length,
                                             lambda segments: api.progress_bar(segments, progress, "encoding"))
     encoded = EncodedAudio(codes, scales, meter.length)
-    return api.pack(model, encoded, source.sample_rate, source.channels, reading.length, gain), reading.peak
+    return api.pack(model, encoded, source.sample_rate, source.channels, source.frames_read, gain), reading.peak
 
 
 def decompress_file(data: bytes, output: str | Path, model: Codec, progress: bool = False) -> int:
@@ -109,8 +108,7 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
 def in_blocks(model: Codec, length: int) -> bool:
     """Whether a file of `length` samples at the model's rate is coded block by block: long audio, and a model
     that codes in chunks (`api.in_chunks`, as `api.compress` does) or in segments (`segmented`)."""
-    return api.in_chunks(model, length) or (length > 2 * api.CHUNK_SECONDS * model.sample_rate
-                                            and model.segment_length is not None)
+    return api.in_chunks(model, length) or (api.is_long(model, length) and model.segment_length is not None)
 
 
 def _in_model_format(reading: _Reading, model: Codec) -> Iterator[torch.Tensor]:
