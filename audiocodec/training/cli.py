@@ -11,8 +11,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_train_arguments(p)
     p.set_defaults(func=run_train)
     p = subparsers.add_parser("export", help="write a trained generator, or EnCodec's weights, as a model directory")
-    p.add_argument("checkpoint", help="a checkpoint file, a run directory (its newest readable checkpoint), or a "
-                                      "weights file EnCodec publishes (encodec_24khz-*.th, encodec_48khz-*.th)")
+    p.add_argument("checkpoint", help="a checkpoint file, a run directory (its newest readable checkpoint), a "
+                                      "weights file EnCodec publishes (encodec_24khz-*.th, encodec_48khz-*.th), or a "
+                                      "model directory or 'default' (to make it compact or recount its tables)")
     p.add_argument("output", help="model directory to write (config.json + model.safetensors)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite an existing model directory")
     p.add_argument("--compact", action="store_true",
@@ -88,18 +89,42 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     import json
+
+    from ..errors import OutputExistsError
+    from ..model import CONFIG_FILE, WEIGHTS_FILE
+    from .code_counts import count_codes
+
+    output = Path(args.output)
+    if output.exists() and any(output.iterdir()) and not args.force:
+        raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
+    model, origin = _export_source(args.checkpoint)
+    if args.recount:
+        counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
+        model.code_frequencies.copy_(counts)
+        print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
+    model.save_pretrained(output, compact=args.compact)
+    model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
+    size = (output / WEIGHTS_FILE).stat().st_size / 1e6
+    print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
+          f"{size:.1f} MB{' (compact)' if args.compact else ''}")
+    return 0
+
+
+def _export_source(name: str):
+    """The generator that `export` writes, and where it came from: a model directory (or "default"), a run
+    directory's newest readable checkpoint, a checkpoint file, or EnCodec's published weights."""
     import warnings
 
     import torch
 
-    from ..errors import AudioCodecError, OutputExistsError
-    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec, CodecConfig
+    from ..errors import AudioCodecError
+    from ..model import CONFIG_FILE, Codec, CodecConfig
     from .checkpoint import load_latest
-    from .code_counts import count_codes
 
-    source, output = Path(args.checkpoint), Path(args.output)
-    if output.exists() and any(output.iterdir()) and not args.force:
-        raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
+    source = Path(name)
+    if name == "default" or (source / CONFIG_FILE).is_file():  # to make it compact, or recount its tables
+        model = Codec.from_pretrained(name)
+        return model, f"model {model.model_id()}"
     if source.is_dir():
         state = load_latest(source)
         if state is None:
@@ -112,27 +137,16 @@ def run_export(args: argparse.Namespace) -> int:
         except Exception as error:
             raise AudioCodecError(f"{source}: not a readable checkpoint ({type(error).__name__})") from None
     else:
-        raise AudioCodecError(f"{source}: no such checkpoint or run directory")
+        raise AudioCodecError(f"{source}: no such checkpoint, run directory or model directory")
     if isinstance(state, dict) and state and all(isinstance(key, str) and isinstance(value, torch.Tensor)
                                                  for key, value in state.items()):
-        model, origin = _from_encodec(source, state), "EnCodec's weights"  # EnCodec publishes bare state dicts
-    elif (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
+        return _from_encodec(source, state), "EnCodec's weights"  # EnCodec publishes bare state dicts
+    if (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
             and isinstance(state["config"].get("model"), dict)):
         model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
         model.load_weights(state["model"], source=str(source))
-        origin = f"step {state.get('step', '?')}"
-    else:
-        raise AudioCodecError(f"{source}: neither a checkpoint of `audiocodec train` nor EnCodec's weights")
-    if args.recount:
-        counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
-        model.code_frequencies.copy_(counts)
-        print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
-    model.save_pretrained(output, compact=args.compact)
-    model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
-    size = (output / WEIGHTS_FILE).stat().st_size / 1e6
-    print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
-          f"{size:.1f} MB{' (compact)' if args.compact else ''}")
-    return 0
+        return model, f"step {state.get('step', '?')}"
+    raise AudioCodecError(f"{source}: neither a checkpoint of `audiocodec train` nor EnCodec's weights")
 
 
 def _from_encodec(source: Path, state: dict):

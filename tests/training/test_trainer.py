@@ -485,6 +485,30 @@ def test_export_recounts_the_tables_with_the_final_model(tmp_path):
         export(tmp_path / "run", tmp_path / "m3", "--recount", tmp_path / "nothing")
 
 
+def test_export_writes_a_model_directory_again_compact_or_recounted(tmp_path):
+    import json
+
+    from audiocodec import Codec
+
+    config = tiny_config(tmp_path, max_steps=4)
+    Trainer(config).train()
+    assert export(tmp_path / "run", tmp_path / "full") == 0
+    full = Codec.from_pretrained(tmp_path / "full")
+    assert export(tmp_path / "full", tmp_path / "compact", "--compact") == 0
+    compact = Codec.from_pretrained(tmp_path / "compact")
+    for name, value in full._compact_state(full.state_dict()).items():
+        assert torch.equal(compact.state_dict()[name], value.to(compact.state_dict()[name].dtype)), name
+    assert export(tmp_path / "compact", tmp_path / "again", "--compact") == 0  # float16 to float16: the same model
+    ids = [json.loads((tmp_path / name / "config.json").read_text())["model_id"] for name in ("compact", "again")]
+    assert ids[0] == ids[1] != json.loads((tmp_path / "full" / "config.json").read_text())["model_id"]
+    assert export(tmp_path / "compact", tmp_path / "recounted", "--compact", "--recount", config.data.train,
+                  "--recount-seconds", 2.5) == 0
+    recounted = Codec.from_pretrained(tmp_path / "recounted")
+    assert recounted.code_frequencies.sum(1).tolist() == [3000, 3000, 0, 0]  # as in the test above
+    assert all(torch.equal(value, compact.state_dict()[name])
+               for name, value in recounted.state_dict().items() if name != "code_frequencies")
+
+
 def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
     from audiocodec import Codec
     from audiocodec.errors import ModelMismatchError
