@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from . import int8_weights
 from .atomic import atomic_path
 from .bitstream import MAX_CHANNELS
 from .config import Config
@@ -30,7 +31,8 @@ from .segmented import decoded_segments, encode_segments
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-SAVE_FORMAT_VERSION = 1
+#: Written for models with int8 weights (which an older audiocodec cannot load); other models are written as 1.
+SAVE_FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -350,27 +352,33 @@ class Codec(nn.Module):
         return self.decoder(latent.to(self.network_dtype)).float()
 
     # -- persistence -------------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, compact: bool = False) -> Path:
+    def save_pretrained(self, directory: str | Path, compact: bool = False, int8: bool = False) -> Path:
         """Write `config.json` and `model.safetensors` into `directory` (created if needed); no pickle.
 
         `compact` writes what inference needs and training can rebuild: float16 weights and codebooks, without
         the quantizer's derivable training state (`derivable_state_keys`); usage counts and the entropy coder's
         tables stay float32. About a third of the full size, which is how the default model fits in the package;
-        its codes are those of the model as loaded from the file, whose id `config.json` records.
+        its codes are those of the model as loaded from the file, whose id `config.json` records. `int8` (with
+        `compact`) stores the encoder's and decoder's weight matrices in 8 bits (`int8_weights`): about half the
+        compact size again, for a larger model that must ship small. Such a file needs format version 2.
         """
         from safetensors.torch import save_file
 
         if self._inference_id is not None:
             raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
+        if int8 and not compact:
+            raise ValueError("int8 weights are a compact export: pass compact=True too")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         model_id = self.model_id()
         if compact:
             state = self._compact_state(state)
+            if int8:
+                state = int8_weights.quantize(state)
             model_id = type(self)._from_state(self.config, state, "compact state").model_id()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": SAVE_FORMAT_VERSION, "model_id": model_id, "compact": compact,
-                "config": self.config.to_dict()}
+        meta = {"format_version": SAVE_FORMAT_VERSION if int8 else 1, "model_id": model_id, "compact": compact,
+                **({"int8": True} if int8 else {}), "config": self.config.to_dict()}
         with atomic_path(directory / WEIGHTS_FILE) as tmp:  # safetensors alone makes files only the owner reads
             save_file(state, tmp, metadata={"model_id": model_id})
         with atomic_path(directory / CONFIG_FILE) as tmp:
@@ -399,7 +407,7 @@ class Codec(nn.Module):
             meta = json.loads(config_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
-        if not isinstance(meta, dict) or meta.get("format_version") != SAVE_FORMAT_VERSION:
+        if not isinstance(meta, dict) or meta.get("format_version") not in (1, SAVE_FORMAT_VERSION):
             raise AudioCodecError(f"{config_path}: unsupported model format version "
                                   f"{meta.get('format_version') if isinstance(meta, dict) else None!r}")
         if not isinstance(meta.get("config"), dict):
@@ -430,8 +438,9 @@ class Codec(nn.Module):
         """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line.
 
         The quantizer's derivable training state may be missing (a compact export): it is rebuilt. Tensors are
-        converted to the model's dtypes (a compact export stores float16).
+        converted to the model's dtypes (a compact export stores float16, or int8 with scales).
         """
+        state = int8_weights.dequantize(state, source)
         derivable = self._derivable_keys()
         own = self.state_dict()
         problems = _key_mismatch({k: v for k, v in own.items() if k not in derivable or k in state}, state)

@@ -98,6 +98,49 @@ def test_compact_save_is_smaller_decodes_alike_and_can_train_on(tmp_path):
     assert torch.isfinite(loaded(wav).audio).all()
 
 
+def test_int8_save_halves_the_compact_size_and_decodes_alike(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    codec = tiny_codec(n_filters=16)  # matrices large enough to be stored in 8 bits
+    codec.code_frequencies.fill_(3.0)
+    for name in ("compact", "int8"):
+        codec.save_pretrained(tmp_path / name, compact=True, int8=name == "int8")
+    size = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("compact", "int8")}
+    assert size["int8"] < 0.65 * size["compact"]
+    meta = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in ("compact", "int8")}
+    assert (meta["compact"]["format_version"], meta["int8"]["format_version"]) == (1, 2)  # older readers: version 1
+    loaded = Codec.from_pretrained(tmp_path / "int8")
+    assert meta["int8"]["model_id"] == loaded.model_id() != meta["compact"]["model_id"]
+    assert all(v.dtype == torch.float32 for v in loaded.state_dict().values() if v.is_floating_point())
+    assert torch.equal(loaded.code_frequencies, codec.code_frequencies)
+    stored = load_file(tmp_path / "int8" / "model.safetensors")
+    lstm = "encoder.model.7.lstm.weight_hh_l0"
+    assert stored[lstm].dtype == torch.int8 and stored[lstm].abs().amax(1).eq(127).all()
+    assert not any(t.dtype == torch.int8 for k, t in stored.items() if k.startswith("quantizer."))
+    for name, value in codec.state_dict().items():
+        if name in stored and stored[name].dtype == torch.int8:  # within half a step (and float16's rounding)
+            step = stored[name + ".int8_scale"].view(-1, *[1] * (value.dim() - 1))
+            assert ((loaded.state_dict()[name] - value).abs() <= step / 2 + value.abs() * 2**-10).all(), name
+    wav = 0.5 * torch.sin(torch.arange(2000) / 5.0).view(1, 1, -1)
+    with torch.no_grad():
+        codes = codec.encode(wav)
+        reference, decoded = codec.decode(codes), loaded.decode(codes)
+    assert (decoded - reference).abs().max() < 3e-2 * reference.abs().max()
+    with pytest.raises(ValueError, match="compact=True"):
+        codec.save_pretrained(tmp_path / "x", int8=True)
+
+    weights = tmp_path / "int8" / "model.safetensors"
+    for damage, message in ((lambda s: s.pop(lstm + ".int8_scale"), "int8 without scales"),
+                            (lambda s: s.pop(lstm), "does not scale an int8 tensor"),
+                            (lambda s: s[lstm + ".int8_scale"].fill_(float("inf")), "NaN or infinite")):
+        state = dict(stored)
+        state = {k: v.clone() for k, v in state.items()}
+        damage(state)
+        save_file(state, weights)
+        with pytest.raises(ModelMismatchError, match=message):
+            Codec.from_pretrained(tmp_path / "int8")
+
+
 def test_model_id_changes_with_any_weight():
     codec = tiny_codec()
     before = codec.model_id()

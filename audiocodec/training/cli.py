@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="float16 weights without the quantizer's derivable training state (about a third of the "
                         "size; what the embedded default model ships as; EnCodec's weights so rounded no longer give "
                         "exactly EnCodec's codes)")
+    p.add_argument("--int8", action="store_true",
+                   help="with --compact: the encoder's and decoder's weight matrices in 8 bits with a scale per row "
+                        "(about half the compact size; for a larger model that must ship small)")
     p.add_argument("--recount", metavar="DATA", default=None,
                    help="count the entropy coder's tables afresh with the final model on this folder or manifest "
                         "of training audio (fitter than the counts gathered during training)")
@@ -90,11 +93,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     import json
 
-    from ..errors import OutputExistsError
+    from ..errors import AudioCodecError, OutputExistsError
     from ..model import CONFIG_FILE, WEIGHTS_FILE
     from .code_counts import count_codes
 
     output = Path(args.output)
+    if args.int8 and not args.compact:
+        raise AudioCodecError("--int8 is a compact export: pass --compact too")
     if output.exists() and any(output.iterdir()) and not args.force:
         raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
     model, origin = _export_source(args.checkpoint)
@@ -102,11 +107,11 @@ def run_export(args: argparse.Namespace) -> int:
         counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
         model.code_frequencies.copy_(counts)
         print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
-    model.save_pretrained(output, compact=args.compact)
+    model.save_pretrained(output, compact=args.compact, int8=args.int8)
     model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
     print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
-          f"{size:.1f} MB{' (compact)' if args.compact else ''}")
+          f"{size:.1f} MB{' (compact, int8)' if args.int8 else ' (compact)' if args.compact else ''}")
     return 0
 
 

@@ -507,6 +507,10 @@ def test_export_writes_a_model_directory_again_compact_or_recounted(tmp_path):
     assert recounted.code_frequencies.sum(1).tolist() == [3000, 3000, 0, 0]  # as in the test above
     assert all(torch.equal(value, compact.state_dict()[name])
                for name, value in recounted.state_dict().items() if name != "code_frequencies")
+    with pytest.raises(AudioCodecError, match="pass --compact too"):
+        export(tmp_path / "compact", tmp_path / "int8", "--int8")
+    assert export(tmp_path / "compact", tmp_path / "int8", "--compact", "--int8") == 0
+    assert json.loads((tmp_path / "int8" / "config.json").read_text())["int8"] is True
 
 
 def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
