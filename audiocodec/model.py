@@ -362,25 +362,32 @@ class Codec(nn.Module):
         `compact`) stores the encoder's and decoder's weight matrices in 8 bits (`int8_weights`): about half the
         compact size again, for a larger model that must ship small. Such a file needs format version 2.
         """
-        from safetensors.torch import save_file
+        return self.write_pretrained(directory, self.config, self.stored_state(compact, int8))
 
+    def stored_state(self, compact: bool = False, int8: bool = False) -> dict[str, torch.Tensor]:
+        """The tensors `save_pretrained` writes. `Codec.from_state` of them is the model as it will load, on
+        which `export --recount` counts the codes before `write_pretrained` writes them."""
         if self._inference_id is not None:
             raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
         if int8 and not compact:
             raise ValueError("int8 weights are a compact export: pass compact=True too")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        model_id = self.model_id()
-        if compact:
-            state = self._compact_state(state)
-            if int8:
-                state = int8_weights.quantize(state)
-            model_id = type(self)._from_state(self.config, state, "compact state").model_id()
+        return self._compact_state(state, int8) if compact else state
+
+    @classmethod
+    def write_pretrained(cls, directory: str | Path, config: CodecConfig, state: dict[str, torch.Tensor]) -> Path:
+        """Write a `stored_state` as a model directory, under the id of the model it loads as."""
+        from safetensors.torch import save_file
+
+        model = cls.from_state(config, state, "the state to write")
+        compact = any(tensor.dtype == torch.float16 for tensor in state.values())
+        int8 = any(key.endswith(int8_weights.SCALE_SUFFIX) for key in state)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": SAVE_FORMAT_VERSION if int8 else 1, "model_id": model_id, "compact": compact,
-                **({"int8": True} if int8 else {}), "config": self.config.to_dict()}
+        meta = {"format_version": SAVE_FORMAT_VERSION if int8 else 1, "model_id": model.model_id(),
+                "compact": compact, **({"int8": True} if int8 else {}), "config": config.to_dict()}
         with atomic_path(directory / WEIGHTS_FILE) as tmp:  # safetensors alone makes files only the owner reads
-            save_file(state, tmp, metadata={"model_id": model_id})
+            save_file(state, tmp, metadata={"model_id": meta["model_id"]})
         with atomic_path(directory / CONFIG_FILE) as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
@@ -429,7 +436,8 @@ class Codec(nn.Module):
         return model.eval()
 
     @classmethod
-    def _from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
+    def from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
+        """A model of `config` with `state` loaded (`load_weights`); `source` names the state in errors."""
         model = cls(config)
         model.load_weights(state, source=source)
         return model
@@ -458,13 +466,16 @@ class Codec(nn.Module):
         """This model's state-dict keys that a compact export leaves out and loading rebuilds."""
         return {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
 
-    def _compact_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _compact_state(self, state: dict[str, torch.Tensor], int8: bool) -> dict[str, torch.Tensor]:
         """`state` without the derivable keys, floating tensors in float16 except counts (which can exceed
-        float16's range and set the entropy coder's tables)."""
+        float16's range and set the entropy coder's tables) and int8 scales (rounded from the float32 weights,
+        so that writing a loaded int8 model again gives back its integers and, but for a last bit, its scales)."""
         derivable = self._derivable_keys()
-        counts = ("code_frequencies", "cluster_usage")
-        return {k: v.half() if v.is_floating_point() and not k.endswith(counts) else v
-                for k, v in state.items() if k not in derivable}
+        state = {k: v for k, v in state.items() if k not in derivable}
+        if int8:
+            state = int8_weights.quantize(state)
+        exact = ("code_frequencies", "cluster_usage", int8_weights.SCALE_SUFFIX)
+        return {k: v.half() if v.is_floating_point() and not k.endswith(exact) else v for k, v in state.items()}
 
     @classmethod
     def from_encodec(cls, path: str | Path, variant: str) -> "Codec":

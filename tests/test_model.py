@@ -126,6 +126,9 @@ def test_int8_save_halves_the_compact_size_and_decodes_alike(tmp_path):
         codes = codec.encode(wav)
         reference, decoded = codec.decode(codes), loaded.decode(codes)
     assert (decoded - reference).abs().max() < 3e-2 * reference.abs().max()
+    again = loaded.stored_state(compact=True, int8=True)  # written again: the same integers, scales to a last bit
+    assert torch.equal(again[lstm], stored[lstm])
+    assert torch.allclose(again[lstm + ".int8_scale"], stored[lstm + ".int8_scale"], rtol=1e-6, atol=0)
     with pytest.raises(ValueError, match="compact=True"):
         codec.save_pretrained(tmp_path / "x", int8=True)
 

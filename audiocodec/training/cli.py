@@ -94,7 +94,7 @@ def run_export(args: argparse.Namespace) -> int:
     import json
 
     from ..errors import AudioCodecError, OutputExistsError
-    from ..model import CONFIG_FILE, WEIGHTS_FILE
+    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec
     from .code_counts import count_codes
 
     output = Path(args.output)
@@ -103,11 +103,13 @@ def run_export(args: argparse.Namespace) -> int:
     if output.exists() and any(output.iterdir()) and not args.force:
         raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
     model, origin = _export_source(args.checkpoint)
-    if args.recount:
-        counts, seconds = count_codes(model.eval(), args.recount, args.recount_seconds)
-        model.code_frequencies.copy_(counts)
+    state = model.stored_state(compact=args.compact, int8=args.int8)
+    if args.recount:  # on the model as it will load: float16 or int8 weights move a few codes
+        exported = Codec.from_state(model.config, state, "the exported weights")
+        counts, seconds = count_codes(exported.eval(), args.recount, args.recount_seconds)
+        state["code_frequencies"] = counts.to(state["code_frequencies"].dtype)
         print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
-    model.save_pretrained(output, compact=args.compact, int8=args.int8)
+    Codec.write_pretrained(output, model.config, state)
     model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
     print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
