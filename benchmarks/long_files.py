@@ -6,7 +6,7 @@ compute, medians over --repeats), the peak resident memory of the process, and w
 whole-signal codes. Each way runs in its own fresh process, so that one way's memory peak does not hide another's;
 their order rotates from round to round (--rounds), and the table gives the medians over rounds.
 
-    python benchmarks/long_files.py [--model default|encodec_24khz] [--seconds 60] [--threads 1] [--repeats 3]
+    python benchmarks/long_files.py [--model default|MODEL_DIR|encodec_24khz] [--seconds 60] [--threads 1] [--repeats 3]
                                     [--rounds 3]
 """
 
@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,8 +30,8 @@ WAYS = ("whole", "chunks", "streaming")
 def load_model(name: str):
     from audiocodec import Codec, CodecConfig
 
-    if name == "default":
-        codec = Codec.from_pretrained("default")
+    if name == "default" or Path(name).is_dir():
+        codec = Codec.from_pretrained(name)
     else:
         torch.manual_seed(0)
         codec = Codec(getattr(CodecConfig, name)())
@@ -42,7 +43,8 @@ def load_model(name: str):
 
 def add_model_arguments(parser: argparse.ArgumentParser, seconds: float) -> None:
     """The options this benchmark shares with `streaming.py`: which model, how much audio, threads, repeats."""
-    parser.add_argument("--model", default="default", help="'default' or a CodecConfig preset such as encodec_24khz")
+    parser.add_argument("--model", default="default", help="'default', a model directory, or a CodecConfig preset such as "
+                                                            "encodec_24khz (random weights)")
     parser.add_argument("--seconds", type=float, default=seconds)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)

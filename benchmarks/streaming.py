@@ -5,7 +5,7 @@ decides whether it keeps up. Prints, per chunk size, the encode and decode real-
 per second of compute; above 1 keeps up), the median time per push, and whether the codes equal `Codec.encode`'s.
 Medians over --repeats passes over the same audio.
 
-    python benchmarks/streaming.py [--model default|encodec_24khz] [--seconds 5] [--threads 1] [--repeats 3]
+    python benchmarks/streaming.py [--model default|MODEL_DIR|encodec_24khz] [--seconds 5] [--threads 1] [--repeats 3]
 """
 
 from __future__ import annotations
