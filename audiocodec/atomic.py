@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -17,31 +18,68 @@ _UMASK: int | None = None
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[str]:
+def atomic_path(path: str | Path, through_links: bool = True) -> Iterator[str]:
     """A temporary path in `path`'s folder, renamed to `path` if the block succeeds and removed if it fails.
 
     The result has the permissions of the file it replaces, or those `open(path, "w")` would give (0666 less the
     umask): `mkstemp` alone makes files only their owner can read. A symbolic link is written through, as `open`
-    would, so the link stays a link. A device or FIFO (`is_special_file`) is written in place.
+    would, so the link stays a link; with `through_links=False` the link itself is replaced, for files of a
+    folder whose links may point into another folder of the same kind. A device or FIFO (`is_special_file`) is
+    written in place.
     """
-    if is_special_file(path):
-        yield str(path)
-        return
-    given, path = str(path), Path(os.path.realpath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:  # name the file asked for, not the temporary one
-        raise OSError(error.errno, error.strerror, given) from None
-    os.close(fd)
-    try:
+    with atomic_paths(path, through_links=through_links) as (tmp,):
         yield tmp
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | Path, through_links: bool = True) -> Iterator[list[str]]:
+    """`atomic_path` for files that belong together (a model's weights and the config that names them): every
+    temporary file is complete before the first rename, and the renames run with SIGINT, SIGTERM and SIGHUP held
+    back, so that neither a failure while writing nor an interrupt leaves some of the files new and others old."""
+    targets: list[tuple[str, Path | None]] = []  # (name given, file to replace; None: written in place)
+    temporaries: list[str] = []
+    try:
+        for path in paths:
+            if is_special_file(path):
+                targets.append((str(path), None))
+                temporaries.append(str(path))
+                continue
+            given = str(path)
+            target = Path(os.path.realpath(path) if through_links else os.path.abspath(path))
+            try:
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            except OSError as error:  # name the file asked for, not the temporary one
+                raise OSError(error.errno, error.strerror, given) from None
+            os.close(fd)
+            targets.append((given, target))
+            temporaries.append(tmp)
+        yield list(temporaries)
+        with _signals_held():
+            for (given, target), tmp in zip(targets, temporaries):
+                if target is not None:
+                    os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
+                    os.replace(tmp, target)
     except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename == tmp:
-            raise OSError(error.errno, error.strerror, given) from None
+        for (given, target), tmp in zip(targets, temporaries):
+            if target is not None:
+                Path(tmp).unlink(missing_ok=True)
+                if isinstance(error, OSError) and error.filename == tmp:
+                    raise OSError(error.errno, error.strerror, given) from None
         raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back the signals that stop a run until the block is over (where the platform can)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def is_special_file(path: str | Path) -> bool:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import int8_weights
-from .atomic import atomic_path
+from .atomic import atomic_paths
 from .bitstream import MAX_CHANNELS
 from .config import Config
 from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
@@ -371,7 +371,7 @@ class Codec(nn.Module):
             raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
         if int8 and not compact:
             raise ValueError("int8 weights are a compact export: pass compact=True too")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}  # the caller may change them
         return self._compact_state(state, int8) if compact else state
 
     @classmethod
@@ -386,10 +386,11 @@ class Codec(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": SAVE_FORMAT_VERSION if int8 else 1, "model_id": model.model_id(),
                 "compact": compact, **({"int8": True} if int8 else {}), "config": config.to_dict()}
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:  # safetensors alone makes files only the owner reads
-            save_file(state, tmp, metadata={"model_id": meta["model_id"]})
-        with atomic_path(directory / CONFIG_FILE) as tmp:
-            Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        # Both files or neither: weights under an old config's id would be refused as damaged. A link in the folder
+        # is replaced, not written through: it may point into the folder the model was loaded from.
+        with atomic_paths(directory / WEIGHTS_FILE, directory / CONFIG_FILE, through_links=False) as (weights, conf):
+            save_file(state, weights, metadata={"model_id": meta["model_id"]})  # permissions as open() would give
+            Path(conf).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
 
     @classmethod
@@ -414,9 +415,9 @@ class Codec(nn.Module):
             meta = json.loads(config_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
-        if not isinstance(meta, dict) or meta.get("format_version") not in (1, SAVE_FORMAT_VERSION):
-            raise AudioCodecError(f"{config_path}: unsupported model format version "
-                                  f"{meta.get('format_version') if isinstance(meta, dict) else None!r}")
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        if type(version) is not int or version not in (1, SAVE_FORMAT_VERSION):  # true == 1 and 2.0 == 2 are not
+            raise AudioCodecError(f"{config_path}: unsupported model format version {version!r}")
         if not isinstance(meta.get("config"), dict):
             raise AudioCodecError(f"{config_path}: not a valid model config (its 'config' is not a mapping)")
         try:
@@ -430,6 +431,8 @@ class Codec(nn.Module):
             raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
         model.load_weights(state, source=str(weights_path))
         recorded = meta.get("model_id")
+        if recorded is None and version == 2:  # written with an id: 8-bit damage can look plausible
+            raise AudioCodecError(f"{config_path}: not a valid model config (it has no model_id)")
         if recorded is not None and recorded != model.model_id():  # a changed byte changes every code it decodes
             raise AudioCodecError(f"{directory}: damaged model: its weights are not those of the model "
                                   f"{recorded} its config records")

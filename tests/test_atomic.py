@@ -54,3 +54,32 @@ def test_a_symbolic_link_is_written_through(tmp_path):
     (tmp_path / "link.ac").symlink_to("real.ac")
     write_bytes(tmp_path / "link.ac", b"new")
     assert (tmp_path / "link.ac").is_symlink() and (tmp_path / "real.ac").read_bytes() == b"new"
+
+
+def test_files_written_together_are_replaced_together_or_not_at_all(tmp_path):
+    from audiocodec.atomic import atomic_paths
+
+    first, second = tmp_path / "weights", tmp_path / "config"
+    first.write_text("old weights")
+    second.write_text("old config")
+    with pytest.raises(RuntimeError):
+        with atomic_paths(first, second) as (a, b):
+            open(a, "w").write("new weights")
+            raise RuntimeError("the second file could not be made")  # a full disk, a failed recount, Ctrl-C
+    assert (first.read_text(), second.read_text()) == ("old weights", "old config")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "weights"]  # no temporary file left
+    with atomic_paths(first, second) as (a, b):
+        open(a, "w").write("new weights")
+        assert first.read_text() == "old weights"  # nothing is renamed before both are complete
+        open(b, "w").write("new config")
+    assert (first.read_text(), second.read_text()) == ("new weights", "new config")
+
+
+def test_a_model_folder_replaces_its_links_instead_of_writing_into_another_model(tmp_path):
+    tiny_codec().save_pretrained(tmp_path / "source")
+    before = (tmp_path / "source" / "model.safetensors").read_bytes()
+    (tmp_path / "linked").mkdir()  # as in a cache whose snapshots link to shared files
+    (tmp_path / "linked" / "model.safetensors").symlink_to(tmp_path / "source" / "model.safetensors")
+    tiny_codec(n_filters=6).save_pretrained(tmp_path / "linked")
+    assert (tmp_path / "source" / "model.safetensors").read_bytes() == before
+    assert not (tmp_path / "linked" / "model.safetensors").is_symlink()

@@ -135,13 +135,35 @@ def test_int8_save_halves_the_compact_size_and_decodes_alike(tmp_path):
     weights = tmp_path / "int8" / "model.safetensors"
     for damage, message in ((lambda s: s.pop(lstm + ".int8_scale"), "int8 without scales"),
                             (lambda s: s.pop(lstm), "does not scale an int8 tensor"),
-                            (lambda s: s[lstm + ".int8_scale"].fill_(float("inf")), "NaN or infinite")):
+                            (lambda s: s[lstm + ".int8_scale"].fill_(float("inf")), "NaN or infinite"),
+                            (lambda s: s[lstm].fill_(-128), "never writes"),
+                            (lambda s: s[lstm + ".int8_scale"].neg_(), "never writes"),
+                            (lambda s: s.update({lstm + ".int8_scale": s[lstm + ".int8_scale"].half()}),
+                             "does not scale")):
         state = dict(stored)
         state = {k: v.clone() for k, v in state.items()}
         damage(state)
         save_file(state, weights)
         with pytest.raises(ModelMismatchError, match=message):
             Codec.from_pretrained(tmp_path / "int8")
+    save_file(stored, weights)
+    del meta["int8"]["model_id"]  # the id is what catches damage that 8-bit values can hide
+    (tmp_path / "int8" / "config.json").write_text(json.dumps(meta["int8"]))
+    with pytest.raises(AudioCodecError, match="no model_id"):
+        Codec.from_pretrained(tmp_path / "int8")
+    meta["compact"]["format_version"] = True  # == 1 in Python, but not a version
+    (tmp_path / "compact" / "config.json").write_text(json.dumps(meta["compact"]))
+    with pytest.raises(AudioCodecError, match="unsupported model format version True"):
+        Codec.from_pretrained(tmp_path / "compact")
+
+
+def test_the_stored_state_is_a_copy():
+    codec = tiny_codec()
+    before = codec.model_id()
+    for compact in (False, True):
+        for tensor in codec.stored_state(compact=compact).values():
+            tensor.zero_()
+    assert codec.model_id() == before
 
 
 def test_model_id_changes_with_any_weight():

@@ -92,6 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     import json
+    import math
 
     from ..errors import AudioCodecError, OutputExistsError
     from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec
@@ -100,38 +101,53 @@ def run_export(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if args.int8 and not args.compact:
         raise AudioCodecError("--int8 is a compact export: pass --compact too")
+    if args.output == "default":  # it could never be loaded by that name
+        raise AudioCodecError("'default' names the embedded model wherever a model is read: write to ./default or "
+                              "another name")
+    if args.recount and not (math.isfinite(args.recount_seconds) and args.recount_seconds > 0):
+        raise AudioCodecError(f"--recount-seconds must be a positive number of seconds, got {args.recount_seconds}")
     if output.exists() and any(output.iterdir()) and not args.force:
         raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
-    model, origin = _export_source(args.checkpoint)
-    state = model.stored_state(compact=args.compact, int8=args.int8)
+    model, origin, stored_int8 = _export_source(args.checkpoint)
+    int8 = args.int8 or (args.compact and stored_int8)
+    if int8 and not args.int8:  # float16 of its rounded weights would be a larger file under another id
+        print("keeping the source's 8-bit weights (export without --compact for float32 ones)")
+    state = model.stored_state(compact=args.compact, int8=int8)
     if args.recount:  # on the model as it will load: float16 or int8 weights move a few codes
         exported = Codec.from_state(model.config, state, "the exported weights")
         counts, seconds = count_codes(exported.eval(), args.recount, args.recount_seconds)
         state["code_frequencies"] = counts.to(state["code_frequencies"].dtype)
         print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
     Codec.write_pretrained(output, model.config, state)
-    model_id = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))["model_id"]
+    meta = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
-    print(f"{output}: model {model.config.name} ({model_id}) from {origin}, "
-          f"{size:.1f} MB{' (compact, int8)' if args.int8 else ' (compact)' if args.compact else ''}")
+    kind = ", ".join(name for name in ("compact", "int8") if meta.get(name))
+    print(f"{output}: model {model.config.name} ({meta['model_id']}) from {origin}, "
+          f"{size:.1f} MB{f' ({kind})' if kind else ''}")
     return 0
 
 
 def _export_source(name: str):
-    """The generator that `export` writes, and where it came from: a model directory (or "default"), a run
-    directory's newest readable checkpoint, a checkpoint file, or EnCodec's published weights."""
+    """The generator that `export` writes, where it came from, and whether it was stored in 8 bits: a model
+    directory (or "default"), a run directory's newest readable checkpoint, a checkpoint file, or EnCodec's
+    published weights."""
+    import json
     import warnings
 
     import torch
 
     from ..errors import AudioCodecError
-    from ..model import CONFIG_FILE, Codec, CodecConfig
+    from ..model import CONFIG_FILE, PRETRAINED_DIR, WEIGHTS_FILE, Codec, CodecConfig
     from .checkpoint import load_latest
 
     source = Path(name)
     if name == "default" or (source / CONFIG_FILE).is_file():  # to make it compact, or recount its tables
         model = Codec.from_pretrained(name)
-        return model, f"model {model.model_id()}"
+        meta = json.loads(((PRETRAINED_DIR / "default") if name == "default" else source).joinpath(CONFIG_FILE)
+                          .read_text(encoding="utf-8"))
+        return model, f"model {model.model_id()}", meta.get("int8") is True
+    if (source / WEIGHTS_FILE).is_file():
+        raise AudioCodecError(f"{source}: not a model directory ({CONFIG_FILE} is missing)")
     if source.is_dir():
         state = load_latest(source)
         if state is None:
@@ -147,12 +163,12 @@ def _export_source(name: str):
         raise AudioCodecError(f"{source}: no such checkpoint, run directory or model directory")
     if isinstance(state, dict) and state and all(isinstance(key, str) and isinstance(value, torch.Tensor)
                                                  for key, value in state.items()):
-        return _from_encodec(source, state), "EnCodec's weights"  # EnCodec publishes bare state dicts
+        return _from_encodec(source, state), "EnCodec's weights", False  # EnCodec publishes bare state dicts
     if (isinstance(state, dict) and isinstance(state.get("model"), dict) and isinstance(state.get("config"), dict)
             and isinstance(state["config"].get("model"), dict)):
         model = Codec(CodecConfig.from_dict(state["config"]["model"], where="model"))
         model.load_weights(state["model"], source=str(source))
-        return model, f"step {state.get('step', '?')}"
+        return model, f"step {state.get('step', '?')}", False
     raise AudioCodecError(f"{source}: neither a checkpoint of `audiocodec train` nor EnCodec's weights")
 
 

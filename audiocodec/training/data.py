@@ -29,8 +29,13 @@ def list_audio(source: str | Path) -> list[Path]:
         return files_below(source)
     if not source.is_file():
         raise AudioCodecError(f"{source}: no such folder or manifest")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # an audio file, most likely, given where a list of them goes
+        raise AudioCodecError(f"{source}: not a manifest (give a folder of audio files, or a text or JSONL list "
+                              f"of their paths)") from None
     paths = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -30,7 +30,7 @@ import torch
 from torch import distributed as dist
 
 from ..atomic import atomic_path
-from ..errors import AudioCodecError, ConfigError
+from ..errors import AudioCodecError, ConfigError, ModelMismatchError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec, CodecConfig
@@ -427,7 +427,14 @@ class Trainer:
             raise AudioCodecError(f"init_from {directory}: its {', '.join(differing)} differ from the recipe's model")
         state = source.state_dict()
         state["code_frequencies"] = torch.zeros_like(state["code_frequencies"])
-        self.model.load_weights(state, source=f"init_from {directory}")
+        try:
+            self.model.load_weights(state, source=f"init_from {directory}")
+        except ModelMismatchError:  # say which settings differ, not only which of a hundred tensors
+            fields = [name for name in layout_differences(self.config.model, source.config) if name not in LAYOUT]
+            if not fields:
+                raise
+            raise ModelMismatchError(f"init_from {directory}: its weights do not fit the recipe's model: its "
+                                     f"{', '.join(fields)} differ") from None
         if self.rank == 0:
             log.info("weights from %s (%s)", directory, source.model_id())
 
