@@ -1,13 +1,28 @@
-"""Pack a subset of a training manifest small enough to travel to a lent GPU machine (64 MiB per call, the
-working tree included).
+"""Pack a training manifest small enough to travel to a lent GPU machine (64 MiB per call, the working tree
+included).
 
 The corpus's training split is 350 MB of FLAC. This takes files from every source in turn (so each source and
-speaker is represented, not the first few alone), cuts long files to one excerpt each (more files per MiB), and
-rounds the samples to 12 bits: FLAC then stores the four unused low bits for free, 58% of the size, and the
-rounding noise (about -77 dBFS) is far below anything a codec of this size reproduces. The output folder holds
-the FLAC files and a `train.jsonl` manifest that recipes can name as `data.train`.
+speaker is represented, not the first few alone), up to a budget per category, and stores them in one of two ways:
 
-    python recipes/pack_for_device.py corpus/train.jsonl gpudata --speech-mib 25 --music-mib 19
+- FLAC with the samples rounded to 12 bits (the default): FLAC then stores the four unused low bits for free, 58%
+  of the size, and the rounding noise (about -77 dBFS) is far below anything a codec of this size reproduces.
+  Long files are cut to one excerpt each (more files per MiB). 48 minutes fit one call:
+
+      python recipes/pack_for_device.py corpus/train.jsonl gpudata --speech-mib 25 --music-mib 19
+
+- Ogg Vorbis at `--vorbis-level` (libsndfile's compression level, 0 to 1): at 0.8 (about 37 kb/s on music) the
+  whole split (3.7 h, whole files) is about 60 MiB, which `--parts 2` splits into two folders that travel in two
+  calls to the same warm machine (DEVELOPERS.md). The targets are then Vorbis's rendering of the audio (about
+  20 dB of waveform SNR on music, against the 10 dB this project's models reach), and reading them costs more CPU
+  (about 800 times real time per core, against 2,300 for FLAC). Vorbis, not Opus: libsndfile seeks in Ogg Opus
+  files only approximately (segments came out shifted), in Vorbis to the sample, and Opus at the same bitrate kept
+  4 dB less of the waveform and decoded three times slower.
+
+      python recipes/pack_for_device.py corpus/train.jsonl gpudata --vorbis-level 0.8 --excerpt-seconds 0 \
+          --speech-mib 1000 --music-mib 1000 --sounds-mib 1000 --parts 2
+
+The output folder holds the files (in `part1/`, `part2/`, ... with `--parts`) and one `train.jsonl` manifest for
+all of them that recipes can name as `data.train`.
 """
 
 from __future__ import annotations
@@ -22,7 +37,8 @@ import numpy as np
 import soundfile as sf
 
 
-def pack(manifest: Path, output: Path, budgets: dict[str, float], bits: int, excerpt: float, seed: int) -> dict:
+def pack(manifest: Path, output: Path, budgets: dict[str, float], bits: int, excerpt: float, seed: int,
+         vorbis_level: float | None = None, parts: int = 1) -> dict:
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     by_source: dict[str, dict[str, list[dict]]] = collections.defaultdict(lambda: collections.defaultdict(list))
     for row in rows:
@@ -42,10 +58,14 @@ def pack(manifest: Path, output: Path, budgets: dict[str, float], bits: int, exc
                 if excerpt and len(audio) > excerpt * rate:
                     start = int(rng.integers(0, len(audio) - int(excerpt * rate)))
                     audio = audio[start:start + int(excerpt * rate)]
-                audio = (np.round(audio / step) * step).clip(-32768, 32768 - step).astype(np.int16)
-                path = Path(category) / Path(row["path"]).name
-                (output / category).mkdir(parents=True, exist_ok=True)
-                sf.write(output / path, audio, rate, format="FLAC", subtype="PCM_16")
+                folder = Path(f"part{len(packed) % parts + 1}") / category if parts > 1 else Path(category)
+                (output / folder).mkdir(parents=True, exist_ok=True)
+                path = folder / Path(row["path"]).with_suffix(".flac" if vorbis_level is None else ".ogg").name
+                if vorbis_level is not None:
+                    sf.write(output / path, audio, rate, format="OGG", subtype="VORBIS", compression_level=vorbis_level)
+                else:
+                    audio = (np.round(audio / step) * step).clip(-32768, 32768 - step).astype(np.int16)
+                    sf.write(output / path, audio, rate, format="FLAC", subtype="PCM_16")
                 used[category] += (output / path).stat().st_size
                 seconds[category] += len(audio) / rate
                 packed.append({**row, "path": str(path), "seconds": len(audio) / rate})
@@ -64,13 +84,22 @@ def main() -> int:
     parser.add_argument("--bits", type=int, default=12, choices=range(8, 17), metavar="8..16")
     parser.add_argument("--excerpt-seconds", type=float, default=8.0, help="longest piece kept of a file (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vorbis-level", type=float, default=None,
+                        help="store Ogg Vorbis at this compression level (0 to 1; 0.8: about 37 kb/s) instead of "
+                             "12-bit FLAC")
+    parser.add_argument("--parts", type=int, default=1, help="spread the files over part1/ ... partN/, one per call")
     args = parser.parse_args()
+    if args.vorbis_level is not None and not 0 <= args.vorbis_level <= 1:
+        sys.exit("error: --vorbis-level must lie between 0 and 1")
+    if args.parts < 1:
+        sys.exit("error: --parts must be at least 1")
     if not args.manifest.is_file():
         sys.exit(f"error: {args.manifest}: no such manifest")
     if args.output.exists():
         sys.exit(f"error: {args.output} exists; choose a new folder")
     budgets = {"speech": args.speech_mib, "music": args.music_mib, "sounds": args.sounds_mib}
-    summary = pack(args.manifest, args.output, budgets, args.bits, args.excerpt_seconds, args.seed)
+    summary = pack(args.manifest, args.output, budgets, args.bits, args.excerpt_seconds, args.seed, args.vorbis_level,
+                   args.parts)
     for category, (mib, minutes) in summary.items():
         print(f"{category}: {mib:.1f} MiB, {minutes:.1f} min")
     return 0
