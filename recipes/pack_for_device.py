@@ -10,9 +10,10 @@ speaker is represented, not the first few alone), up to a budget per category, a
 
       python recipes/pack_for_device.py corpus/train.jsonl gpudata --speech-mib 25 --music-mib 19
 
-- Ogg Vorbis at `--vorbis-level` (libsndfile's compression level, 0 to 1): at 0.8 (about 37 kb/s on music) the
-  whole split (3.7 h, whole files) is about 60 MiB, which `--parts 2` splits into two folders that travel in two
-  calls to the same warm machine (DEVELOPERS.md). The targets are then Vorbis's rendering of the audio (about
+- Ogg Vorbis at `--vorbis-level` (libsndfile's compression level, 0 to 1): at 0.8 (about 37 kb/s on music; more
+  on the many short speech files, whose Ogg headers weigh 4 kB each) the whole split (3.7 h, whole files) is
+  72 MiB, which `--parts 2` splits into two folders of 36 MiB that travel in two calls to the same warm machine
+  (DEVELOPERS.md). The targets are then Vorbis's rendering of the audio (about
   20 dB of waveform SNR on music, against the 10 dB this project's models reach), and reading them costs more CPU
   (about 800 times real time per core, against 2,300 for FLAC). Vorbis, not Opus: libsndfile seeks in Ogg Opus
   files only approximately (segments came out shifted), in Vorbis to the sample, and Opus at the same bitrate kept
