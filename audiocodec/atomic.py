@@ -11,6 +11,7 @@ import os
 import signal
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -34,8 +35,9 @@ def atomic_path(path: str | Path, through_links: bool = True) -> Iterator[str]:
 @contextlib.contextmanager
 def atomic_paths(*paths: str | Path, through_links: bool = True) -> Iterator[list[str]]:
     """`atomic_path` for files that belong together (a model's weights and the config that names them): every
-    temporary file is complete before the first rename, and the renames run with SIGINT, SIGTERM and SIGHUP held
-    back, so that neither a failure while writing nor an interrupt leaves some of the files new and others old."""
+    temporary file is complete, and has its permissions, before the first rename, and the renames run with
+    SIGINT, SIGTERM and SIGHUP held back, so that neither a failure while writing nor an interrupt leaves some of
+    the files new and others old. (A crash of the machine between two renames still can.)"""
     targets: list[tuple[str, Path | None]] = []  # (name given, file to replace; None: written in place)
     temporaries: list[str] = []
     try:
@@ -54,32 +56,42 @@ def atomic_paths(*paths: str | Path, through_links: bool = True) -> Iterator[lis
             targets.append((given, target))
             temporaries.append(tmp)
         yield list(temporaries)
+        replacing = [(target, tmp) for (_, target), tmp in zip(targets, temporaries) if target is not None]
+        for target, tmp in replacing:
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
         with _signals_held():
-            for (given, target), tmp in zip(targets, temporaries):
-                if target is not None:
-                    os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
-                    os.replace(tmp, target)
+            for target, tmp in replacing:
+                os.replace(tmp, target)
     except BaseException as error:
-        for (given, target), tmp in zip(targets, temporaries):
+        for (_, target), tmp in zip(targets, temporaries):
             if target is not None:
                 Path(tmp).unlink(missing_ok=True)
-                if isinstance(error, OSError) and error.filename == tmp:
-                    raise OSError(error.errno, error.strerror, given) from None
+        named = [given for (given, _), tmp in zip(targets, temporaries) if isinstance(error, OSError)
+                 and error.filename == tmp]
+        if named:  # name the file asked for, not the temporary one
+            raise OSError(error.errno, error.strerror, named[0]) from None
         raise
 
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold back the signals that stop a run until the block is over (where the platform can)."""
-    if not hasattr(signal, "pthread_sigmask"):
+    """Hold back the signals that stop a run until the block is over: they are recorded, then sent again to
+    the handlers they would have reached. Python runs signal handlers in the main thread whichever thread the
+    signal lands on, so this holds them in a process with other threads too (torch's, the data loader's);
+    outside the main thread handlers cannot be changed, and nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+    numbers = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in numbers}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in caught:
+            signal.raise_signal(number)
 
 
 def is_special_file(path: str | Path) -> bool:

@@ -2,11 +2,11 @@
 
 Each chosen tensor is stored as int8 with one float32 scale per row (its first dimension: an output channel of a
 convolution, an input channel of a transposed one, a gate unit of an LSTM), the scale being the row's largest
-magnitude over 127, so the integers lie in -127..127. Rounding a row to 255
-levels moves each weight by at most half a step, about 0.4% of the row's largest weight. On a 24-filter default
-layout, storing every convolution and LSTM matrix so left PESQ-wb, SI-SDR and mel distance within 0.01 of the
-float16 model's on 30 test speech files at 6 kb/s (docs/default-model.md). The loaded model is float32, so
-training and inference see an ordinary model whose identity is that of the rounded weights.
+magnitude over 127, so the integers lie in -127..127. Rounding a row to 255 levels moves each weight by at most half
+a step, about 0.4% of the row's largest weight. On a 24-filter default layout, storing every convolution and LSTM
+matrix so left PESQ-wb, SI-SDR and mel distance within 0.01 of the float16 model's on 30 test speech files at 6 kb/s
+(docs/default-model.md). The loaded model is float32, so training and inference see an ordinary model whose identity
+is that of the rounded weights.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ MIN_ELEMENTS = 4096
 
 
 def worth_storing(name: str, tensor: torch.Tensor) -> bool:
-    """The encoder's and decoder's weight matrices; not the codebooks, which set the codes directly."""
-    return (tensor.is_floating_point() and tensor.dim() >= 2 and tensor.numel() >= MIN_ELEMENTS
-            and not name.startswith("quantizer.") and name != "code_frequencies")
+    """The encoder's and decoder's weight matrices; not the codebooks, which set the codes directly, nor any
+    tensor a future part of the model adds until it is measured."""
+    return (name.startswith(("encoder.", "decoder.")) and tensor.is_floating_point() and tensor.dim() >= 2
+            and tensor.numel() >= MIN_ELEMENTS)
 
 
 def quantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -35,7 +36,7 @@ def quantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             stored[name] = tensor
             continue
         rows = tensor.float().reshape(tensor.shape[0], -1)
-        scale = rows.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127
+        scale = (rows.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)  # a zero row: not 0
         stored[name] = (rows / scale[:, None]).round().clamp(-127, 127).to(torch.int8).reshape(tensor.shape)
         stored[name + SCALE_SUFFIX] = scale
     return stored

@@ -31,8 +31,9 @@ from .segmented import decoded_segments, encode_segments
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-#: Written for models with int8 weights (which an older audiocodec cannot load); other models are written as 1.
-SAVE_FORMAT_VERSION = 2
+#: The model directory's format: 1, or 2 for models with int8 weights, which an older audiocodec cannot load (it
+#: refuses version 2 by name, where version 1 with int8 tensors would be "unexpected keys").
+FORMAT_VERSION, INT8_FORMAT_VERSION = 1, 2
 
 
 @dataclasses.dataclass
@@ -360,9 +361,9 @@ class Codec(nn.Module):
         tables stay float32. About a third of the full size, which is how the default model fits in the package;
         its codes are those of the model as loaded from the file, whose id `config.json` records. `int8` (with
         `compact`) stores the encoder's and decoder's weight matrices in 8 bits (`int8_weights`): about half the
-        compact size again, for a larger model that must ship small. Such a file needs format version 2.
+        compact size again, for a larger model that must ship small (`INT8_FORMAT_VERSION`).
         """
-        return self.write_pretrained(directory, self.config, self.stored_state(compact, int8))
+        return self.write_pretrained(directory, self.config, self.stored_state(compact, int8), compact)
 
     def stored_state(self, compact: bool = False, int8: bool = False) -> dict[str, torch.Tensor]:
         """The tensors `save_pretrained` writes. `Codec.from_state` of them is the model as it will load, on
@@ -371,20 +372,21 @@ class Codec(nn.Module):
             raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
         if int8 and not compact:
             raise ValueError("int8 weights are a compact export: pass compact=True too")
-        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}  # the caller may change them
+        state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)  # the caller may change them
+                 for k, v in self.state_dict().items()}
         return self._compact_state(state, int8) if compact else state
 
     @classmethod
-    def write_pretrained(cls, directory: str | Path, config: CodecConfig, state: dict[str, torch.Tensor]) -> Path:
-        """Write a `stored_state` as a model directory, under the id of the model it loads as."""
+    def write_pretrained(cls, directory: str | Path, config: CodecConfig, state: dict[str, torch.Tensor],
+                         compact: bool) -> Path:
+        """Write a `stored_state` (`compact` or not) as a model directory, under the id of the model it loads as."""
         from safetensors.torch import save_file
 
         model = cls.from_state(config, state, "the state to write")
-        compact = any(tensor.dtype == torch.float16 for tensor in state.values())
         int8 = any(key.endswith(int8_weights.SCALE_SUFFIX) for key in state)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": SAVE_FORMAT_VERSION if int8 else 1, "model_id": model.model_id(),
+        meta = {"format_version": INT8_FORMAT_VERSION if int8 else FORMAT_VERSION, "model_id": model.model_id(),
                 "compact": compact, **({"int8": True} if int8 else {}), "config": config.to_dict()}
         # Both files or neither: weights under an old config's id would be refused as damaged. A link in the folder
         # is replaced, not written through: it may point into the folder the model was loaded from.
@@ -416,7 +418,7 @@ class Codec(nn.Module):
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
         version = meta.get("format_version") if isinstance(meta, dict) else None
-        if type(version) is not int or version not in (1, SAVE_FORMAT_VERSION):  # true == 1 and 2.0 == 2 are not
+        if type(version) is not int or version not in (FORMAT_VERSION, INT8_FORMAT_VERSION):  # not true, 2.0
             raise AudioCodecError(f"{config_path}: unsupported model format version {version!r}")
         if not isinstance(meta.get("config"), dict):
             raise AudioCodecError(f"{config_path}: not a valid model config (its 'config' is not a mapping)")
@@ -431,7 +433,7 @@ class Codec(nn.Module):
             raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
         model.load_weights(state, source=str(weights_path))
         recorded = meta.get("model_id")
-        if recorded is None and version == 2:  # written with an id: 8-bit damage can look plausible
+        if recorded is None and version == INT8_FORMAT_VERSION:  # 8-bit damage can decode plausibly
             raise AudioCodecError(f"{config_path}: not a valid model config (it has no model_id)")
         if recorded is not None and recorded != model.model_id():  # a changed byte changes every code it decodes
             raise AudioCodecError(f"{directory}: damaged model: its weights are not those of the model "
@@ -440,7 +442,8 @@ class Codec(nn.Module):
 
     @classmethod
     def from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
-        """A model of `config` with `state` loaded (`load_weights`); `source` names the state in errors."""
+        """A model of `config` with `state` loaded (`load_weights`): the model a `stored_state` loads as, whose
+        id and codes are those of the file it will be written to. `source` names the state in errors."""
         model = cls(config)
         model.load_weights(state, source=source)
         return model

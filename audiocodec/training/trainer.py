@@ -430,7 +430,7 @@ class Trainer:
         try:
             self.model.load_weights(state, source=f"init_from {directory}")
         except ModelMismatchError:  # say which settings differ, not only which of a hundred tensors
-            fields = [name for name in layout_differences(self.config.model, source.config) if name not in LAYOUT]
+            fields = layout_differences(self.config.model, source.config)  # LAYOUT's were refused above
             if not fields:
                 raise
             raise ModelMismatchError(f"init_from {directory}: its weights do not fit the recipe's model: its "

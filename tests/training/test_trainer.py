@@ -537,6 +537,24 @@ def test_export_keeps_8_bit_weights_and_refuses_what_it_cannot_do(tmp_path, caps
     assert not (tmp_path / "x").exists() and not Path("default").exists()
 
 
+def test_export_recounts_on_the_weights_it_writes(tmp_path):
+    """Codes move when weights are rounded to 8 bits: the tables must be those of the model as it will load."""
+    from tiny_models import tiny_codec
+
+    from audiocodec import Codec
+    from audiocodec.training.code_counts import count_codes
+
+    full = tiny_codec(n_filters=16)
+    full.save_pretrained(tmp_path / "full")
+    data = write_corpus(tmp_path / "data")
+    assert export(tmp_path / "full", tmp_path / "int8", "--compact", "--int8", "--recount", data) == 0
+    shipped = Codec.from_pretrained(tmp_path / "int8")
+    on_loaded, _ = count_codes(shipped, data, 1800.0)
+    on_float, _ = count_codes(full, data, 1800.0)
+    assert torch.equal(shipped.code_frequencies, on_loaded.to(shipped.code_frequencies.dtype))
+    assert not torch.equal(on_loaded, on_float)  # so counting on the float model would have shown
+
+
 def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
     from audiocodec import Codec
     from audiocodec.errors import ModelMismatchError
