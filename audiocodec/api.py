@@ -222,12 +222,29 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
     return header, codes
 
 
+#: Models the package embedded as its default before the present one: id -> (the commit that shipped it, the day
+#: it was replaced). A file coded with one names it, and `check_model` says where to find it (docs/default-model.md,
+#: "Files made with an earlier default"). Add the outgoing default's line whenever the default changes.
+EARLIER_DEFAULTS = {
+    "3d8aba808954fd9f": ("8ea1c7d", "2026-11-27"),
+    "5c3ad288b88a9766": ("acad70e", "2026-11-26"),
+    "a36eb8ae064db31a": ("c6a783b", "2026-11-26"),
+    "a59bd1eac02bfa5c": ("19cdcbb", "2026-11-26"),
+    "938da2df24537bfd": ("3768b46", "2026-11-26"),
+    "38a49b781fa74d30": ("78619f5", "2026-11-26"),
+    "d02d3e0cd7576c81": ("d0157a2", "2026-11-25"),
+}
+
+
 def check_model(header: bitstream.Header, model: Codec) -> None:
     """Refuse to decode with another model than the one that encoded, naming both; check the layout too."""
     ours = f"{model.config.name} ({model.model_id()})"
     if header.model_id != model.model_id():
+        earlier = EARLIER_DEFAULTS.get(header.model_id)
+        hint = (f"; it was the default model until {earlier[1]}: take it from audiocodec's git history (commit "
+                f"{earlier[0]}, docs/default-model.md) and pass it with --model" if earlier else "")
         raise ModelMismatchError(f"the file was encoded with model {header.model_description()}, but the model "
-                                 f"given is {ours}")
+                                 f"given is {ours}{hint}")
     if header.n_q > model.quantizer.n_q or header.bins != model.quantizer.bins:
         raise FormatError(f"corrupted header: {header.n_q} codebooks of {header.bins} codes do not fit model {ours}")
     if (header.sample_rate, header.channels) != (model.sample_rate, model.channels):

@@ -47,6 +47,33 @@ def test_another_model_is_refused_with_both_identities():
         decompress(data, model=b)
 
 
+def test_a_file_of_an_earlier_default_model_says_where_that_model_is(monkeypatch):
+    from audiocodec import api
+
+    a, b = tiny_codec(), tiny_codec(n_filters=6)
+    data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
+    monkeypatch.setitem(api.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
+    with pytest.raises(ModelMismatchError, match="default model until 2026-01-01: .*commit abc1234"):
+        decompress(data, model=b)
+
+
+def test_the_earlier_defaults_are_those_git_history_shipped():
+    """Each id's commit holds that model in audiocodec/pretrained/default (checked where the history is here)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from audiocodec.api import EARLIER_DEFAULTS
+
+    root = Path(__file__).parents[1]
+    for model_id, (commit, _) in EARLIER_DEFAULTS.items():
+        shown = subprocess.run(["git", "-C", str(root), "show", f"{commit}:audiocodec/pretrained/default/config.json"],
+                               capture_output=True, text=True)
+        if shown.returncode != 0:
+            pytest.skip("no git history here (an installed package or a shallow clone)")
+        assert json.loads(shown.stdout)["model_id"] == model_id, commit
+
+
 def test_bad_audio_is_refused():
     codec = tiny_codec()
     with pytest.raises(AudioReadError, match="NaN"):
