@@ -11,6 +11,8 @@ is that of the rounded weights.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 
 from .errors import ModelMismatchError
@@ -26,6 +28,11 @@ def worth_storing(name: str, tensor: torch.Tensor) -> bool:
     tensor a future part of the model adds until it is measured."""
     return (name.startswith(("encoder.", "decoder.")) and tensor.is_floating_point() and tensor.dim() >= 2
             and tensor.numel() >= MIN_ELEMENTS)
+
+
+def holds_int8(keys: Iterable[str]) -> bool:
+    """Whether a state with these keys has tensors stored in 8 bits."""
+    return any(key.endswith(SCALE_SUFFIX) for key in keys)
 
 
 def quantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

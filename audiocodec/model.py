@@ -383,7 +383,7 @@ class Codec(nn.Module):
         from safetensors.torch import save_file
 
         model = cls.from_state(config, state, "the state to write")
-        int8 = any(key.endswith(int8_weights.SCALE_SUFFIX) for key in state)
+        int8 = int8_weights.holds_int8(state)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": INT8_FORMAT_VERSION if int8 else FORMAT_VERSION, "model_id": model.model_id(),
@@ -404,11 +404,9 @@ class Codec(nn.Module):
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"from_pretrained takes a model directory or 'default', got {type(directory).__name__}")
 
-        if str(directory) == "default":
-            directory = PRETRAINED_DIR / "default"
-            if not (directory / CONFIG_FILE).is_file():
-                raise AudioCodecError("no default model is embedded in this installation; pass a model directory")
-        directory = Path(directory)
+        if str(directory) == "default" and not (model_directory("default") / CONFIG_FILE).is_file():
+            raise AudioCodecError("no default model is embedded in this installation; pass a model directory")
+        directory = model_directory(directory)
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
@@ -554,6 +552,11 @@ class Codec(nn.Module):
         volume = wav.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
         scale = 1e-8 + volume
         return wav / scale, scale.view(-1)
+
+
+def model_directory(name: str | os.PathLike) -> Path:
+    """The folder a model name means: "default" is the one embedded in the package, anything else a path."""
+    return PRETRAINED_DIR / "default" if str(name) == "default" else Path(name)
 
 
 def _key_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:

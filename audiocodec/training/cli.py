@@ -95,7 +95,7 @@ def run_export(args: argparse.Namespace) -> int:
     import math
 
     from ..errors import AudioCodecError, OutputExistsError
-    from ..int8_weights import MIN_ELEMENTS, SCALE_SUFFIX
+    from ..int8_weights import MIN_ELEMENTS, holds_int8
     from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec
     from .code_counts import count_codes
 
@@ -114,7 +114,7 @@ def run_export(args: argparse.Namespace) -> int:
     if int8 and not args.int8:  # float16 of its rounded weights would be a larger file under another id
         print("keeping the source's 8-bit weights (export without --compact for float32 ones)")
     state = model.stored_state(compact=args.compact, int8=int8)
-    if int8 and not any(key.endswith(SCALE_SUFFIX) for key in state):
+    if int8 and not holds_int8(state):
         print(f"no weight matrix has {MIN_ELEMENTS} weights or more: all stay float16")
     if args.recount:  # on the model as it will load: float16 or int8 weights move a few codes
         exported = Codec.from_state(model.config, state, "the exported weights")
@@ -140,15 +140,15 @@ def _export_source(name: str):
     from safetensors import safe_open
 
     from ..errors import AudioCodecError
-    from ..int8_weights import SCALE_SUFFIX
-    from ..model import CONFIG_FILE, PRETRAINED_DIR, WEIGHTS_FILE, Codec, CodecConfig
+    from ..int8_weights import holds_int8
+    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec, CodecConfig, model_directory
     from .checkpoint import load_latest
 
     source = Path(name)
     if name == "default" or (source / CONFIG_FILE).is_file():  # to make it compact, or recount its tables
         model = Codec.from_pretrained(name)
-        with safe_open(str((PRETRAINED_DIR / "default" if name == "default" else source) / WEIGHTS_FILE), "pt") as f:
-            stored_int8 = any(key.endswith(SCALE_SUFFIX) for key in f.keys())  # what the file holds, not says
+        with safe_open(str(model_directory(name) / WEIGHTS_FILE), "pt") as f:
+            stored_int8 = holds_int8(f.keys())  # what the file holds, not what its config says
         return model, f"model {model.model_id()}", stored_int8
     if (source / WEIGHTS_FILE).is_file():
         raise AudioCodecError(f"{source}: not a model directory ({CONFIG_FILE} is missing)")
