@@ -226,6 +226,7 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
 #: it was replaced). A file coded with one names it, and `check_model` says where to find it (docs/default-model.md,
 #: "Files made with an earlier default"). Add the outgoing default's line whenever the default changes.
 EARLIER_DEFAULTS = {
+    "3276ee4908bd1930": ("fe402a5", "2026-11-27"),
     "3d8aba808954fd9f": ("8ea1c7d", "2026-11-27"),
     "5c3ad288b88a9766": ("acad70e", "2026-11-26"),
     "a36eb8ae064db31a": ("c6a783b", "2026-11-26"),
