@@ -6,6 +6,7 @@ produced here are the same thing.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -16,7 +17,7 @@ from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .loudness import LoudnessMeter
-from .model import Codec, EncodedAudio
+from .model import CONFIG_FILE, Codec, EncodedAudio, model_directory
 
 _DEFAULT_MODEL: Codec | None = None
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
@@ -235,6 +236,22 @@ EARLIER_DEFAULTS = {
     "38a49b781fa74d30": ("78619f5", "2026-11-26"),
     "d02d3e0cd7576c81": ("d0157a2", "2026-11-25"),
 }
+
+
+def model_origin(model_id: str) -> str | None:
+    """What the package knows of the model that coded a file: the embedded default, or an earlier default and where
+    it is (`info` says so, since a file names its model only by id); None for any other model."""
+    config_path = model_directory("default") / CONFIG_FILE
+    try:
+        embedded = json.loads(config_path.read_text(encoding="utf-8")).get("model_id")
+    except (OSError, ValueError, AttributeError):  # no default embedded, or a damaged one: `compress` will say so
+        embedded = None
+    if model_id == embedded:
+        return "the embedded default model"
+    if model_id in EARLIER_DEFAULTS:
+        commit, until = EARLIER_DEFAULTS[model_id]
+        return f"the default model until {until}, in audiocodec's git history (commit {commit}, docs/default-model.md)"
+    return None
 
 
 def check_model(header: bitstream.Header, model: Codec) -> None:

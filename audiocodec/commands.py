@@ -225,12 +225,14 @@ def run_info(args: argparse.Namespace) -> int:
 def describe(data: bytes) -> dict:
     """What `info` says of a `.ac` file's bytes, as plain values."""
     from . import bitstream, entropy
+    from .api import model_origin
 
     header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
     fixed_bytes = entropy.fixed_width_bytes(header.n_q * header.frames, header.bins)
     return {
-        "model_id": header.model_id, "model_name": header.model_name, "seconds": seconds,
+        "model_id": header.model_id, "model_name": header.model_name, "model_origin": model_origin(header.model_id),
+        "seconds": seconds,
         "original_rate": header.original_rate, "original_channels": header.original_channels,
         "sample_rate": header.sample_rate, "channels": header.channels, "codebooks": header.n_q,
         "frames": header.frames, "bins": header.bins, "frame_rate": header.frame_rate,
@@ -243,6 +245,8 @@ def describe(data: bytes) -> dict:
 
 def _info_text(facts: dict) -> str:
     model = facts["model_id"] if facts["model_name"] is None else f"{facts['model_name']} ({facts['model_id']})"
+    if facts["model_origin"] is not None:
+        model += f": {facts['model_origin']}"
     lines = [
         f"model: {model}",
         f"audio: {_duration(facts['seconds'])}, {facts['original_channels']} channel(s) at {facts['original_rate']} Hz "
