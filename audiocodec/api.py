@@ -6,7 +6,6 @@ produced here are the same thing.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -17,7 +16,8 @@ from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .loudness import LoudnessMeter
-from .model import CONFIG_FILE, Codec, EncodedAudio, model_directory
+from .defaults import EARLIER_DEFAULTS
+from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
@@ -221,37 +221,6 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
     if codes.max() >= header.bins:
         raise FormatError("corrupted payload (a code is out of range)")
     return header, codes
-
-
-#: Models the package embedded as its default before the present one: id -> (the commit that shipped it, the day
-#: it was replaced). A file coded with one names it, and `check_model` says where to find it (docs/default-model.md,
-#: "Files made with an earlier default"). Add the outgoing default's line whenever the default changes.
-EARLIER_DEFAULTS = {
-    "3276ee4908bd1930": ("fe402a5", "2026-11-27"),
-    "3d8aba808954fd9f": ("8ea1c7d", "2026-11-27"),
-    "5c3ad288b88a9766": ("acad70e", "2026-11-26"),
-    "a36eb8ae064db31a": ("c6a783b", "2026-11-26"),
-    "a59bd1eac02bfa5c": ("19cdcbb", "2026-11-26"),
-    "938da2df24537bfd": ("3768b46", "2026-11-26"),
-    "38a49b781fa74d30": ("78619f5", "2026-11-26"),
-    "d02d3e0cd7576c81": ("d0157a2", "2026-11-25"),
-}
-
-
-def model_origin(model_id: str) -> str | None:
-    """What the package knows of the model that coded a file: the embedded default, or an earlier default and where
-    it is (`info` says so, since a file names its model only by id); None for any other model."""
-    config_path = model_directory("default") / CONFIG_FILE
-    try:
-        embedded = json.loads(config_path.read_text(encoding="utf-8")).get("model_id")
-    except (OSError, ValueError, AttributeError):  # no default embedded, or a damaged one: `compress` will say so
-        embedded = None
-    if model_id == embedded:
-        return "the embedded default model"
-    if model_id in EARLIER_DEFAULTS:
-        commit, until = EARLIER_DEFAULTS[model_id]
-        return f"the default model until {until}, in audiocodec's git history (commit {commit}, docs/default-model.md)"
-    return None
 
 
 def check_model(header: bitstream.Header, model: Codec) -> None:

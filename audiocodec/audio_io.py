@@ -130,7 +130,8 @@ def _open(path: str | Path) -> tuple[object, str]:
 _DATA_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+) \(should be (\d+)\)", re.M)
 _AIFF_FRAMES = re.compile(r"Frame count read from 'COMM' chunk \((\d+)\) not equal to frame count\s*\n?"
                           r"\*\*\* calculated from length of 'SSND' chunk \((\d+)\)")
-#: Wave64's, whose data chunk's log line has no "should be": its whole file's size against the file's length.
+#: Wave64's, whose data chunk's log line has no "should be": its whole file's size against the file's length (its
+#: sizes are 64-bit, for files too long for WAV, so no 32-bit "unknown" value applies).
 _W64_SIZE = re.compile(r"^riff : (\d+) \(should be (\d+)\)", re.M)
 #: Data sizes that stand for "unknown" in headers written to pipes (ffmpeg's 0xFFFFFFFF, and sox's).
 _UNKNOWN_SIZE = 0x7FFFF000
@@ -148,7 +149,7 @@ def cut_short(log: str) -> str | None:
             return f"its header announces {declared} bytes of audio, the file holds {held}"
     if (match := _AIFF_FRAMES.search(log)) and int(match[1]) > int(match[2]):
         return f"its header announces {match[1]} samples, the file holds {match[2]}"
-    if (match := _W64_SIZE.search(log)) and int(match[2]) + 8 < int(match[1]) < _UNKNOWN_SIZE:
+    if (match := _W64_SIZE.search(log)) and int(match[2]) + 8 < int(match[1]):  # 64-bit; "unknown" is -1
         return f"its header announces a file of {match[1]} bytes, the file holds {match[2]}"
     return None
 

@@ -225,7 +225,7 @@ def run_info(args: argparse.Namespace) -> int:
 def describe(data: bytes) -> dict:
     """What `info` says of a `.ac` file's bytes, as plain values."""
     from . import bitstream, entropy
-    from .api import model_origin
+    from .defaults import model_origin
 
     header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate

@@ -22,14 +22,13 @@ from . import int8_weights
 from .atomic import atomic_paths
 from .bitstream import MAX_CHANNELS
 from .config import Config
+from .defaults import CONFIG_FILE, model_directory
 from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
 from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from .modules.init import INITS, lecun_rescale
 from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
 from .segmented import decoded_segments, encode_segments
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 #: The model directory's format: 1, or 2 for models with int8 weights, which an older audiocodec cannot load (it
 #: refuses version 2 by name, where version 1 with int8 tensors would be "unexpected keys").
@@ -552,11 +551,6 @@ class Codec(nn.Module):
         volume = wav.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
         scale = 1e-8 + volume
         return wav / scale, scale.view(-1)
-
-
-def model_directory(name: str | os.PathLike) -> Path:
-    """The folder a model name means: "default" is the one embedded in the package, anything else a path."""
-    return PRETRAINED_DIR / "default" if str(name) == "default" else Path(name)
 
 
 def _key_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:

@@ -54,6 +54,7 @@ def test_info_describes_several_files_as_json_lines_and_reports_bad_ones(files, 
     assert (low["original_rate"], low["original_channels"], low["seconds"]) == (16000, 2, 0.75)
     assert low["bytes"] == (tmp_path / "low.ac").stat().st_size and low["payload_bytes"] < low["bytes"]
     assert low["kbps"] == 8 * low["bytes"] / low["seconds"] / 1000
+    assert low["model_origin"] is None  # not a default model's file
     _one_line_error(out, f"{tmp_path / 'bad.ac'}: ")
     text = run("info", tmp_path / "low.ac", tmp_path / "high.ac").stdout.decode()
     assert text.startswith(f"{tmp_path / 'low.ac'}:\nmodel: ") and text.count("kb/s nominal") == 2

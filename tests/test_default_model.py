@@ -11,7 +11,7 @@ import torch
 from audiocodec import Codec, api, entropy
 from audiocodec.commands import SAMPLE
 from audiocodec.evaluation.metrics import mel_distance, si_sdr
-from audiocodec.model import PRETRAINED_DIR
+from audiocodec.defaults import PRETRAINED_DIR
 
 DEFAULT = PRETRAINED_DIR / "default"
 

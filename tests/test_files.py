@@ -133,6 +133,20 @@ def test_a_file_cut_short_is_refused_on_opening(tmp_path, fmt):
         AudioSource(path)
 
 
+def test_a_wave64_announcing_gigabytes_it_lacks_is_cut_short(tmp_path):
+    """Wave64 is for files too long for WAV: a size past WAV's 32-bit range is no "unknown" marker there."""
+    path = tmp_path / "big.w64"
+    sf.write(path, 0.1 * np.ones(8000, np.float32), 8000, format="W64", subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[16:24] = (6 * 10**9).to_bytes(8, "little")  # the riff chunk's size
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioReadError, match="cut short: its header announces a file of 6000000000 bytes"):
+        AudioSource(path)
+    data[16:24] = b"\xff" * 8  # -1, as a writer that cannot seek back leaves it
+    path.write_bytes(bytes(data))
+    assert AudioSource(path).frames == 8000
+
+
 def test_a_wav_of_unknown_length_from_a_pipe_is_not_cut_short(tmp_path):
     """ffmpeg writes 0xFFFFFFFF as the sizes of a WAV it streams; a pad byte's slip is no cut either."""
     path = tmp_path / "piped.wav"
