@@ -14,9 +14,9 @@ import torch
 
 from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
+from .defaults import EARLIER_DEFAULTS
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .loudness import LoudnessMeter
-from .defaults import EARLIER_DEFAULTS
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None

@@ -232,8 +232,7 @@ def describe(data: bytes) -> dict:
     fixed_bytes = entropy.fixed_width_bytes(header.n_q * header.frames, header.bins)
     return {
         "model_id": header.model_id, "model_name": header.model_name, "model_origin": model_origin(header.model_id),
-        "seconds": seconds,
-        "original_rate": header.original_rate, "original_channels": header.original_channels,
+        "seconds": seconds, "original_rate": header.original_rate, "original_channels": header.original_channels,
         "sample_rate": header.sample_rate, "channels": header.channels, "codebooks": header.n_q,
         "frames": header.frames, "bins": header.bins, "frame_rate": header.frame_rate,
         "nominal_kbps": header.bandwidth, "bytes": len(data), "kbps": 8 * len(data) / seconds / 1000,
