@@ -42,13 +42,17 @@ SPOOL_MEMORY_BYTES = 64 << 20
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Samples `[channels, time]` as float32, and the sample rate; `-` reads standard input."""
+    """Samples `[channels, time]` as float32, and the sample rate; `-` reads standard input. A file cut short is
+    refused, as by `AudioSource`: evaluating or counting codes on the part that remains would go unnoticed."""
     source, name = _open(path)
     try:
-        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as file:
+            sample_rate, log = file.samplerate, file.extra_info
+            data = file.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _not_audio(name, error) from None
     _check_layout(name, data.shape[0], data.shape[1], sample_rate)
+    _check_whole(name, log)
     _check_finite(name, data)
     return np.ascontiguousarray(data.T), int(sample_rate)
 
@@ -72,8 +76,7 @@ class AudioSource:
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
             raise _not_audio(self.name, error) from None
         _check_layout(self.name, self.frames, self.channels, self.sample_rate)
-        if (cut := cut_short(log)) is not None:
-            raise AudioReadError(f"{self.name}: cut short: {cut}")
+        _check_whole(self.name, log)
         self.frames_read: int | None = None  # once `blocks` has run to the end (an MP3's header can promise more)
 
     def blocks(self, size: int):
@@ -188,6 +191,11 @@ def _check_layout(name: str, frames: int, channels: int, sample_rate: int) -> No
         check_sample_rate(sample_rate)
     except InvalidArgumentError as error:
         raise AudioReadError(f"{name}: {error}") from None
+
+
+def _check_whole(name: str, log: str) -> None:
+    if (cut := cut_short(log)) is not None:
+        raise AudioReadError(f"{name}: cut short: {cut}")
 
 
 def _check_finite(name: str, data: np.ndarray) -> None:
