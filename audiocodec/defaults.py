@@ -17,6 +17,7 @@ CONFIG_FILE = "config.json"
 #: it was replaced). A file coded with one names it, and `check_model` says where to find it (docs/default-model.md,
 #: "Files made with an earlier default"). Add the outgoing default's line whenever the default changes.
 EARLIER_DEFAULTS = {
+    "f38673078bc6f412": ("0eb4947", "2026-11-27"),
     "3276ee4908bd1930": ("fe402a5", "2026-11-27"),
     "3d8aba808954fd9f": ("8ea1c7d", "2026-11-27"),
     "5c3ad288b88a9766": ("acad70e", "2026-11-26"),
