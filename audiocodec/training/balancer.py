@@ -60,7 +60,9 @@ class Balancer:
         return {"ema": dict(self.ema), "ema_count": dict(self.ema_count)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.ema = dict(state["ema"])
+        """A loss the checkpoint lacks (one added to the recipe before resuming) starts with no history."""
         count = state["ema_count"]
         # Checkpoints written before the counts were per loss hold one count, which every loss then had.
-        self.ema_count = dict(count) if isinstance(count, dict) else {name: float(count) for name in self.ema}
+        count = dict(count) if isinstance(count, dict) else {name: float(count) for name in state["ema"]}
+        self.ema = {name: 0.0 for name in self.weights} | dict(state["ema"])
+        self.ema_count = {name: 0.0 for name in self.weights} | count

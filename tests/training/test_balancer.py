@@ -51,3 +51,15 @@ def test_state_round_trips_and_older_single_counts_load():
     assert restored.ema == balancer.ema and restored.ema_count == balancer.ema_count
     restored.load_state_dict({"ema": {"big": 2.0, "small": 0.0}, "ema_count": 1.5})  # before counts were per loss
     assert restored.ema_count == {"big": 1.5, "small": 1.5}
+
+
+def test_a_loss_added_before_resuming_starts_with_no_history():
+    """A loss whose weight was 0 (the balancer leaves it out) and is raised before `--resume`: its missing EMA was
+    a KeyError at the first step."""
+    balancer = Balancer({"big": 1.0, "small": 0.0})
+    balanced_step(balancer, ["big"])
+    resumed = Balancer({"big": 1.0, "small": 3.0})
+    resumed.load_state_dict(balancer.state_dict())
+    assert resumed.ema["big"] == balancer.ema["big"] and resumed.ema_count["small"] == 0
+    combined, raw = balanced_step(resumed, ["big", "small"])
+    assert abs(share(combined - raw["big"] * 0.25 / share(raw["big"])) - 0.75) < 1e-3
