@@ -30,6 +30,7 @@ import torch
 from torch import distributed as dist
 
 from ..atomic import atomic_path
+from ..defaults import model_directory
 from ..errors import AudioCodecError, ConfigError, ModelMismatchError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
@@ -44,6 +45,11 @@ from .schedule import CosineSchedule
 from .time_budget import TIMED_STEPS, TimeBudget
 
 log = logging.getLogger("audiocodec.train")
+
+# Fine-tunes of the embedded default with less audio per step than this, at a learning rate above the second
+# figure, made it worse from their first steps (docs/training.md, "Fine-tuning the default model").
+DEFAULT_FINETUNE_MIN_SECONDS = 64.0
+DEFAULT_FINETUNE_SAFE_LR = 3e-6
 
 
 class BatchOrder:
@@ -437,6 +443,19 @@ class Trainer:
                                      f"{', '.join(fields)} differ") from None
         if self.rank == 0:
             log.info("weights from %s (%s)", directory, source.model_id())
+            self._warn_of_small_finetune(directory)
+
+    def _warn_of_small_finetune(self, directory: str) -> None:
+        """Says so before hours are spent where measurements say a fine-tune of the default only loses."""
+        if model_directory(directory).resolve() != model_directory("default").resolve():
+            return
+        data, lr = self.config.data, self.config.optim.lr
+        seconds = data.batch_size * self.world * data.segment_seconds
+        if seconds < DEFAULT_FINETUNE_MIN_SECONDS and lr > DEFAULT_FINETUNE_SAFE_LR:
+            log.warning("fine-tuning the default model with %.3g s of audio per step at lr %.3g: measured fine-tunes "
+                        "with less than %.0f s per step above lr %.0e made it worse from their first steps; use "
+                        "batches of 64 x 1 s or more (a GPU) or a lower lr (docs/training.md, \"Fine-tuning the "
+                        "default model\")", seconds, lr, DEFAULT_FINETUNE_MIN_SECONDS, DEFAULT_FINETUNE_SAFE_LR)
 
     def _resume(self) -> None:
         state = load_latest(self.output)

@@ -583,6 +583,22 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
         Trainer(config)
 
 
+def test_a_small_finetune_of_the_default_is_warned_of(tmp_path, caplog):
+    """Batches a CPU affords at an ordinary lr were measured to make the default worse: say so at the start."""
+    config = load_config(RECIPE.parent / "default_24khz_gpu_continue.yaml")
+    config.data.train, config.data.workers = str(write_corpus(tmp_path / "train", rate=24000)), 0
+    config.output_dir, config.init_from = str(tmp_path / "run"), "default"
+    warnings = []
+    for batch, lr in [(8, 3e-5), (8, 3e-6), (64, 3e-5)]:
+        config.data.batch_size, config.optim.lr = batch, lr
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="audiocodec.train"):
+            Trainer(config)
+        warnings.append([r.getMessage() for r in caplog.records if "fine-tuning the default" in r.getMessage()])
+    assert [len(w) for w in warnings] == [1, 0, 0]
+    assert "with 8 s of audio per step at lr 3e-05" in warnings[0][0]
+
+
 def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weights(tmp_path):
     torch.save({"encoder.model.0.conv.weight": torch.zeros(1)}, tmp_path / "encodec.th")
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
