@@ -453,9 +453,9 @@ class Trainer:
         seconds = data.batch_size * self.world * data.segment_seconds
         if seconds < DEFAULT_FINETUNE_MIN_SECONDS and lr > DEFAULT_FINETUNE_SAFE_LR:
             log.warning("fine-tuning the default model with %.3g s of audio per step at lr %.3g: measured fine-tunes "
-                        "with less than %.0f s per step above lr %.0e made it worse from their first steps; use "
-                        "batches of 64 x 1 s or more (a GPU) or a lower lr (docs/training.md, \"Fine-tuning the "
-                        "default model\")", seconds, lr, DEFAULT_FINETUNE_MIN_SECONDS, DEFAULT_FINETUNE_SAFE_LR)
+                        "with less than %.0f s per step above lr %.0e made it worse from their first steps; use more "
+                        "audio per step (a GPU) or a lower lr (docs/training.md, \"Fine-tuning the default model\")",
+                        seconds, lr, DEFAULT_FINETUNE_MIN_SECONDS, DEFAULT_FINETUNE_SAFE_LR)
 
     def _resume(self) -> None:
         state = load_latest(self.output)
