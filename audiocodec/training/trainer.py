@@ -46,10 +46,19 @@ from .time_budget import TIMED_STEPS, TimeBudget
 
 log = logging.getLogger("audiocodec.train")
 
-# Fine-tunes of the embedded default with less audio per step than this, at a learning rate above the second
-# figure, made it worse from their first steps (docs/training.md, "Fine-tuning the default model").
-DEFAULT_FINETUNE_MIN_SECONDS = 64.0
+# Fine-tunes of the embedded default on the CPU above this learning rate made it worse from their first steps,
+# whatever their batch (docs/training.md, "Fine-tuning the default model").
 DEFAULT_FINETUNE_SAFE_LR = 3e-6
+
+
+def default_finetune_warning(device_type: str, lr: float) -> str | None:
+    """What to tell a user about to fine-tune the embedded default, if measurements say it will only lose."""
+    if device_type != "cpu" or lr <= DEFAULT_FINETUNE_SAFE_LR:
+        return None
+    return (f"fine-tuning the default model on the CPU at lr {lr:.3g}: every measured CPU fine-tune of it above lr "
+            f"{DEFAULT_FINETUNE_SAFE_LR:.0e} made it worse from its first steps, with batches of 8 to 128 x 1 s; the "
+            "rounds that improved it ran thousands of steps on a GPU (docs/training.md, \"Fine-tuning the default "
+            "model\")")
 
 
 class BatchOrder:
@@ -443,19 +452,15 @@ class Trainer:
                                      f"{', '.join(fields)} differ") from None
         if self.rank == 0:
             log.info("weights from %s (%s)", directory, source.model_id())
-            self._warn_of_small_finetune(directory)
+            self._warn_of_default_finetune(directory)
 
-    def _warn_of_small_finetune(self, directory: str) -> None:
+    def _warn_of_default_finetune(self, directory: str) -> None:
         """Says so before hours are spent where measurements say a fine-tune of the default only loses."""
         if model_directory(directory).resolve() != model_directory("default").resolve():
             return
-        data, lr = self.config.data, self.config.optim.lr
-        seconds = data.batch_size * self.world * data.segment_seconds
-        if seconds < DEFAULT_FINETUNE_MIN_SECONDS and lr > DEFAULT_FINETUNE_SAFE_LR:
-            log.warning("fine-tuning the default model with %.3g s of audio per step at lr %.3g: measured fine-tunes "
-                        "with less than %.0f s per step above lr %.0e made it worse from their first steps; use more "
-                        "audio per step (a GPU) or a lower lr (docs/training.md, \"Fine-tuning the default model\")",
-                        seconds, lr, DEFAULT_FINETUNE_MIN_SECONDS, DEFAULT_FINETUNE_SAFE_LR)
+        warning = default_finetune_warning(self.device.type, self.config.optim.lr)
+        if warning:
+            log.warning(warning)
 
     def _resume(self) -> None:
         state = load_latest(self.output)

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 import soundfile as sf
 import torch
 
+import audiocodec
 from audiocodec.errors import AudioCodecError, ConfigError
 from audiocodec.training.config import TrainConfig, load_config
-from audiocodec.training.trainer import Trainer
+from audiocodec.training.trainer import Trainer, default_finetune_warning
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "tiny_cpu.yaml"
 
@@ -583,20 +585,26 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
         Trainer(config)
 
 
-def test_a_small_finetune_of_the_default_is_warned_of(tmp_path, caplog):
-    """Batches a CPU affords at an ordinary lr were measured to make the default worse: say so at the start."""
+def test_a_cpu_finetune_of_the_default_is_warned_of(tmp_path, caplog):
+    """CPU fine-tunes of the default at an ordinary lr were measured to make it worse, whatever the batch: say so
+    at the start; a lower lr, another model or a GPU gets no warning."""
     config = load_config(RECIPE.parent / "default_24khz_gpu_continue.yaml")
     config.data.train, config.data.workers = str(write_corpus(tmp_path / "train", rate=24000)), 0
-    config.output_dir, config.init_from = str(tmp_path / "run"), "default"
+    config.output_dir = str(tmp_path / "run")
+    default_copy = tmp_path / "copy"
+    shutil.copytree(Path(audiocodec.__file__).parent / "pretrained" / "default", default_copy)
     warnings = []
-    for batch, lr in [(8, 3e-5), (8, 3e-6), (64, 3e-5)]:
-        config.data.batch_size, config.optim.lr = batch, lr
+    for init_from, batch, lr in [("default", 8, 3e-5), ("default", 8, 3e-6), ("default", 64, 3e-5),
+                                 (str(default_copy), 8, 3e-5)]:
+        config.init_from, config.data.batch_size, config.optim.lr = init_from, batch, lr
         caplog.clear()
         with caplog.at_level("WARNING", logger="audiocodec.train"):
             Trainer(config)
         warnings.append([r.getMessage() for r in caplog.records if "fine-tuning the default" in r.getMessage()])
-    assert [len(w) for w in warnings] == [1, 0, 0]
-    assert "with 8 s of audio per step at lr 3e-05" in warnings[0][0]
+    assert [len(w) for w in warnings] == [1, 0, 1, 0]
+    assert warnings[0][0].startswith("fine-tuning the default model on the CPU at lr 3e-05: ")
+    assert default_finetune_warning("cuda", 3e-5) is None
+    assert default_finetune_warning("cpu", 3e-5) == warnings[0][0]
 
 
 def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weights(tmp_path):
