@@ -117,7 +117,10 @@ class TrainConfig(Config):
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     max_bad_steps: int = 5
-    bf16: bool = True  # autocast on GPUs only
+    bf16: bool = True  # autocast on GPUs
+    # Autocast in bf16 on the CPU too (about 1.5 times slower there): what a model trained on a GPU in bf16 is
+    # continued with; in fp32, CPU fine-tunes of the GPU-trained default lost more (docs/training.md).
+    bf16_on_cpu: bool = False
     # "auto": the GPU of this process's LOCAL_RANK when CUDA is available, else the CPU. "cpu" forces the CPU (and
     # the gloo backend under torchrun), where a fixed seed reproduces a run bit for bit; "cuda" refuses to start
     # without a GPU rather than train on the CPU by surprise.

@@ -46,19 +46,20 @@ from .time_budget import TIMED_STEPS, TimeBudget
 
 log = logging.getLogger("audiocodec.train")
 
-# Fine-tunes of the embedded default on the CPU above this learning rate made it worse from their first steps,
-# whatever their batch (docs/training.md, "Fine-tuning the default model").
+# Fine-tunes of the embedded default on the CPU in fp32 above this learning rate made it worse from their first
+# steps; in bf16, as the default was trained, they held it (docs/training.md, "Fine-tuning the default model").
 DEFAULT_FINETUNE_SAFE_LR = 3e-6
 
 
-def default_finetune_warning(device_type: str, lr: float) -> str | None:
-    """What to tell a user about to fine-tune the embedded default, if measurements say it will only lose."""
-    if device_type != "cpu" or lr <= DEFAULT_FINETUNE_SAFE_LR:
+def default_finetune_warning(device_type: str, bf16: bool, lr: float) -> str | None:
+    """What to tell a user about to fine-tune the embedded default, if measurements say it will only lose.
+
+    `bf16`: whether the run computes in bf16 on its device (autocast)."""
+    if device_type != "cpu" or bf16 or lr <= DEFAULT_FINETUNE_SAFE_LR:
         return None
-    return (f"fine-tuning the default model on the CPU at lr {lr:.3g}: every measured CPU fine-tune of it above lr "
-            f"{DEFAULT_FINETUNE_SAFE_LR:.0e} made it worse from its first steps, with batches of 8 to 128 x 1 s; the "
-            "rounds that improved it ran thousands of steps on a GPU (docs/training.md, \"Fine-tuning the default "
-            "model\")")
+    return (f"fine-tuning the default model on the CPU in fp32 at lr {lr:.3g}: measured fine-tunes of it so made it "
+            "worse from their first steps, while the same in bf16, as it was trained, held it: set bf16_on_cpu: true "
+            "(docs/training.md, \"Fine-tuning the default model\")")
 
 
 class BatchOrder:
@@ -314,7 +315,7 @@ class Trainer:
     def _train_step(self, batch: torch.Tensor) -> dict[str, float]:
         config = self.config
         self.model.train()
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.bf16 and self.device.type == "cuda")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16())
         with autocast:
             out = self.generator(batch)
             audio = out.audio
@@ -454,11 +455,15 @@ class Trainer:
             log.info("weights from %s (%s)", directory, source.model_id())
             self._warn_of_default_finetune(directory)
 
+    def _bf16(self) -> bool:
+        """Whether steps compute in bf16 (autocast): on a GPU with `bf16`, on the CPU with `bf16_on_cpu` too."""
+        return self.config.bf16 and (self.device.type == "cuda" or self.config.bf16_on_cpu)
+
     def _warn_of_default_finetune(self, directory: str) -> None:
         """Says so before hours are spent where measurements say a fine-tune of the default only loses."""
         if model_directory(directory).resolve() != model_directory("default").resolve():
             return
-        warning = default_finetune_warning(self.device.type, self.config.optim.lr)
+        warning = default_finetune_warning(self.device.type, self._bf16(), self.config.optim.lr)
         if warning:
             log.warning(warning)
 

@@ -585,26 +585,45 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
         Trainer(config)
 
 
-def test_a_cpu_finetune_of_the_default_is_warned_of(tmp_path, caplog):
-    """CPU fine-tunes of the default at an ordinary lr were measured to make it worse, whatever the batch: say so
-    at the start; a lower lr, another model or a GPU gets no warning."""
+def test_bf16_on_cpu_autocasts_the_cpu_step_and_only_when_asked(tmp_path):
+    """GPU rounds train in bf16; `bf16_on_cpu` lets a CPU run compute as they did, and without it the CPU stays
+    in fp32 (bit-exact reproducible runs)."""
+    dtypes = {}
+    for on_cpu in (False, True):
+        config = tiny_config(tmp_path / str(on_cpu))
+        config.bf16_on_cpu = on_cpu
+        trainer = Trainer(config)
+        seen = []
+        first_conv = next(m for m in trainer.model.encoder.modules() if isinstance(m, torch.nn.Conv1d))
+        first_conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+        trainer._train_step(trainer._next_batch())
+        dtypes[on_cpu] = seen[0]
+    assert dtypes == {False: torch.float32, True: torch.bfloat16}
+
+
+def test_an_fp32_cpu_finetune_of_the_default_is_warned_of(tmp_path, caplog):
+    """CPU fine-tunes of the default in fp32 at an ordinary lr were measured to make it worse, whatever the batch,
+    and in bf16 not: say so at the start; bf16, a lower lr, another model or a GPU gets no warning."""
     config = load_config(RECIPE.parent / "default_24khz_gpu_continue.yaml")
     config.data.train, config.data.workers = str(write_corpus(tmp_path / "train", rate=24000)), 0
     config.output_dir = str(tmp_path / "run")
     default_copy = tmp_path / "copy"
     shutil.copytree(Path(audiocodec.__file__).parent / "pretrained" / "default", default_copy)
     warnings = []
-    for init_from, batch, lr in [("default", 8, 3e-5), ("default", 8, 3e-6), ("default", 64, 3e-5),
-                                 (str(default_copy), 8, 3e-5)]:
+    for init_from, batch, lr, bf16_on_cpu in [("default", 8, 3e-5, False), ("default", 8, 3e-6, False),
+                                              ("default", 64, 3e-5, False), ("default", 8, 3e-5, True),
+                                              (str(default_copy), 8, 3e-5, False)]:
         config.init_from, config.data.batch_size, config.optim.lr = init_from, batch, lr
+        config.bf16_on_cpu = bf16_on_cpu
         caplog.clear()
         with caplog.at_level("WARNING", logger="audiocodec.train"):
             Trainer(config)
         warnings.append([r.getMessage() for r in caplog.records if "fine-tuning the default" in r.getMessage()])
-    assert [len(w) for w in warnings] == [1, 0, 1, 0]
-    assert warnings[0][0].startswith("fine-tuning the default model on the CPU at lr 3e-05: ")
-    assert default_finetune_warning("cuda", 3e-5) is None
-    assert default_finetune_warning("cpu", 3e-5) == warnings[0][0]
+    assert [len(w) for w in warnings] == [1, 0, 1, 0, 0]
+    assert warnings[0][0].startswith("fine-tuning the default model on the CPU in fp32 at lr 3e-05: ")
+    assert "bf16_on_cpu: true" in warnings[0][0]
+    assert default_finetune_warning("cuda", False, 3e-5) is None
+    assert default_finetune_warning("cpu", False, 3e-5) == warnings[0][0]
 
 
 def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weights(tmp_path):
