@@ -623,6 +623,8 @@ def test_an_fp32_cpu_finetune_of_the_default_is_warned_of(tmp_path, caplog):
     assert warnings[0][0].startswith("fine-tuning the default model on the CPU in fp32 at lr 3e-05: ")
     assert "bf16_on_cpu: true" in warnings[0][0]
     assert default_finetune_warning("cuda", False, 3e-5) is None
+    cpu_recipe = load_config(RECIPE.parent / "default_24khz_cpu_continue.yaml")
+    assert cpu_recipe.bf16 and cpu_recipe.bf16_on_cpu  # the recipe for the CPU is one the warning lets through
     assert default_finetune_warning("cpu", False, 3e-5) == warnings[0][0]
 
 
