@@ -118,9 +118,12 @@ class TrainConfig(Config):
     keep_checkpoints: int = 3
     max_bad_steps: int = 5
     bf16: bool = True  # autocast on GPUs
-    # Autocast in bf16 on the CPU too (about 1.5 times slower there): what a model trained on a GPU in bf16 is
-    # continued with; in fp32, CPU fine-tunes of the GPU-trained default lost more (docs/training.md).
+    # Autocast in bf16 on the CPU too (1.5 to 9 times slower there, by CPU): what a model trained on a GPU in bf16
+    # is continued with; in fp32, CPU fine-tunes of the GPU-trained default lost more (docs/training.md).
     bf16_on_cpu: bool = False
+    # fp32 kernels with every convolution's input rounded to bf16 in training (training/precision.py): held the
+    # bf16-trained default in CPU fine-tunes as bf16_on_cpu did, at fp32's speed.
+    round_conv_inputs_to_bf16: bool = False
     # "auto": the GPU of this process's LOCAL_RANK when CUDA is available, else the CPU. "cpu" forces the CPU (and
     # the gloo backend under torchrun), where a fixed seed reproduces a run bit for bit; "cuda" refuses to start
     # without a GPU rather than train on the CPU by surprise.

@@ -41,25 +41,38 @@ from .config import TrainConfig, check_device
 from .data import BatchPrefetcher, SegmentDataset
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from .precision import round_conv_inputs_to_bf16
 from .schedule import CosineSchedule
 from .time_budget import TIMED_STEPS, TimeBudget
 
 log = logging.getLogger("audiocodec.train")
 
 # Fine-tunes of the embedded default on the CPU in fp32 above this learning rate made it worse from their first
-# steps; in bf16, as the default was trained, they held it (docs/training.md, "Fine-tuning the default model").
+# steps; with bf16 rounding, as the default was trained, they held it (docs/training.md, "Fine-tuning the default
+# model").
 DEFAULT_FINETUNE_SAFE_LR = 3e-6
 
 
 def default_finetune_warning(device_type: str, bf16: bool, lr: float) -> str | None:
     """What to tell a user about to fine-tune the embedded default, if measurements say it will only lose.
 
-    `bf16`: whether the run computes in bf16 on its device (autocast)."""
+    `bf16`: whether the run rounds to bf16 on its device (autocast, or `round_conv_inputs_to_bf16`)."""
     if device_type != "cpu" or bf16 or lr <= DEFAULT_FINETUNE_SAFE_LR:
         return None
     return (f"fine-tuning the default model on the CPU in fp32 at lr {lr:.3g}: measured fine-tunes of it so made it "
-            "worse from their first steps, while the same in bf16, as it was trained, held it: set bf16_on_cpu: true "
+            "worse from their first steps, while the same with bf16 rounding, as it was trained, held it: set "
+            "round_conv_inputs_to_bf16: true (as fast as fp32) or bf16_on_cpu: true "
             "(docs/training.md, \"Fine-tuning the default model\")")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN computes bf16 convolutions and matrix products natively on this CPU (x86 with AVX-512 or AMX,
+    Arm with bf16 instructions). Without, PyTorch falls back to reference kernels: on an AVX2 CPU a bf16 step of
+    the CPU continue recipe took 8-9 times as long as an fp32 one (benchmarks/train_throughput.py)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # private, so looked up with care
+    if check is not None:
+        return bool(check())
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 class BatchOrder:
@@ -166,8 +179,15 @@ class Trainer:
         self.loader = BatchPrefetcher(self.train_data, config.data.workers)
         if self.rank == 0:
             log.info("training data: %d files (skipped: %s)", len(self.train_data), self.train_data.skipped)
+            if self.device.type == "cpu" and self._bf16() and not cpu_has_native_bf16():
+                log.warning("bf16_on_cpu: this CPU (%s) has no native bf16 kernels, so bf16 steps run several "
+                            "times slower than fp32 ones here (8-9 times on an AVX2 CPU); round_conv_inputs_to_bf16: "
+                            "true instead, without bf16_on_cpu, runs at fp32's speed",
+                            torch.backends.cpu.get_cpu_capability())
 
         self.model = Codec(config.model).to(self.device)
+        if config.round_conv_inputs_to_bf16:
+            round_conv_inputs_to_bf16(self.model)
         if config.init_from:
             self._init_from(config.init_from)
         self.discriminator = MultiScaleSTFTDiscriminator(
@@ -463,7 +483,8 @@ class Trainer:
         """Says so before hours are spent where measurements say a fine-tune of the default only loses."""
         if model_directory(directory).resolve() != model_directory("default").resolve():
             return
-        warning = default_finetune_warning(self.device.type, self._bf16(), self.config.optim.lr)
+        rounds = self._bf16() or self.config.round_conv_inputs_to_bf16
+        warning = default_finetune_warning(self.device.type, rounds, self.config.optim.lr)
         if warning:
             log.warning(warning)
 
