@@ -14,7 +14,7 @@ import torch
 
 from . import bitstream, chunked, entropy
 from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
-from .defaults import EARLIER_DEFAULTS
+from .defaults import earlier_default
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
 from .loudness import LoudnessMeter
 from .model import Codec, EncodedAudio
@@ -227,9 +227,8 @@ def check_model(header: bitstream.Header, model: Codec) -> None:
     """Refuse to decode with another model than the one that encoded, naming both; check the layout too."""
     ours = f"{model.config.name} ({model.model_id()})"
     if header.model_id != model.model_id():
-        earlier = EARLIER_DEFAULTS.get(header.model_id)
-        hint = (f"; it was the default model until {earlier[1]}: take it from audiocodec's git history (commit "
-                f"{earlier[0]}, docs/default-model.md) and pass it with --model" if earlier else "")
+        earlier = earlier_default(header.model_id)
+        hint = f"; it was {earlier}: pass it with --model" if earlier else ""
         raise ModelMismatchError(f"the file was encoded with model {header.model_description()}, but the model "
                                  f"given is {ours}{hint}")
     if header.n_q > model.quantizer.n_q or header.bins != model.quantizer.bins:

@@ -44,7 +44,13 @@ def model_origin(model_id: str) -> str | None:
         embedded = None
     if model_id == embedded:
         return "the embedded default model"
-    if model_id in EARLIER_DEFAULTS:
-        commit, until = EARLIER_DEFAULTS[model_id]
-        return f"the default model until {until}, in audiocodec's git history (commit {commit}, docs/default-model.md)"
-    return None
+    return earlier_default(model_id)
+
+
+def earlier_default(model_id: str) -> str | None:
+    """Which earlier default `model_id` was and where it is, as `info` and a refused decompress say it; None for
+    any other model."""
+    if model_id not in EARLIER_DEFAULTS:
+        return None
+    commit, until = EARLIER_DEFAULTS[model_id]
+    return f"the default model until {until}, in audiocodec's git history (commit {commit}, docs/default-model.md)"

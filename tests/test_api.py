@@ -58,7 +58,8 @@ def test_a_file_of_an_earlier_default_model_says_where_that_model_is(monkeypatch
     a, b = tiny_codec(), tiny_codec(n_filters=6)
     data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
     monkeypatch.setitem(defaults.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
-    with pytest.raises(ModelMismatchError, match="default model until 2026-01-01: .*commit abc1234"):
+    with pytest.raises(ModelMismatchError, match=r"it was the default model until 2026-01-01, in audiocodec's git "
+                       r"history \(commit abc1234, docs/default-model.md\): pass it with --model$"):
         decompress(data, model=b)
 
 
