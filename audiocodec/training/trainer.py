@@ -53,11 +53,11 @@ log = logging.getLogger("audiocodec.train")
 DEFAULT_FINETUNE_SAFE_LR = 3e-6
 
 
-def default_finetune_warning(device_type: str, bf16: bool, lr: float) -> str | None:
+def default_finetune_warning(device_type: str, bf16_rounding: bool, lr: float) -> str | None:
     """What to tell a user about to fine-tune the embedded default, if measurements say it will only lose.
 
-    `bf16`: whether the run rounds to bf16 on its device (autocast, or `round_conv_inputs_to_bf16`)."""
-    if device_type != "cpu" or bf16 or lr <= DEFAULT_FINETUNE_SAFE_LR:
+    `bf16_rounding`: whether the run rounds to bf16 (autocast, or `round_conv_inputs_to_bf16`)."""
+    if device_type != "cpu" or bf16_rounding or lr <= DEFAULT_FINETUNE_SAFE_LR:
         return None
     return (f"fine-tuning the default model on the CPU in fp32 at lr {lr:.3g}: measured fine-tunes of it so made it "
             "worse from their first steps, while the same with bf16 rounding, as it was trained, held it: set "

@@ -14,10 +14,10 @@ import soundfile as sf
 import torch
 
 import audiocodec
-from audiocodec.modules import PaddedConvTranspose1d
 from audiocodec.errors import AudioCodecError, ConfigError
-from audiocodec.training.config import TrainConfig, load_config
+from audiocodec.modules import PaddedConvTranspose1d
 from audiocodec.training import trainer as trainer_module
+from audiocodec.training.config import TrainConfig, load_config
 from audiocodec.training.trainer import Trainer, default_finetune_warning
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "tiny_cpu.yaml"
@@ -587,34 +587,37 @@ def test_init_from_a_compact_model_starts_there_and_trains_on(tmp_path):
         Trainer(config)
 
 
+def first_call_in_a_step(tmp_path: Path, option: str, value: bool, pick) -> tuple[tuple, torch.Tensor]:
+    """`(inputs, output)` of the first call of module `pick(model)` in one training step of the tiny recipe with
+    `option` set to `value`; the inputs are those its forward receives, after any pre-hooks."""
+    config = tiny_config(tmp_path / f"{option}-{value}")
+    setattr(config, option, value)
+    trainer = Trainer(config)
+    seen = []
+    pick(trainer.model).register_forward_hook(lambda module, inputs, output: seen.append((inputs, output)))
+    trainer._train_step(trainer._next_batch())
+    return seen[0]
+
+
 def test_bf16_on_cpu_autocasts_the_cpu_step_and_only_when_asked(tmp_path):
     """GPU rounds train in bf16; `bf16_on_cpu` lets a CPU run compute as they did, and without it the CPU stays
     in fp32 (bit-exact reproducible runs)."""
-    dtypes = {}
-    for on_cpu in (False, True):
-        config = tiny_config(tmp_path / str(on_cpu))
-        config.bf16_on_cpu = on_cpu
-        trainer = Trainer(config)
-        seen = []
-        first_conv = next(m for m in trainer.model.encoder.modules() if isinstance(m, torch.nn.Conv1d))
-        first_conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
-        trainer._train_step(trainer._next_batch())
-        dtypes[on_cpu] = seen[0]
+    def first_conv(model):
+        return next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv1d))
+
+    dtypes = {on: first_call_in_a_step(tmp_path, "bf16_on_cpu", on, first_conv)[1].dtype for on in (False, True)}
     assert dtypes == {False: torch.float32, True: torch.bfloat16}
 
 
 def test_round_conv_inputs_to_bf16_rounds_the_training_step_and_only_when_asked(tmp_path):
     """The fast stand-in for bf16 on CPUs: fp32 convolutions whose inputs are rounded to bf16 in the step."""
+    def upsampling(model):
+        return next(m for m in model.decoder.modules() if isinstance(m, PaddedConvTranspose1d))
+
     exact = {}
     for on in (False, True):
-        config = tiny_config(tmp_path / str(on))
-        config.round_conv_inputs_to_bf16 = on
-        trainer = Trainer(config)
-        seen = []
-        conv = next(m for m in trainer.model.decoder.modules() if isinstance(m, PaddedConvTranspose1d))
-        conv.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-        trainer._train_step(trainer._next_batch())
-        exact[on] = seen[0].dtype == torch.float32 and torch.equal(seen[0], seen[0].bfloat16().float())
+        x = first_call_in_a_step(tmp_path, "round_conv_inputs_to_bf16", on, upsampling)[0][0]
+        exact[on] = x.dtype == torch.float32 and torch.equal(x, x.bfloat16().float())
     assert exact == {False: False, True: True}
 
 
