@@ -113,7 +113,7 @@ class TrainConfig(Config):
     seed: int = 0
     log_every: int = 10
     valid_every: int = 200
-    valid_batches: int = 4
+    valid_batches: int = 4  # of data.batch_size segments, from the first files of data.valid
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     max_bad_steps: int = 5

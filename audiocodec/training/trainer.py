@@ -406,21 +406,29 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Distortion of held-out audio, and how the codebooks are used on it.
 
-        Per level: perplexity and fraction of codes used, counted over all validation frames (the eval-mode
-        quantizer reports nothing itself), and the codes the last expiry check found dead (the current window may
-        have just restarted, so counting it now would say 0).
+        The audio: `valid_batches` batches of `data.batch_size` segments, one from each of the first files of
+        `data.valid`, the same segments every time so that validations compare. Per level: perplexity and
+        fraction of codes used, counted over those segments' frames (the eval-mode quantizer reports nothing
+        itself), and the codes the last expiry check found dead (the current window may have just restarted, so
+        counting it now would say 0).
         """
         self.model.eval()
         quantizer = self.model.quantizer
         totals: dict[str, list[float]] = {}
         counts = torch.zeros(quantizer.n_q, quantizer.bins, dtype=torch.float64)
-        for i in range(min(self.config.valid_batches, len(self.valid_data))):
-            batch = self.valid_data[i][None].to(self.device)
+        size = self.config.data.batch_size
+        segments = min(self.config.valid_batches * size, len(self.valid_data))
+        for start in range(0, segments, size):
+            batch = torch.stack([self.valid_data[i] for i in range(start, min(start + size, segments))])
+            batch = batch.to(self.device)
             out = self.model(batch, n_q=quantizer.n_q)  # every level, the highest bandwidth
             audio = out.audio.float()
-            totals.setdefault("valid/si_sdr", []).append(float(si_sdr(batch, audio).mean()))
-            totals.setdefault("valid/mel_distance", []).append(
-                float(mel_distance(batch, audio, self.config.model.sample_rate).mean()))
+            per_segment = {  # [B, C] -> [B]: every segment weighs the same, whatever its batch
+                "valid/si_sdr": si_sdr(batch, audio),
+                "valid/mel_distance": mel_distance(batch, audio, self.config.model.sample_rate),
+            }
+            for name, values in per_segment.items():
+                totals.setdefault(name, []).extend(values.mean(1).tolist())
             for k in range(out.codes.shape[1]):
                 counts[k] += torch.bincount(out.codes[:, k].reshape(-1).cpu(), minlength=quantizer.bins).double()
         self.model.train()

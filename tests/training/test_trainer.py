@@ -89,6 +89,38 @@ def test_loss_falls_and_validation_runs(tmp_path, mel_scale):
     assert (trainer.model.code_frequencies.sum() > 0)
 
 
+def test_validation_scores_valid_batches_of_batch_size_segments(tmp_path):
+    from audiocodec.evaluation.metrics import mel_distance, si_sdr
+    from audiocodec.evaluation.health import codebook_health
+
+    config = tiny_config(tmp_path)
+    config.data.valid = str(write_corpus(tmp_path / "valid5", files=5))
+    config.data.batch_size = 2
+    trainer = Trainer(config)
+    model, n_q = trainer.model, trainer.model.quantizer.n_q
+
+    def one_by_one(segments: int) -> dict[str, float]:  # each of the first files' segment on its own
+        model.eval()
+        sdr, mel, counts = [], [], np.zeros((n_q, model.quantizer.bins))
+        with torch.no_grad():
+            for i in range(segments):
+                wav = trainer.valid_data[i][None]
+                out = model(wav, n_q=n_q)
+                sdr.append(float(si_sdr(wav, out.audio).mean()))
+                mel.append(float(mel_distance(wav, out.audio, config.model.sample_rate).mean()))
+                for k in range(n_q):
+                    counts[k] += np.bincount(out.codes[0, k].numpy(), minlength=counts.shape[1])
+        model.train()
+        return {"valid/si_sdr": np.mean(sdr), "valid/mel_distance": np.mean(mel),
+                "valid/q0/used": codebook_health(counts)[0].used}
+
+    for batches, segments in ((1, 2), (3, 5)):  # 3 batches of 2 from 5 files: the last one holds 1
+        config.valid_batches = batches
+        result, expected = trainer.validate(), one_by_one(segments)
+        for key, value in expected.items():
+            assert result[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (batches, key)
+
+
 def test_resume_is_bit_for_bit(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", max_steps=20))
     straight.train()
