@@ -32,3 +32,9 @@ class OutputExistsError(AudioCodecError):
 class InvalidArgumentError(AudioCodecError, ValueError):
     """A value passed to the library or on the command line is out of range: a bandwidth the model lacks, a
     sample rate the format cannot record, audio of the wrong shape. A `ValueError` too, for library callers."""
+
+
+class NonFiniteError(AudioCodecError, ValueError):
+    """A training step met NaN or Inf: in the encoder's output, which the quantizer refuses before it changes a
+    codebook. Every DDP rank raises it in the same step (the check is all-reduced), so the trainer can skip the step
+    on all of them."""

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError, ModelMismatchError
+from ..errors import ConfigError, ModelMismatchError, NonFiniteError
 from . import distributed
 from .codebook import EMACodebook
 from .config import QuantizerConfig
@@ -189,7 +189,7 @@ class ResidualVectorQuantizer(nn.Module):
         # 4. refuse non-finite input before touching any buffer
         if bool((flags > 0).any()):
             bad = int(torch.nonzero(flags > 0)[0])
-            raise ValueError(f"quantizer level {bad} received NaN or Inf values in a training step "
+            raise NonFiniteError(f"quantizer level {bad} received NaN or Inf values in a training step "
                              f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
 
         # 5. one all-gather of recent encoder outputs

@@ -31,7 +31,7 @@ from torch import distributed as dist
 
 from ..atomic import atomic_path
 from ..defaults import model_directory
-from ..errors import AudioCodecError, ConfigError, ModelMismatchError
+from ..errors import AudioCodecError, ConfigError, ModelMismatchError, NonFiniteError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
 from ..model import Codec, CodecConfig
@@ -337,7 +337,11 @@ class Trainer:
         self.model.train()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16())
         with autocast:
-            out = self.generator(batch)
+            try:
+                out = self.generator(batch)
+            except NonFiniteError:  # raised on every rank alike, before any codebook changed
+                self._count_bad_step("NaN or Inf in the encoder's output")
+                return {"skipped": 1.0}
             audio = out.audio
             losses = {"l1": torch.nn.functional.l1_loss(audio, batch), "mel": self.mel(audio, batch)}
             if self.discriminator is not None and self.step >= config.loss.discriminator_warmup:
@@ -381,13 +385,17 @@ class Trainer:
         if bad.item() == 0:
             self.bad_steps = 0
             return True
+        self._count_bad_step("non-finite loss")
+        return False
+
+    def _count_bad_step(self, what: str) -> None:
+        """Skip a step that met NaN or Inf; stop after `max_bad_steps` in a row."""
         self.bad_steps += 1
-        log.warning("step %d: non-finite loss, step skipped (%d in a row)", self.step, self.bad_steps)
+        log.warning("step %d: %s, step skipped (%d in a row)", self.step, what, self.bad_steps)
         self.opt_g.zero_grad(set_to_none=True)
         if self.bad_steps >= self.config.max_bad_steps:
-            raise AudioCodecError(f"training stopped: {self.bad_steps} steps in a row had NaN or Inf losses "
-                                  "(lower optim.lr, or check the data)")
-        return False
+            raise AudioCodecError(f"training stopped: {self.bad_steps} steps in a row had NaN or Inf losses or "
+                                  "encoder outputs (lower optim.lr, or check the data)")
 
     def _count_codes(self, codes: torch.Tensor) -> None:
         """Accumulate code usage (summed over ranks) into `code_frequencies`, the entropy coder's tables."""

@@ -322,6 +322,22 @@ def test_non_finite_losses_skip_steps_then_stop(tmp_path):
         trainer.train()
 
 
+def test_nan_in_the_encoders_output_skips_steps_then_stops(tmp_path):
+    config = tiny_config(tmp_path, max_steps=20)
+    config.max_bad_steps = 2
+    trainer = Trainer(config)
+    trainer._train_step(trainer._next_batch())  # the codebooks initialise on their first batch
+    with torch.no_grad():
+        next(trainer.model.encoder.parameters()).fill_(float("nan"))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer._train_step(trainer._next_batch()) == {"skipped": 1.0}
+    # Nothing learnt from the step: weights, codebooks and their EMA statistics as they were.
+    assert trainer.step == 1 and all(torch.allclose(v, before[k], rtol=0, atol=0, equal_nan=True)
+                                     for k, v in trainer.model.state_dict().items())
+    with pytest.raises(AudioCodecError, match="2 steps in a row had NaN or Inf losses or encoder outputs"):
+        trainer.train()
+
+
 def test_time_limit_fits_the_schedule_to_the_time_and_stops_at_it(tmp_path, caplog):
     from audiocodec.training.time_budget import MARGIN, TIMED_STEPS
 
