@@ -59,13 +59,13 @@ def test_library_round_trip_on_cuda(exact_fp32, normalize):
     torch.testing.assert_close(audio, decompress(data, codec.cpu())[0], atol=1e-4, rtol=0)  # as the CPU decodes it
 
 
-@pytest.mark.parametrize("bf16", [False, True])
-def test_training_steps_on_cuda(tmp_path, bf16):
+@pytest.mark.parametrize("bf16, kind", [(False, "ema"), (True, "ema"), (True, "gumbel")])
+def test_training_steps_on_cuda(tmp_path, bf16, kind):
     from audiocodec.training.trainer import Trainer
     from tests.training.test_trainer import tiny_config
 
     config = tiny_config(tmp_path, max_steps=12)
-    config.bf16, config.device = bf16, "cuda"
+    config.bf16, config.device, config.model.quantizer.kind = bf16, "cuda", kind
     trainer = Trainer(config)
     assert trainer.device.type == "cuda"
     trainer.train()

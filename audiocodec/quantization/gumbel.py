@@ -76,7 +76,8 @@ class GumbelCodebook(nn.Module):
     def sample(self, x: torch.Tensor, temperature: float, generator: torch.Generator) -> GumbelSample:
         """Straight-through Gumbel-softmax sample for rows `x` [N, D]."""
         logits = negative_distances(x, self.embedding) * self.logit_scale
-        uniform = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-7)
+        uniform = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+        uniform = uniform.clamp_(1e-10, 1 - 1e-7)
         noisy = (logits - torch.log(-torch.log(uniform))) / temperature
         soft = noisy.softmax(dim=-1)
         codes = soft.argmax(dim=-1)
