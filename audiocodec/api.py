@@ -103,26 +103,16 @@ def compress(
     """
     model = resolve_model(model)
     sample_rate = check_sample_rate(sample_rate)
-    if bandwidth is None:
-        return _compress(model, wav, sample_rate, progress, loudness_range)
-    previous = model.bandwidth
-    model.set_target_bandwidth(bandwidth)
-    try:  # the model, perhaps the embedded one that every call shares, keeps its own setting
-        return _compress(model, wav, sample_rate, progress, loudness_range)
-    finally:
-        model.bandwidth = previous
-
-
-def _compress(model: Codec, wav: torch.Tensor | np.ndarray, sample_rate: int, progress: bool,
-              loudness_range: tuple[float, float] | None) -> bytes:
+    # Passed down rather than set on the model, which may be the embedded one that every call (and thread) shares.
+    bandwidth = model.check_bandwidth(bandwidth)
     original = as_audio_tensor(wav)
     check_duration(original.shape[-1], sample_rate)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
     gain = None
     if loudness_range is not None and not model.config.normalize:
         gain = level_gain(audio, model.sample_rate, loudness_range)
-    encoded = _encode(model, audio[None] if gain is None else audio[None] * gain, progress)
-    return pack(model, encoded, sample_rate, original.shape[0], original.shape[1], gain)
+    encoded = _encode(model, audio[None] if gain is None else audio[None] * gain, progress, bandwidth)
+    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
 
 
 def check_duration(length: int, sample_rate: int) -> None:
@@ -132,16 +122,17 @@ def check_duration(length: int, sample_rate: int) -> None:
                                    f"{bitstream.MAX_SECONDS // 3600} a .ac file holds: cut it into parts")
 
 
-def pack(model: Codec, encoded: EncodedAudio, original_rate: int, original_channels: int, original_length: int,
-         gain: float | None) -> bytes:
-    """The bytes of a `.ac` file holding `encoded` (one signal), entropy-coded with the model's tables."""
+def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: int, original_channels: int,
+         original_length: int, gain: float | None) -> bytes:
+    """The bytes of a `.ac` file holding `encoded` (one signal, coded at `bandwidth`), entropy-coded with the
+    model's tables."""
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
         model_id=model.model_id(), sample_rate=model.sample_rate,
         channels=model.channels, frame_rate=model.frame_rate, bins=model.quantizer.bins, n_q=codes.shape[0],
         frames=codes.shape[1], length=encoded.length, original_rate=original_rate,
-        original_channels=original_channels, original_length=original_length, bandwidth=model.bandwidth,
+        original_channels=original_channels, original_length=original_length, bandwidth=bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]], gain=gain,
     )
     payload = entropy.encode_codes(codes, tables)
@@ -260,13 +251,13 @@ def in_chunks(model: Codec, length: int) -> bool:
     return is_long(model, length) and chunked.runs_in_chunks(model)
 
 
-def _encode(model: Codec, audio: torch.Tensor, progress: bool) -> EncodedAudio:
+def _encode(model: Codec, audio: torch.Tensor, progress: bool, bandwidth: float) -> EncodedAudio:
     """`model.encode`, in chunks for long audio (`in_chunks`)."""
     with torch.inference_mode():
         if not in_chunks(model, audio.shape[-1]):
-            return model.encode(audio.to(_device(model)))
+            return model.encode(audio.to(_device(model)), bandwidth)
         return chunked.encode_in_chunks(model, audio, int(CHUNK_SECONDS * model.sample_rate),
-                                        lambda steps: progress_bar(steps, progress, "encoding"))
+                                        lambda steps: progress_bar(steps, progress, "encoding"), bandwidth)
 
 
 def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:

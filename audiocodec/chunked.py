@@ -137,14 +137,14 @@ def runs_in_chunks(codec) -> bool:
     return True
 
 
-def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter):
-    """`codec.encode(wav)` (`runs_in_chunks(codec)`), holding about `chunk_length` samples' activations at a
-    time; `progress` wraps the range of chunk starts (a progress bar)."""
+def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter, bandwidth: float | None = None):
+    """`codec.encode(wav, bandwidth)` (`runs_in_chunks(codec)`), holding about `chunk_length` samples'
+    activations at a time; `progress` wraps the range of chunk starts (a progress bar)."""
     from .model import EncodedAudio
 
     step = encoder_chunk_length(codec, chunk_length)
     chunks = (wav[..., begin : begin + step] for begin in progress(range(0, wav.shape[-1], step)))
-    return EncodedAudio(encode_chunks(codec, chunks), None, wav.shape[-1])
+    return EncodedAudio(encode_chunks(codec, chunks, bandwidth), None, wav.shape[-1])
 
 
 def encoder_chunk_length(codec, wanted: int) -> int:
@@ -152,12 +152,12 @@ def encoder_chunk_length(codec, wanted: int) -> int:
     return _chunk_length(ChunkedRunner(codec.encoder), wanted)
 
 
-def encode_chunks(codec, chunks) -> torch.Tensor:
+def encode_chunks(codec, chunks, bandwidth: float | None = None) -> torch.Tensor:
     """The codes `[B, n_q, frames]` of the signal made of `chunks` (`[B, C, t]` each, all of
-    `encoder_chunk_length(codec, ...)` samples but the last), at the codec's bandwidth."""
+    `encoder_chunk_length(codec, ...)` samples but the last), at `bandwidth` (None: the codec's)."""
     device = next(codec.parameters()).device
     runner = ChunkedRunner(codec.encoder)
-    n_q = codec.n_q_for_bandwidth(codec.bandwidth)
+    n_q = codec.n_q_for_bandwidth(codec.check_bandwidth(bandwidth))
     codes = []
     for chunk in chunks:
         features = runner.push(chunk.to(device, codec.network_dtype))

@@ -72,7 +72,8 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
             codes, scales = encode_segments(model, blocks, meter.length,
                                             lambda segments: api.progress_bar(segments, progress, "encoding"))
     encoded = EncodedAudio(codes, scales, meter.length)
-    return api.pack(model, encoded, source.sample_rate, source.channels, source.frames_read, gain), reading.peak
+    return (api.pack(model, encoded, model.bandwidth, source.sample_rate, source.channels, source.frames_read, gain),
+            reading.peak)
 
 
 def decompress_file(data: bytes, output: str | Path, model: Codec, progress: bool = False) -> int:

@@ -216,30 +216,39 @@ class Codec(nn.Module):
         return [math.ceil(n / self.hop_length) for _, n in self.segments(length)]
 
     def set_target_bandwidth(self, kbps: float) -> None:
+        self.bandwidth = self.check_bandwidth(kbps)
+
+    def check_bandwidth(self, kbps: float | None) -> float:
+        """`kbps` as a float if the model offers it (None: the current bandwidth), else a clear error."""
+        if kbps is None:
+            return self.bandwidth
         if float(kbps) not in self.bandwidths:
             raise InvalidArgumentError(f"bandwidth {kbps} kb/s is not supported by this model: choose one of "
                                        f"{', '.join(f'{b:g}' for b in self.bandwidths)}")
-        self.bandwidth = float(kbps)
+        return float(kbps)
 
     # -- inference ---------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor) -> EncodedAudio:
-        """Codes for `wav` [B, C, T] at the current bandwidth. Without autograd (codes carry no gradient), which
-        also lets the CPU take its tiled paths."""
+    def encode(self, wav: torch.Tensor, bandwidth: float | None = None) -> EncodedAudio:
+        """Codes for `wav` [B, C, T] at `bandwidth` (kb/s; None: the current one, `set_target_bandwidth`). Without
+        autograd (codes carry no gradient), which also lets the CPU take its tiled paths. Passing `bandwidth`
+        leaves the model as it is, so threads sharing a model can code at different bandwidths."""
         self._check_audio(wav)
-        codes, scales = encode_segments(self, [wav], wav.shape[-1])
+        codes, scales = encode_segments(self, [wav], wav.shape[-1], bandwidth=self.check_bandwidth(bandwidth))
         return EncodedAudio(codes, scales, wav.shape[-1])
 
     @torch.no_grad()
-    def encode_segment(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode_segment(self, wav: torch.Tensor, bandwidth: float | None = None) -> tuple[torch.Tensor,
+                                                                                          torch.Tensor | None]:
         """Codes `[B, n_q, frames]` of one segment `[B, C, t]` (the whole signal for a model without segments) at
-        the current bandwidth, and its scale `[B]` when the model normalises; `encode` cuts the segments."""
+        `bandwidth` (as `encode`), and its scale `[B]` when the model normalises; `encode` cuts the segments."""
         # A NaN would give codes anyway (all zeros), silently. A NaN/Inf makes the sum non-finite; the sum needs no
         # full-size temporary, and the exact check runs only if it is (huge finite samples can overflow it).
         if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
             raise InvalidArgumentError("audio contains NaN or infinite samples")
         wav, scale = self._normalise(wav)
-        return self.quantizer.encode(self.encode_features(wav), self.n_q_for_bandwidth(self.bandwidth)), scale
+        n_q = self.n_q_for_bandwidth(self.check_bandwidth(bandwidth))
+        return self.quantizer.encode(self.encode_features(wav), n_q), scale
 
     def decode(self, encoded: EncodedAudio) -> torch.Tensor:
         """Audio `[B, C, encoded.length]` from codes."""

@@ -77,11 +77,12 @@ def decoded_segments(codec, encoded) -> Iterator[torch.Tensor]:
     yield joiner.flush()[..., :remaining]
 
 
-def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress=iter):
+def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress=iter,
+                    bandwidth: float | None = None):
     """The codes `[B, n_q, frames]` and scales (`[B, segments]`, or None) of the signal made of `blocks`
-    (`[B, C, t]` each, `length` samples together), coding each segment (`codec.segments`; the whole signal for a
-    model without segments) as soon as its samples have come: `codec.encode` is this on one block. `progress` wraps
-    the list of segments (a progress bar)."""
+    (`[B, C, t]` each, `length` samples together) at `bandwidth` (None: the codec's), coding each segment
+    (`codec.segments`; the whole signal for a model without segments) as soon as its samples have come:
+    `codec.encode` is this on one block. `progress` wraps the list of segments (a progress bar)."""
     device = next(codec.parameters()).device
     pieces = iter(blocks)
     held, held_start = None, 0  # the samples read and not yet coded past, from `held_start` on
@@ -93,7 +94,7 @@ def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress
                 raise ValueError(f"the blocks hold fewer than the {length} samples promised")
             held = block if held is None else torch.cat([held, block], dim=-1)
         segment = held[..., offset - held_start : offset + n - held_start]
-        segment_codes, scale = codec.encode_segment(segment.to(device))
+        segment_codes, scale = codec.encode_segment(segment.to(device), bandwidth)
         codes.append(segment_codes)
         scales.append(scale)
         drop = min(offset + (codec.segment_stride or length) - held_start, held.shape[-1])

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,24 @@ def test_a_bandwidth_applies_to_its_call_only():
     with pytest.raises(ValueError, match="not supported"):
         compress(audio, 8000, model=codec, bandwidth=5.5)
     assert codec.bandwidth == highest
+
+
+@pytest.mark.parametrize("length", [4000, 8000 * 25])  # whole, and in chunks
+def test_a_calls_bandwidth_never_changes_the_shared_model(length):
+    """Threads sharing a model (the embedded one is shared by every call) must each get their own bandwidth: the
+    call passes it down instead of setting it on the model, even for a moment."""
+    from audiocodec import bitstream
+
+    codec = tiny_codec(causal=True)
+    audio = np.random.default_rng(0).standard_normal(length).astype(np.float32) * 0.1
+    low, seen = min(codec.bandwidths), []
+    encode = codec.quantizer.encode
+    with mock.patch.object(codec.quantizer, "encode",
+                           lambda x, n_q: seen.append((codec.bandwidth, n_q)) or encode(x, n_q)):
+        header, _ = bitstream.unpack(compress(audio, 8000, model=codec, bandwidth=low))
+    assert seen and all(s == (max(codec.bandwidths), codec.n_q_for_bandwidth(low)) for s in seen)
+    assert header.bandwidth == low and header.n_q == codec.n_q_for_bandwidth(low)
+    assert codec.encode(torch.from_numpy(audio)[None, None], bandwidth=low).codes.shape[1] == header.n_q
 
 
 def test_a_model_directory_can_be_given_by_name(tmp_path):

@@ -190,9 +190,9 @@ def test_a_model_with_segments_codes_a_long_file_one_segment_at_a_time(tmp_path,
     longest = {"in": 0, "out": 0}
     encode_segment, write = codec.encode_segment, files.AudioSink.write
 
-    def spy_encode(segment):
+    def spy_encode(segment, bandwidth=None):
         longest["in"] = max(longest["in"], segment.shape[-1])
-        return encode_segment(segment)
+        return encode_segment(segment, bandwidth)
 
     def spy_write(sink, block):
         longest["out"] = max(longest["out"], block.shape[-1])
