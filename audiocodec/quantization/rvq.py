@@ -91,10 +91,12 @@ class ResidualVectorQuantizer(nn.Module):
         return self.levels[0].embedding.dtype
 
     def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level takes the nearest code to the residual."""
+        """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level takes the nearest code to the residual (in
+        the codebooks' dtype, under autocast too)."""
         n_q = self._check_n_q(n_q)
-        flat, (batch, frames) = self._flatten(x)
-        codes, _, _ = self._encode_flat(flat, n_q)
+        flat, (batch, frames) = self._flatten(self._in_codebook_dtype(x))
+        with torch.autocast(flat.device.type, enabled=False):
+            codes, _, _ = self._encode_flat(flat, n_q)
         return torch.stack([c.view(batch, frames) for c in codes], dim=1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -134,7 +136,19 @@ class ResidualVectorQuantizer(nn.Module):
            window are replaced by recent encoder outputs pushed through the earlier levels, writing usage and
            sums so that step 7 of later steps keeps them (EnCodec expired before its EMA copy, which undid it);
         9. `step += 1`.
+
+        Autocast is turned off inside, and `x` cast to the codebooks' dtype: in bf16, the distances picked codes
+        other than the nearest for up to a tenth of the vectors at the deepest levels, which the EMA, k-means and
+        expiry then learnt from.
         """
+        with torch.autocast(x.device.type if isinstance(x, torch.Tensor) else "cpu", enabled=False):
+            return self._forward(self._in_codebook_dtype(x), n_q)
+
+    def _in_codebook_dtype(self, x: torch.Tensor) -> torch.Tensor:
+        is_float = isinstance(x, torch.Tensor) and x.is_floating_point()
+        return x.to(self.dtype) if is_float else x  # anything else is refused by `_flatten`, naming it
+
+    def _forward(self, x: torch.Tensor, n_q: int | None) -> QuantizerOutput:
         flat, (batch, frames) = self._flatten(x)
         if not self.training:
             n_used = self._check_n_q(n_q)

@@ -200,6 +200,22 @@ def test_training_forward_quantizes_like_eval_with_the_pre_update_codebook():
     assert torch.allclose(out.quantized, expected, atol=1e-6)
 
 
+def test_autocast_does_not_change_which_codes_are_nearest():
+    """Training under bf16 autocast (the GPU recipes) must still pick the nearest codes: in bf16 the distances
+    chose others for up to a tenth of the default model's vectors, and the EMA learnt from them."""
+    generator = torch.Generator().manual_seed(3)
+    q = ResidualVectorQuantizer(32, 4, 64, kmeans_factor=1, expire_every=0).train()
+    for _ in range(4):
+        q(torch.randn(8, 32, 64, generator=generator), n_q=4)
+    x = torch.randn(8, 32, 64, generator=generator)
+    nearest = q.encode(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(q.encode(x.bfloat16().float()), q.encode(x.bfloat16()))  # bf16 features: in float32
+        assert torch.equal(q.encode(x), nearest)
+        out = q(x, n_q=4)
+    assert torch.equal(out.codes, nearest) and out.quantized.dtype == torch.float32
+
+
 def test_resume_from_state_dict_continues_identically():
     options = dict(quantizer_dropout=True, expire_every=2, seed=7)
     batches = [torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(i)) for i in range(10)]
