@@ -204,8 +204,11 @@ class Codec(nn.Module):
         return None if length is None else max(1, int((1 - self.config.overlap) * length))
 
     def n_q_for_bandwidth(self, kbps: float) -> int:
-        """Codebooks that fit in `kbps` (EnCodec's rule: at least one)."""
-        return max(1, math.floor(kbps * 1000 / (self.frame_rate * self.bits_per_codebook)))
+        """Codebooks that fit in `kbps` (EnCodec's rule: at least one). One division of whole numbers (with
+        power-of-two codebooks): through the frame rate, 3 kb/s at 16 kHz with a hop of 480 came to 8.999... codebooks
+        and lost one."""
+        bits_per_second_per_codebook = self.sample_rate * self.bits_per_codebook
+        return max(1, math.floor(kbps * 1000 * self.hop_length / bits_per_second_per_codebook))
 
     def num_frames(self, length: int) -> int:
         """Code frames `encode` produces for `length` samples (all segments together)."""

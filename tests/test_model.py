@@ -20,6 +20,19 @@ def test_bandwidth_maps_to_codebooks_and_frame_rate():
         codec.set_target_bandwidth(6.0)
 
 
+def test_a_bandwidth_that_is_a_whole_number_of_codebooks_gets_them_all():
+    """At 16 kHz with a hop of 480 (33.3 frames/s, 333.3 b/s per codebook of 1024) 3 kb/s is exactly 9 codebooks
+    and 6 kb/s 18; computed through the rounded frame rate they came to 8.999... and 17.999... and lost one each."""
+    from audiocodec.model import CodecConfig
+    from audiocodec.quantization import QuantizerConfig
+
+    codec = Codec(CodecConfig(sample_rate=16000, ratios=(8, 5, 4, 3), n_filters=4, target_bandwidths=(3.0, 6.0),
+                              quantizer=QuantizerConfig(n_q=18, bins=1024)))
+    assert [codec.n_q_for_bandwidth(b) for b in (3.0, 6.0, 2.99, 0.1)] == [9, 18, 8, 1]
+    encodec_24khz = Codec(CodecConfig())  # EnCodec's rule, exactly: 75 frames/s, 10 bits a code
+    assert [encodec_24khz.n_q_for_bandwidth(b) for b in (1.5, 3.0, 6.0, 12.0, 24.0)] == [2, 4, 8, 16, 32]
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("length", [1, 37, 800, 2401])
 def test_decode_returns_original_length_and_matches_forward(channels, length):
