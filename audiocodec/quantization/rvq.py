@@ -192,11 +192,13 @@ class ResidualVectorQuantizer(nn.Module):
 
         # 3. one all-reduce for every level
         rows = self._rows_for_ring(flat)
-        row_counts = flat.new_zeros(distributed.world_size())
-        row_counts[distributed.rank()] = rows.shape[0]
+        # Each rank's rows for the ring, then this step's vectors: all of them, which the EMA counts (the ring
+        # takes at most `rows_per_step` of a rank's).
+        sizes = flat.new_zeros(distributed.world_size() + 1)
+        sizes[distributed.rank()], sizes[-1] = rows.shape[0], flat.shape[0]
         flags = torch.stack([(~f).to(flat.dtype) for f in finite])
-        synced = distributed.all_reduce_sum([flags, row_counts] + counts + sums)
-        flags, row_counts = synced[0], synced[1]
+        synced = distributed.all_reduce_sum([flags, sizes] + counts + sums)
+        flags, row_counts, vectors_per_step = synced[0], synced[1][:-1], float(synced[1][-1])
         counts = synced[2:2 + len(counts)]
         sums = synced[2 + len(counts):]
 
@@ -208,14 +210,13 @@ class ResidualVectorQuantizer(nn.Module):
 
         # 5. one all-gather of recent encoder outputs
         self._push_recent(distributed.all_gather_rows(rows, row_counts.round().long()))
-        rows_per_step = float(row_counts.sum())
 
         metrics: dict[str, float] = {"n_q": float(n_used)}
         with torch.no_grad():
             if not initialized:
                 # 6. initialise once enough data has been gathered; pass-through until then
                 if int(self.recent_count) >= self.recent.shape[0]:
-                    self._initialize(rows_per_step)
+                    self._initialize(vectors_per_step)
                 self.step += 1
                 codes = torch.zeros(batch, n_used, frames, dtype=torch.long, device=x.device)
                 return QuantizerOutput(x, codes, x.sum() * 0.0, metrics)
@@ -374,11 +375,11 @@ class ResidualVectorQuantizer(nn.Module):
     def _filled_recent(self) -> torch.Tensor:
         return self.recent[: min(int(self.recent_count), self.recent.shape[0])]
 
-    def _initialize(self, rows_per_step: float) -> None:
+    def _initialize(self, vectors_per_step: float) -> None:
         """K-means every level on the ring, each on the residual left by the previous ones; sync from rank 0."""
         residual = self._filled_recent()
         for k, level in enumerate(self.levels):
-            level.initialize(residual, self.config.kmeans_iters, self._generator(_KMEANS, k), rows_per_step)
+            level.initialize(residual, self.config.kmeans_iters, self._generator(_KMEANS, k), vectors_per_step)
             residual = residual - level.decode(level.encode(residual)).detach()
         distributed.broadcast_([t for level in self.levels for t in level.state_dict(keep_vars=True).values()])
 

@@ -166,6 +166,16 @@ def test_kmeans_waits_for_several_vectors_per_code_gathered_across_steps():
     assert "q0/used" in out.metrics and out.codes.any()
 
 
+def test_kmeans_usage_is_in_vectors_per_step_even_when_the_ring_takes_fewer():
+    """The EMA adds every vector of a step; k-means' cluster sizes must start in that unit, not in the (at most
+    `rows_per_step`) rows a step puts in the ring, or the first EMA steps overwrite them too fast."""
+    q = ResidualVectorQuantizer(4, 1, 8, kmeans_factor=4, rows_per_step=16, expire_every=0,
+                                quantizer_dropout=False).train()
+    while not q.levels[0].is_initialized:
+        q(torch.randn(4, 4, 16))  # 64 vectors a step, 16 of them into the ring
+    assert float(q.levels[0].cluster_usage.sum()) == pytest.approx(64)
+
+
 # -- training-step behaviour ---------------------------------------------------------------------------------
 def _trained(**options) -> ResidualVectorQuantizer:
     q = ResidualVectorQuantizer(4, 3, 8, kmeans_factor=2, **options).train()
