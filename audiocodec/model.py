@@ -538,7 +538,8 @@ class Codec(nn.Module):
         return digest.hexdigest()[:16]
 
     # -- helpers -----------------------------------------------------------------------------------------------
-    def _check_audio(self, wav: Any) -> None:
+    def _check_audio(self, wav: Any, allow_empty: bool = False) -> None:
+        """Refuse what is not float audio `[B, channels, T]`; `allow_empty`: T may be 0 (a streaming push)."""
         if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
             shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
             raise InvalidArgumentError(f"audio must be a tensor [batch, channels, time], got {shape}")
@@ -546,7 +547,7 @@ class Codec(nn.Module):
             raise InvalidArgumentError(f"this model expects {self.channels} channel(s), got {wav.shape[1]}")
         if not wav.is_floating_point():
             raise InvalidArgumentError(f"audio must be a float tensor, got {wav.dtype}")
-        if wav.shape[-1] == 0:
+        if wav.shape[-1] == 0 and not allow_empty:
             raise InvalidArgumentError("audio is empty (0 samples)")
 
     def segments(self, length: int) -> list[tuple[int, int]]:

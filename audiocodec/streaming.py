@@ -197,7 +197,9 @@ class StreamingEncoder:
 
     @torch.no_grad()  # inference only, whatever the caller's mode: the fast paths need autograd off
     def push(self, wav: torch.Tensor) -> torch.Tensor:
-        self.codec._check_audio(wav)
+        """Codes `[B, n_q, frames]` of the frames `wav` `[B, C, t]` completes (none for a 0-sample read, as from an
+        audio device that had nothing yet)."""
+        self.codec._check_audio(wav, allow_empty=True)
         self.batch = wav.shape[0]
         return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 

@@ -78,12 +78,16 @@ def test_streams_start_at_once_without_holding_audio_back():
         assert audio.shape[-1] >= (codes.shape[-1] - 1) * codec.hop_length
 
 
-def test_empty_decoder_pushes_give_nothing_and_a_flushed_stream_takes_no_more():
+def test_empty_pushes_give_nothing_and_a_flushed_stream_takes_no_more():
     codec = tiny_codec(ratios=(4, 2), lstm=1)
     wav = 0.3 * torch.randn(1, 1, 801)
     encoder, decoder = codec.streaming_encoder(), codec.streaming_decoder()
     with torch.no_grad():
-        codes = torch.cat([encoder.push(wav), encoder.flush()], dim=-1)
+        empty = wav[..., :0]  # an audio device's read that had nothing yet, before, between and after audio
+        parts = [encoder.push(empty), encoder.push(wav[..., :400]), encoder.push(empty), encoder.push(wav[..., 400:]),
+                 encoder.push(empty), encoder.flush()]
+        assert parts[0].shape == (1, codec.n_q_for_bandwidth(codec.bandwidth), 0)
+        codes = torch.cat(parts, dim=-1)
         assert torch.equal(codes, codec.encode(wav).codes)
         assert decoder.push(codes[..., :0]).shape == (1, 1, 0)
         audio = torch.cat([decoder.push(codes[..., :0]), decoder.flush()], dim=-1)  # only empty pushes
