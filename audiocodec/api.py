@@ -52,7 +52,10 @@ def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
     Integer PCM is scaled to [-1, 1) as soundfile reads it (int16 by 2**15, uint8 centred on 128, ...); bool and
     complex arrays are refused. More than 64 rows is refused too: it is almost always `[time, channels]`.
     """
-    wav = torch.as_tensor(np.asarray(wav) if not isinstance(wav, torch.Tensor) else wav).detach()
+    if not isinstance(wav, torch.Tensor):  # torch takes neither reversed strides nor a foreign byte order
+        array = np.asarray(wav)
+        wav = torch.as_tensor(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
+    wav = wav.detach()
     if wav.dim() == 1:
         wav = wav[None]
     if wav.dim() != 2:

@@ -143,6 +143,10 @@ def test_integer_pcm_is_scaled_as_soundfile_reads_it():
     for dtype, scale, offset in ((np.int16, 2**15, 0), (np.int32, 2**31, 0), (np.int8, 2**7, 0), (np.uint8, 2**7, 128)):
         pcm = np.round(wave * scale + offset).astype(dtype)
         torch.testing.assert_close(as_audio_tensor(pcm), expected, atol=1.0 / scale + 1e-7, rtol=0)
+    # Any NumPy layout: reversed, big-endian, a transposed [T, C] array
+    for array in (wave[::-1], wave.astype(">f4"), np.round(wave * 2**15).astype(">i2"), np.stack([wave, wave], 1).T):
+        as_float = np.asarray(array, dtype=np.float32) / (2**15 if array.dtype.kind == "i" else 1)
+        torch.testing.assert_close(as_audio_tensor(array), torch.from_numpy(as_float).reshape(-1, 800))
     # NumPy integer rates are integers too
     codec = tiny_codec()
     assert decompress(compress(np.zeros(800, dtype=np.float32), np.int64(8000), model=codec), model=codec)[1] == 8000
