@@ -109,7 +109,7 @@ def compress(
     # Passed down rather than set on the model, which may be the embedded one that every call (and thread) shares.
     bandwidth = model.check_bandwidth(bandwidth)
     original = as_audio_tensor(wav)
-    check_duration(original.shape[-1], sample_rate)
+    check_duration(original.shape[-1], sample_rate, model)
     audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
     gain = None
     if loudness_range is not None and not model.config.normalize:
@@ -118,11 +118,17 @@ def compress(
     return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
 
 
-def check_duration(length: int, sample_rate: int) -> None:
-    """Refuse, before any work, audio longer than a `.ac` file holds (`bitstream.MAX_SECONDS`)."""
+def check_duration(length: int, sample_rate: int, model: Codec) -> None:
+    """Refuse, before any work, audio longer than a `.ac` file holds (`bitstream.MAX_SECONDS`), or whose codes
+    would be (a model whose segments overlap codes some audio twice)."""
+    hours = f"{length / sample_rate / 3600:.1f} hours of audio"
     if length > bitstream.MAX_SECONDS * sample_rate:
-        raise InvalidArgumentError(f"{length / sample_rate / 3600:.1f} hours of audio, more than the "
-                                   f"{bitstream.MAX_SECONDS // 3600} a .ac file holds: cut it into parts")
+        raise InvalidArgumentError(f"{hours}, more than the {bitstream.MAX_SECONDS // 3600} a .ac file holds: cut "
+                                   f"it into parts")
+    original, coded = resampling_ratio(sample_rate, model.sample_rate)
+    if model.num_frames(math.ceil(length * coded / original)) > bitstream.max_frames(model.frame_rate):
+        raise InvalidArgumentError(f"{hours} make more code frames than a .ac file holds with this model, whose "
+                                   f"segments overlap: cut it into parts")
 
 
 def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: int, original_channels: int,

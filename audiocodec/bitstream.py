@@ -36,6 +36,12 @@ _MODEL_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_VARINT_BYTES = 10
 MAX_HEADER_BYTES = 1 << 20
 MAX_SECONDS = 24 * 3600  # longest audio a file may claim: bounds every allocation made while decoding
+
+
+def max_frames(frame_rate: float) -> int:
+    """Most code frames per codebook a file may claim: MAX_SECONDS of them. Overlapping segments (EnCodec's 48 kHz
+    model) code some audio twice, so their models reach it a little before MAX_SECONDS of audio."""
+    return math.ceil(MAX_SECONDS * frame_rate) + 1
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 64
 MAX_CODEBOOKS = 256
@@ -102,7 +108,7 @@ class Header:
             value = getattr(self, name)
             if not _number_in(value, 1e-3, 1e6):
                 raise FormatError(f"corrupted header: {name} is {value!r}")
-        _check_int("frames", self.frames, 1, math.ceil(MAX_SECONDS * self.frame_rate) + 1)
+        _check_int("frames", self.frames, 1, max_frames(self.frame_rate))
         if not isinstance(self.model_id, str) or not _MODEL_ID.fullmatch(self.model_id):
             raise FormatError(f"corrupted header: model id {self.model_id!r} is not 16 hexadecimal digits")
         if self.gain is not None and not _number_in(self.gain, MIN_GAIN, MAX_GAIN):

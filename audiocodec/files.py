@@ -49,7 +49,7 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
     """The bytes of the `.ac` file for `source` at the model's bandwidth and `api.LOUDNESS_RANGE`, and the
     input's largest absolute sample (a warning beyond full scale is the caller's)."""
     try:
-        api.check_duration(source.frames, source.sample_rate)
+        api.check_duration(source.frames, source.sample_rate, model)
     except InvalidArgumentError as error:
         raise AudioReadError(f"{source.name}: {error}") from None
     reading = _Reading(source)

@@ -223,6 +223,14 @@ def test_audio_longer_than_a_ac_file_holds_is_refused_before_any_work(tmp_path, 
         files.compress_file(AudioSource(tmp_path / "day.wav"), codec)
     with pytest.raises(InvalidArgumentError, match="more than the 24 a .ac file holds"):
         api.compress(torch.zeros(1, 24 * 3600 + 2), 1, model=codec)
+    # Overlapping segments code some audio twice: with half of each overlapping, 13 hours make 26 hours of frames
+    # (the header would have been refused after the whole encode).
+    segmented = tiny_codec(normalize=True, segment=0.3, overlap=0.5, causal=False, norm="time_group_norm")
+    monkeypatch.setattr(segmented, "encode_segment", None)
+    sf.write(tmp_path / "half.wav", np.full(13 * 3600, 0.1, np.float32), 1, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match="13.0 hours of audio make more code frames than a .ac file holds"):
+        files.compress_file(AudioSource(tmp_path / "half.wav"), segmented)
+    api.check_duration(11 * 3600, 1, segmented)  # 22 hours of frames fit
 
 
 def test_upsampling_a_very_low_rate_resamples_bounded_pieces():
