@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 SAMPLE = Path(__file__).parent / "assets" / "sample.flac"
-DEFAULT_MODEL_CONFIG = Path(__file__).parent / "pretrained" / "default" / "config.json"  # model.py imports torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,12 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _default_bandwidths() -> str:
     """The embedded model's bandwidths, read from its config.json alone (`--help` loads no weights)."""
-    import json
+    from .defaults import embedded_config
 
     try:
-        meta = json.loads(DEFAULT_MODEL_CONFIG.read_text(encoding="utf-8"))
-        return ", ".join(f"{b:g}" for b in meta["config"]["target_bandwidths"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return ", ".join(f"{b:g}" for b in embedded_config()["config"]["target_bandwidths"])
+    except (KeyError, TypeError, ValueError):
         return "none embedded"
 
 
@@ -83,8 +81,10 @@ def load_model(directory: str | None, device: str = "cpu"):
 
     if device == "cuda" and not torch.cuda.is_available():
         raise AudioCodecError("--device cuda: PyTorch sees no CUDA GPU")
-    model = default_model() if directory is None else Codec.from_pretrained(directory).prepare_for_inference()
-    return model.to(device)
+    if device == "cpu":
+        return default_model() if directory is None else Codec.from_pretrained(directory).prepare_for_inference()
+    # Prepared where it runs (its kernels' layout depends on the device), and not the CPU's shared default.
+    return Codec.from_pretrained(directory or "default").to(device).prepare_for_inference()
 
 
 def read_input_bytes(path: str | Path) -> bytes:

@@ -34,15 +34,20 @@ def model_directory(name: str | os.PathLike) -> Path:
     return PRETRAINED_DIR / "default" if str(name) == "default" else Path(name)
 
 
+def embedded_config() -> dict | None:
+    """The embedded default's config.json, read without torch (`--help` names its bandwidths); None when there is
+    none or it is damaged, which loading the model reports."""
+    try:
+        meta = json.loads((model_directory("default") / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def model_origin(model_id: str) -> str | None:
     """What the package knows of the model that coded a file: the embedded default, or an earlier default and where
     it is (`info` says so, since a file names its model only by id); None for any other model."""
-    config_path = model_directory("default") / CONFIG_FILE
-    try:
-        embedded = json.loads(config_path.read_text(encoding="utf-8")).get("model_id")
-    except (OSError, ValueError, AttributeError):  # no default embedded, or a damaged one: `compress` will say so
-        embedded = None
-    if model_id == embedded:
+    if model_id == (embedded_config() or {}).get("model_id"):
         return "the embedded default model"
     return earlier_default(model_id)
 

@@ -123,3 +123,17 @@ def test_float16_runs_the_lstm_layer_by_layer_on_cuda(exact_fp32):
     assert (encoded.codes == expected.codes).float().mean() > 0.95
     assert (codes == encoded.codes).float().mean() > 0.95
     assert (audio - expected_audio).pow(2).mean() < 1e-3 * expected_audio.pow(2).mean()
+
+
+def test_device_cuda_prepares_a_model_of_its_own_on_the_gpu():
+    """`--device cuda` loads and prepares the model on the GPU; the CPU's shared default stays where it is."""
+    from audiocodec.api import default_model
+    from audiocodec.commands import load_model
+
+    model = load_model(None, "cuda")
+    assert model is not default_model() and next(default_model().parameters()).device.type == "cpu"
+    assert all(p.is_cuda for p in model.parameters()) and not model.training
+    wav = 0.1 * torch.randn(1, 1, 24000)
+    with torch.inference_mode():
+        codes = model.encode(wav.cuda()).codes.cpu()
+        assert (codes == default_model().encode(wav).codes).float().mean() > 0.99  # up to near ties
