@@ -6,7 +6,8 @@ Each script runs as a subprocess of the same interpreter from the repository roo
 one after another so they do not disturb each other's timings; their output is printed as it comes and written
 to --output with the command, wall time and exit status. `--quick` passes small sizes so that the whole run takes
 minutes on a laptop CPU: good to see that everything works, not numbers to quote. A quick option a script no
-longer accepts is dropped with a note instead of failing the run. Exit status 1 if any benchmark failed.
+longer accepts is dropped with a note instead of failing the run. Benchmarks of the GPU alone are skipped, with a
+note, where PyTorch sees none. Exit status 1 if any benchmark failed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ QUICK = {
     "streaming.py": ["--seconds", "1", "--repeats", "1"],
     "cli_memory.py": ["--minutes", "0.5"],
 }
+GPU_ONLY = {"gpu_profile.py"}
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Run:
     seconds: float
     status: int
     notes: list[str]
+    skipped: str = ""  # why it did not run
 
 
 def scripts(only: list[str] | None) -> list[Path]:
@@ -76,6 +79,10 @@ def accepted(script: Path, options: list[str]) -> tuple[list[str], list[str]]:
 
 def run(script: Path, quick: bool) -> Run:
     """Run one benchmark, echoing its standard output line by line as it arrives (errors go to our stderr)."""
+    if script.name in GPU_ONLY and not _has_cuda():
+        print(f"\n=== {script.name}: skipped, it needs a CUDA GPU", flush=True)
+        return Run(script.name, [sys.executable, str(script.relative_to(ROOT))], [], 0.0, 0, [],
+                   skipped="it needs a CUDA GPU, and PyTorch sees none here")
     options, notes = accepted(script, QUICK.get(script.name, [])) if quick else ([], [])
     command = [sys.executable, str(script.relative_to(ROOT)), *options]
     print(f"\n=== {' '.join(command[1:])}", flush=True)
@@ -88,6 +95,12 @@ def run(script: Path, quick: bool) -> Run:
     return Run(script.name, command, output, time.perf_counter() - start, process.returncode, notes)
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def markdown(runs: list[Run], quick: bool) -> str:
     import torch
 
@@ -98,7 +111,8 @@ def markdown(runs: list[Run], quick: bool) -> str:
              f"{'; --quick sizes: check that things work, do not quote these numbers' if quick else ''}.", ""]
     for r in runs:
         status = "ok" if r.status == 0 else f"FAILED with exit status {r.status} (its errors went to the console)"
-        parts += [f"## {r.script}", "", f"`python {' '.join(r.command[1:])}`: {r.seconds:.0f} s, {status}", ""]
+        ran = f"skipped: {r.skipped}" if r.skipped else f"{r.seconds:.0f} s, {status}"
+        parts += [f"## {r.script}", "", f"`python {' '.join(r.command[1:])}`: {ran}", ""]
         parts += [f"- {note}" for note in r.notes] + ([""] if r.notes else [])
         parts += _blocks(r.output)
     return "\n".join(parts)
@@ -142,7 +156,9 @@ def main() -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown(runs, args.quick), encoding="utf-8")
     failed = [r.script for r in runs if r.status != 0]
-    print(f"\nrun_all: {len(runs) - len(failed)} of {len(runs)} benchmarks ran; tables in {output}"
+    skipped = [r.script for r in runs if r.skipped]
+    print(f"\nrun_all: {len(runs) - len(failed) - len(skipped)} of {len(runs)} benchmarks ran; tables in {output}"
+          + (f"; skipped: {', '.join(skipped)}" if skipped else "")
           + (f"; FAILED: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 

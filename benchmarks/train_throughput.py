@@ -1,4 +1,4 @@
-"""Training throughput: audio seconds per second of a full step (generator + discriminator).
+"""Training throughput: audio seconds per second of a full step (generator, and discriminator if the recipe has one).
 
     python benchmarks/train_throughput.py [--recipe recipes/encodec_24khz.yaml] [--batch 8] [--seconds 1] [--steps 5]
 
