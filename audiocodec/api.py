@@ -22,8 +22,8 @@ from .model import Codec, EncodedAudio
 _DEFAULT_MODEL: Codec | None = None
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
 #: Loudness range (LUFS, ITU-R BS.1770, `loudness.integrated_loudness`) that `compress` brings
-#: audio into before coding. A codec learns the levels it was trained at: the default model's training audio lies
-#: at -25 to -15 LUFS (10th to 90th percentile of speech), and the same speech coded 20 dB quieter comes back
+#: audio into before coding. A codec learns the levels it was trained at: the corpus's speech lies at -25 to -15
+#: LUFS (10th to 90th percentile), and with the 16-filter default the same speech coded 20 dB quieter came back
 #: with PESQ-wb 1.25 instead of 1.88 (docs/default-model.md). Audio inside the range is coded as it is.
 LOUDNESS_RANGE = (-26.0, -14.0)
 
