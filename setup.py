@@ -21,7 +21,6 @@ setup(
         # for CUDA 13.2, 2.11-2.14 for 13.0 as torchaudio 2.11 is.
         "torch>=2.1,<2.15",
         "torchaudio>=2.1",
-        "einops>=0.7",
         "numpy>=1.24",
         "soundfile>=0.12",
         "safetensors>=0.4",
