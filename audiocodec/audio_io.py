@@ -204,16 +204,34 @@ def _check_finite(name: str, data: np.ndarray) -> None:
         raise AudioReadError(f"{name}: the audio contains NaN or infinite samples")
 
 
-def manifest_entry(line: str, where: str, error: type[AudioCodecError] = AudioCodecError) -> dict:
-    """A JSONL manifest line (training's and evaluation's): an object with a "path" string, else `error` naming
-    the line (`where`: "manifest:number")."""
+def read_manifest(manifest: Path, error: type[AudioCodecError] = AudioCodecError) -> list[dict]:
+    """The entries of a manifest, as training and evaluation both read it: one path a line, or a JSON object with
+    a "path" string (any line that starts with "{"); blank lines and lines starting with "#" are skipped. Each
+    entry is a dict with at least "path", as written (relative paths are the caller's to resolve). Problems raise
+    `error` naming the manifest, and the line."""
     try:
-        entry = json.loads(line)
-    except json.JSONDecodeError as decoding:
-        raise error(f"{where}: not valid JSON ({decoding.msg})") from None
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        raise error(f'{where}: expected a JSON object with a "path" string')
-    return entry
+        text = manifest.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # an audio file, most likely, given where a list of them goes
+        raise error(f"{manifest}: not a manifest (give a folder of audio files, or a text or JSONL list of their "
+                    f"paths)") from None
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not line.startswith("{"):
+            entries.append({"path": line})
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as decoding:
+            raise error(f"{manifest}:{number}: not valid JSON ({decoding.msg})") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise error(f'{manifest}:{number}: expected a JSON object with a "path" string')
+        entries.append(entry)
+    if not entries:
+        raise error(f"{manifest}: the manifest lists no files")
+    return entries
 
 
 def files_below(root: str | Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:

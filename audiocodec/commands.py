@@ -326,8 +326,10 @@ def _show_progress(seconds: float) -> bool:
 
 def _duration(seconds: float) -> str:
     """`1.25 s`; a clip under a tenth of a second in milliseconds (`0.0417 ms` for one sample at 24 kHz), where
-    `0.00 s` would read as nothing."""
-    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.3g} ms"
+    `0.00 s` would read as nothing; from two minutes on, in minutes (`2.5 min`)."""
+    if seconds < 0.1:
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.2f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _report(message: str) -> None:

@@ -21,7 +21,7 @@ from .errors import AudioCodecError
 def compress_folder(args: argparse.Namespace) -> int:
     """Every audio file under `args.input` to a `.ac` file at the same place under `args.output`."""
     from .audio_io import AUDIO_SUFFIXES, AudioSource
-    from .commands import _report, compress_audio, load_model
+    from .commands import _duration, _report, compress_audio, load_model
 
     pairs = plan(Path(args.input), args.output, AUDIO_SUFFIXES, ".ac", args.force)
     model = load_model(args.model, args.device)
@@ -45,7 +45,7 @@ def compress_folder(args: argparse.Namespace) -> int:
 
 def decompress_folder(args: argparse.Namespace) -> int:
     """Every `.ac` file under `args.input` to an audio file (`args.format`) at the same place under `args.output`."""
-    from .commands import _report, decompress_bytes, load_model, read_input_bytes
+    from .commands import _duration, _report, decompress_bytes, load_model, read_input_bytes
 
     pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format or 'wav'}", args.force)
     get_model = functools.cache(lambda: load_model(args.model, args.device))
@@ -126,6 +126,3 @@ def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None])
             failed += 1
     return done, failed
 
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -1,9 +1,9 @@
 """Which files an evaluation runs on, and their categories.
 
-`--data` is a corpus folder holding a `test.jsonl` manifest, a manifest file (`.jsonl`: one JSON object a line
-with "path" relative to the manifest, "category" and any other fields; `.txt`: one path a line), or a plain
-folder searched recursively for audio files. Categories come from JSON manifests only; anything else is
-"unknown". A listed file that does not exist is skipped and reported rather than silently dropped.
+`--data` is a corpus folder holding a `test.jsonl` manifest, a manifest file (`.jsonl` or `.txt`, read as training
+reads one, `audio_io.read_manifest`: a path a line, or a JSON object with "path" relative to the manifest,
+"category" and any other fields), or a plain folder searched recursively for audio files. Categories come from
+JSON lines only; anything else is "unknown". A listed file that does not exist is skipped and reported rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..audio_io import AUDIO_SUFFIXES, files_below, manifest_entry
+from ..audio_io import AUDIO_SUFFIXES, files_below, read_manifest
 from . import EvaluationError
 
 MANIFEST = "test.jsonl"
@@ -44,12 +44,10 @@ def find_items(data: str | Path) -> tuple[list[Item], list[Skipped]]:
         raise EvaluationError(f"{data}: no such file or directory")
     if data.is_dir():
         if (data / MANIFEST).is_file():
-            return _read_jsonl(data / MANIFEST)
+            return _read_manifest(data / MANIFEST)
         return _scan_folder(data), []
-    if data.suffix == ".jsonl":
-        return _read_jsonl(data)
-    if data.suffix == ".txt":
-        return _read_txt(data)
+    if data.suffix in (".jsonl", ".txt"):
+        return _read_manifest(data)
     raise EvaluationError(f"{data}: expected a folder, a .jsonl manifest or a .txt list of files")
 
 
@@ -79,28 +77,12 @@ def _scan_folder(folder: Path) -> list[Item]:
     return [Item(path, path.relative_to(folder).as_posix()) for path in files]
 
 
-def _read_jsonl(manifest: Path) -> tuple[list[Item], list[Skipped]]:
+def _read_manifest(manifest: Path) -> tuple[list[Item], list[Skipped]]:
     entries = []
-    for number, line in _lines(manifest):
-        entry = manifest_entry(line, f"{manifest}:{number}", EvaluationError)
+    for entry in read_manifest(manifest, EvaluationError):
         info = {k: v for k, v in entry.items() if k not in ("path", "category")}
         entries.append((entry["path"], str(entry.get("category", UNKNOWN)), info))
     return _resolve(manifest, entries)
-
-
-def _read_txt(manifest: Path) -> tuple[list[Item], list[Skipped]]:
-    return _resolve(manifest, [(line, UNKNOWN, {}) for _, line in _lines(manifest)])
-
-
-def _lines(manifest: Path) -> list[tuple[int, str]]:
-    try:
-        text = manifest.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EvaluationError(f"{manifest}: not a UTF-8 text manifest") from None
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if not lines:
-        raise EvaluationError(f"{manifest}: the manifest lists no files")
-    return lines
 
 
 def _resolve(manifest: Path, entries: list[tuple[str, str, dict]]) -> tuple[list[Item], list[Skipped]]:

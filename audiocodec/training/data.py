@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import WHOLE_READ_FORMATS, files_below, manifest_entry, to_model_format
+from ..audio_io import WHOLE_READ_FORMATS, files_below, read_manifest, to_model_format
 from ..errors import AudioCodecError
 
 #: A file whose largest sample is at most this is silence, skipped.
@@ -25,26 +25,13 @@ SILENCE = 1e-5
 
 
 def list_audio(source: str | Path) -> list[Path]:
-    """Files of a folder (recursively), or of a manifest: one path per line or JSONL with "path"."""
+    """Files of a folder (recursively), or of a manifest (`read_manifest`), relative to the manifest's folder."""
     source = Path(source)
     if source.is_dir():
         return files_below(source)
     if not source.is_file():
         raise AudioCodecError(f"{source}: no such folder or manifest")
-    try:
-        text = source.read_text(encoding="utf-8")
-    except UnicodeDecodeError:  # an audio file, most likely, given where a list of them goes
-        raise AudioCodecError(f"{source}: not a manifest (give a folder of audio files, or a text or JSONL list "
-                              f"of their paths)") from None
-    paths = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        entry = manifest_entry(line, f"{source}:{number}")["path"] if line.startswith("{") else line
-        path = Path(entry)
-        paths.append(path if path.is_absolute() else source.parent / path)
-    return paths
+    return [source.parent / entry["path"] for entry in read_manifest(source)]
 
 
 class SegmentDataset(torch.utils.data.Dataset):

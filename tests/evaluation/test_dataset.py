@@ -40,6 +40,18 @@ def test_manifest_files_and_plain_folders_have_unknown_categories(tmp_path):
     assert [i.category for i in find_items(tmp_path / "m.jsonl")[0]] == ["unknown"]
 
 
+def test_evaluation_and_training_read_a_manifest_alike(tmp_path):
+    """One reader: comments, and JSON lines in a .txt list, mean the same to `eval --data` as to training."""
+    from audiocodec.training.data import list_audio
+
+    _touch(tmp_path / "x" / "1.wav")
+    _touch(tmp_path / "x" / "2.wav")
+    (tmp_path / "list.txt").write_text('# held-out speakers\nx/1.wav\n{"path": "x/2.wav", "category": "speech"}\n')
+    items, skipped = find_items(tmp_path / "list.txt")
+    assert [(i.name, i.category) for i in items] == [("x/1.wav", "unknown"), ("x/2.wav", "speech")] and not skipped
+    assert list_audio(tmp_path / "list.txt") == [i.path for i in items]
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda d: d / "missing", "no such file or directory"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no audio files found"),
