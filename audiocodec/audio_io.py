@@ -388,10 +388,18 @@ def check_output_channels(path: str | Path, channels: int) -> None:
                               f"write a .wav file")
 
 
+def write_all(stream: BinaryIO, data: bytes, name: str = "standard output") -> None:
+    """`stream.write(data)`, refusing a short write: a pipe whose reader has gone can take part of the data and
+    report only that, without an error (`compress long.wav - | head -c 10`: 65,536 bytes of 434,484)."""
+    written = stream.write(data)
+    if written is not None and written < len(data):
+        raise AudioCodecError(f"{name} was closed after {written} of {len(data)} bytes")
+
+
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temporary file in the same folder, then rename); `-` is stdout."""
     if str(path) == STDIO:
-        sys.stdout.buffer.write(data)
+        write_all(sys.stdout.buffer, data)
         sys.stdout.buffer.flush()
         return
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
@@ -433,7 +441,7 @@ class AudioSink:
                 self._stream = sys.stdout.buffer if str(self.path) == STDIO else self._stack.enter_context(
                     open(self.path, "wb"))
                 if fmt == "WAV":
-                    self._stream.write(wav_header(self.sample_rate, self.channels, self.frames))
+                    write_all(self._stream, wav_header(self.sample_rate, self.channels, self.frames), self._name())
                     return self
                 target = self._spool = self._stack.enter_context(
                     tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES))
@@ -456,7 +464,7 @@ class AudioSink:
         if self.written > self.frames:  # a streamed header would hold the wrong length
             raise ValueError(f"{self.written} samples written to an audio file of {self.frames}")
         if self._file is None:
-            self._stream.write(pcm16(np.clip(part, -1.0, 1.0), self.sample_rate))
+            write_all(self._stream, pcm16(np.clip(part, -1.0, 1.0), self.sample_rate), self._name())
         else:
             with self._refused_writes():
                 self._file.write(np.clip(part, -1.0, 1.0))
@@ -480,11 +488,15 @@ class AudioSink:
         except sf.LibsndfileError as error:
             raise AudioCodecError(f"{self.path}: could not be written ({error}; is the disk full?)") from None
 
+    def _name(self) -> str:
+        return "standard output" if str(self.path) == STDIO else str(self.path)
+
     def _finish(self) -> None:
         if self._spool is not None:
             self._file.close()  # writes the format's last header fields
             self._spool.seek(0)
-            shutil.copyfileobj(self._spool, self._stream, 1 << 20)
+            while block := self._spool.read(1 << 20):
+                write_all(self._stream, block, self._name())
         if self._stream is not None:
             self._stream.flush()
 

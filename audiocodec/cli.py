@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Terminated as ending:
         print(f"audiocodec: {'hung up' if ending.signum == signal.SIGHUP else 'terminated'}", file=sys.stderr)
         return 128 + ending.signum
-    except BrokenPipeError:
+    except BrokenPipeError:  # not silent: a cut-off .ac or WAV must not pass for a whole one
+        print("audiocodec: error: the output's reader closed it before everything was written", file=sys.stderr)
         return 1
     except OSError as error:  # the file system said no: a full disk, no permission, a file where a folder goes
         where = f"{error.filename}: " if error.filename else ""

@@ -127,3 +127,39 @@ def test_nan_samples_and_refused_writes_leave_no_output_and_name_the_file(tmp_pa
     with pytest.raises(AudioCodecError, match=r"out.flac: could not be written \(System error.*is the disk full"):
         write_audio(tmp_path / "out.flac", _audio(1), 8000)
     assert list(tmp_path.iterdir()) == []
+
+
+class _ClosingPipe(_Pipe):
+    """A pipe whose reader went after `limit` bytes: `sys.stdout.buffer.write` then took those and reported only
+    them, without an error (seen with `compress long.wav - | head -c 10`: 65,536 bytes of 434,484)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data) -> int:
+        taken = bytes(data)[: self.limit - len(self.data)]
+        self.data += taken
+        return len(taken)
+
+
+def test_a_short_write_to_standard_output_is_an_error_not_success(monkeypatch):
+    from audiocodec.errors import AudioCodecError
+
+    stdout = _Stdout()
+    stdout.buffer = _ClosingPipe(100)
+    monkeypatch.setattr(audio_io.sys, "stdout", stdout)
+    with pytest.raises(AudioCodecError, match="standard output was closed after 100 of 1000 bytes"):
+        audio_io.write_bytes("-", bytes(1000))
+
+
+def test_a_broken_pipe_on_the_command_line_is_one_line_and_exit_1(monkeypatch, capsys):
+    from audiocodec import cli, commands
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(commands, "run_info", broken)  # the parser takes it when main builds it
+    assert cli.main(["info", "x.ac"]) == 1
+    assert capsys.readouterr().err.strip() == ("audiocodec: error: the output's reader closed it before everything "
+                                               "was written")
