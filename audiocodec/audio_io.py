@@ -367,12 +367,25 @@ def check_output(path: str | Path, force: bool, source: str | Path | None = None
     path = Path(path)
     if is_special_file(path):
         return
-    if path.exists() and source is not None and str(source) != STDIO and os.path.samefile(path, source):
-        raise AudioCodecError(f"{path}: is the input file; write the output under another name")
+    if path.exists() and source is not None and _is_source(path, source):
+        reading = " (standard input reads from it)" if str(source) == STDIO else ""
+        raise AudioCodecError(f"{path}: is the input file{reading}; write the output under another name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite it)")
     if not path.parent.exists():
         raise AudioCodecError(f"{path.parent}: no such directory")
+
+
+def _is_source(path: Path, source: str | Path) -> bool:
+    """Whether `path` is the input: the same file, or the file standard input is redirected from (`- out < out`)."""
+    if str(source) != STDIO:
+        return os.path.samefile(path, source)
+    try:
+        stdin = os.fstat(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # no standard input, or one without a descriptor
+        return False
+    output = os.stat(path)
+    return stat.S_ISREG(stdin.st_mode) and (stdin.st_dev, stdin.st_ino) == (output.st_dev, output.st_ino)
 
 
 def check_audio_output(path: str | Path, force: bool, source: str | Path | None = None) -> None:

@@ -157,6 +157,13 @@ def test_output_is_never_the_input_nor_a_folder_name(files, tmp_path):
     assert source.read_bytes() == (files / "in.wav").read_bytes()
     _one_line_error(run("compress", source, f"{tmp_path}/newdir/", "--model", files / "model"), "is a folder")
     assert not (tmp_path / "newdir").exists()
+    # Standard input redirected from the output (`compress - same.wav -f < same.wav`) is the input too.
+    for command in ("compress", "decompress"):
+        with open(source, "rb") as stdin:
+            out = subprocess.run([sys.executable, "-m", "audiocodec", command, "-", str(source), "--model",
+                                  str(files / "model"), "--force"], capture_output=True, stdin=stdin)
+        _one_line_error(out, "is the input file (standard input reads from it)")
+        assert source.read_bytes() == (files / "in.wav").read_bytes()
 
 
 def test_devices_and_fifos_are_written_in_place(files, tmp_path):
