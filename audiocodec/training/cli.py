@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -96,7 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     from ..errors import AudioCodecError, OutputExistsError
     from ..int8_weights import MIN_ELEMENTS, holds_int8
-    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec
+    from ..model import CONFIG_FILE, WEIGHTS_FILE, Codec, model_directory
     from .code_counts import count_codes
 
     output = Path(args.output)
@@ -107,6 +108,10 @@ def run_export(args: argparse.Namespace) -> int:
                               "another name")
     if args.recount and not (math.isfinite(args.recount_seconds) and args.recount_seconds > 0):
         raise AudioCodecError(f"--recount-seconds must be a positive number of seconds, got {args.recount_seconds}")
+    source = model_directory(args.checkpoint)
+    if output.is_dir() and (source / CONFIG_FILE).is_file() and os.path.samefile(output, source):
+        raise AudioCodecError(f"{output}: is the model being exported (even --force keeps an input); write the "
+                              f"export under another name")
     if output.exists() and any(output.iterdir()) and not args.force:
         raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
     model, origin, stored_int8 = _export_source(args.checkpoint)

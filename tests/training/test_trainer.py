@@ -729,6 +729,21 @@ def test_export_refuses_files_that_are_not_training_checkpoints_or_encodec_weigh
     assert not (tmp_path / "model").exists()
 
 
+def test_export_never_writes_over_the_model_it_exports(tmp_path):
+    """`export m m --force` turned a compact 8-bit model into a float one under the same id."""
+    from tiny_models import tiny_codec
+
+    tiny_codec().save_pretrained(tmp_path / "m")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "m").iterdir()}
+    (tmp_path / "link").symlink_to(tmp_path / "m")
+    for output in ("m", "link", "m/"):
+        with pytest.raises(AudioCodecError, match="is the model being exported"):
+            export(tmp_path / "m", tmp_path / output, "--compact", "--force")
+    with pytest.raises(AudioCodecError, match="is the model being exported"):
+        export("default", Path(audiocodec.__file__).parent / "pretrained" / "default", "--force")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "m").iterdir()} == before
+
+
 def test_discriminator_warmup_trains_it_before_the_generator_listens(tmp_path):
     config = tiny_config(tmp_path, max_steps=5)
     config.loss.discriminator_warmup = 3
