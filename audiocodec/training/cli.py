@@ -71,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.time_limit is not None:
         raise ConfigError("give --max-steps or --time-limit, not both: a time limit sets max_steps itself")
     if args.max_steps is not None:  # a number of steps asked for on the command line replaces a recipe's limit
-        config.optim.max_steps, config.optim.time_limit = args.max_steps, 0.0
+        config.optim = config.optim.replace(max_steps=args.max_steps, time_limit=0.0)  # checked as in a recipe
     if args.time_limit is not None:
         config.optim.time_limit = args.time_limit
     if args.init_from is not None:

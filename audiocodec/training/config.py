@@ -73,7 +73,8 @@ class LossConfig(Config):
             ("discriminator_warmup", self.discriminator_warmup >= 0, "0 or more steps"),
             ("discriminator_filters", self.discriminator_filters >= 1, "at least 1"),
             ("discriminator_ffts", not self.discriminator or (len(self.discriminator_ffts) > 0 and all(
-                isinstance(n, int) and n >= 2 for n in self.discriminator_ffts)), "a non-empty list of FFT sizes"),
+                isinstance(n, int) and n >= 4 for n in self.discriminator_ffts)),
+             "a non-empty list of FFT sizes of 4 or more (the hop is a quarter)"),
         ])
 
 
@@ -151,6 +152,8 @@ def load_config(path: str | Path) -> TrainConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except UnicodeDecodeError:  # an audio file or a checkpoint, say
+        raise ConfigError(f"{path}: not a text file; a recipe is YAML (recipes/*.yaml)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return TrainConfig.from_dict(data)

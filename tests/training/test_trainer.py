@@ -223,6 +223,7 @@ def test_resuming_under_another_model_layout_is_refused_in_one_line(tmp_path):
     ("data", "batch_size", 0), ("data", "batch_size", -2), ("data", "segment_seconds", -1),
     ("optim", "lr", -0.003), ("optim", "lr", float("nan")), ("optim", "max_steps", -1),
     ("loss", "adversarial_loss", "wgan"), ("loss", "l1", -1), ("loss", "discriminator_ffts", []),
+    ("loss", "discriminator_ffts", [3]),
     (None, "checkpoint_every", 0), (None, "log_every", 0), (None, "valid_every", -1), (None, "seed", -1),
     (None, "seed", 2**70), (None, "keep_checkpoints", -1),
 ])
@@ -458,6 +459,21 @@ def test_time_limits_are_parsed_and_checked():
     from audiocodec.cli import main
 
     assert main(["train", "--config", str(RECIPE), "--max-steps", "10", "--time-limit", "1h"]) == 1
+
+
+def test_command_line_overrides_and_the_recipe_file_are_checked_like_a_recipe(tmp_path, capsys):
+    from audiocodec.cli import main
+
+    # --max-steps -3 trained nothing and wrote a checkpoint, exit 0; a binary file was an internal error.
+    (tmp_path / "audio.wav").write_bytes(bytes(range(256)))
+    for argv, message in (
+        (["--config", str(RECIPE), "--max-steps", "-3", "--output-dir", str(tmp_path / "run")],
+         "optim max_steps must be 0 (save the initial model) or more steps, got -3"),
+        (["--config", str(tmp_path / "audio.wav")], "audio.wav: not a text file; a recipe is YAML"),
+    ):
+        assert main(["train", *argv]) == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_resuming_into_a_recipe_that_adds_the_discriminator_is_refused(tmp_path):
