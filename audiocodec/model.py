@@ -76,19 +76,21 @@ class CodecConfig(Config):
         self.target_bandwidths = tuple(float(b) for b in self.target_bandwidths)
         if self.conv_init not in INITS:
             raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
+        # Upper bounds far beyond any real codec's: a damaged config.json must be refused in one line before its
+        # layers are built (a dimension of 1e9 asked for 10 TB; 100,000 residual layers ran for hours).
         checks = [
             ("sample_rate", self.sample_rate >= 1, "at least 1"),
             ("channels", 1 <= self.channels <= MAX_CHANNELS, f"in [1, {MAX_CHANNELS}]"),
-            ("dimension", self.dimension >= 1, "at least 1"),
-            ("n_filters", self.n_filters >= 1, "at least 1"),
-            ("n_residual_layers", self.n_residual_layers >= 0, "non-negative"),
+            ("dimension", 1 <= self.dimension <= 8192, "in [1, 8192]"),
+            ("n_filters", 1 <= self.n_filters <= 4096, "in [1, 4096]"),
+            ("n_residual_layers", 0 <= self.n_residual_layers <= 64, "in [0, 64]"),
             ("ratios", len(self.ratios) > 0 and all(r >= 1 for r in self.ratios), "a non-empty list of integers >= 1"),
-            ("kernel_size", self.kernel_size >= 1, "at least 1"),
-            ("last_kernel_size", self.last_kernel_size >= 1, "at least 1"),
-            ("residual_kernel_size", self.residual_kernel_size >= 1, "at least 1"),
+            ("kernel_size", 1 <= self.kernel_size <= 4096, "in [1, 4096]"),
+            ("last_kernel_size", 1 <= self.last_kernel_size <= 4096, "in [1, 4096]"),
+            ("residual_kernel_size", 1 <= self.residual_kernel_size <= 4096, "in [1, 4096]"),
             ("dilation_base", self.dilation_base >= 1, "at least 1"),
-            ("compress", self.compress >= 1, "at least 1"),
-            ("lstm", self.lstm >= 0, "non-negative"),
+            ("compress", 1 <= self.compress <= self.n_filters, "in [1, n_filters] (it divides the residual width)"),
+            ("lstm", 0 <= self.lstm <= 64, "in [0, 64]"),
             ("target_bandwidths", len(self.target_bandwidths) > 0 and all(b > 0 for b in self.target_bandwidths),
              "a non-empty list of positive numbers"),
             ("segment", self.segment is None or self.segment > 0, "positive, or null"),

@@ -217,7 +217,10 @@ def test_a_damaged_model_config_is_one_line(files, tmp_path):
     import json
     import shutil
 
-    for change in ({"sample_rate": "24000"}, {"sample_rate": 0}, {"ratios": []}, {"quantizer": 5}):
+    # Sizes far out of range are refused before any layer is built (a dimension of 1e9 asked for 10 TB, 100,000
+    # residual layers ran for hours, a compression wider than the layers was an internal error).
+    for change in ({"sample_rate": "24000"}, {"sample_rate": 0}, {"ratios": []}, {"quantizer": 5},
+                   {"dimension": 10**9}, {"n_residual_layers": 100_000}, {"compress": 10**6}):
         model = tmp_path / "bad"
         shutil.copytree(files / "model", model, dirs_exist_ok=True)
         meta = json.loads((files / "model" / "config.json").read_text())
