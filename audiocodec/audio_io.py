@@ -178,7 +178,12 @@ def _spooled(stream: BinaryIO, name: str) -> tempfile.SpooledTemporaryFile:
 
 def _not_audio(name: str, error: Exception) -> AudioReadError:
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    detail = re.sub(r"^Error opening ('.*'|\".*\"|<.*?>): ", "", detail)  # soundfile names the path or object again
+    detail = re.sub(r"^Error opening (b?'.*'|b?\".*\"|<.*?>): ", "", detail)  # soundfile names the path or object again
+    # libsndfile's words for an MP3 it cannot decode, and for a header without a rate, mislead: the file is there
+    # and the error is not the library's.
+    detail = {"File does not exist or is not a regular file (possibly a pipe?).": "damaged or unsupported data",
+              "Internal error : SF_INFO struct incomplete.": "the header is incomplete: a sample rate of 0?"}.get(
+        detail, detail)
     return AudioReadError(f"{name}: not a readable audio file ({detail})")
 
 

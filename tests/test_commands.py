@@ -24,6 +24,9 @@ def files(tmp_path_factory):
     (root / "empty.wav").write_bytes(b"")
     sf.write(root / "silent0.wav", np.zeros((0, 1)), 16000)
     (root / "text.wav").write_text("not audio at all\n")
+    header = bytearray((root / "in.wav").read_bytes())
+    header[24:28] = bytes(4)  # a sample rate of 0
+    (root / "rate0.wav").write_bytes(header)
     return root
 
 
@@ -73,12 +76,22 @@ def test_standard_input_and_output(files):
     ("empty.wav", "not a readable audio file"),
     ("silent0.wav", "holds no audio"),
     ("text.wav", "not a readable audio file"),
+    ("rate0.wav", "rate0.wav: not a readable audio file (the header is incomplete: a sample rate of 0?)"),
 ])
 def test_bad_audio_inputs(files, tmp_path, name, message):
     out = run("compress", files / name, tmp_path / "x.ac", "--model", files / "model")
     err = out.stderr.decode()
     assert out.returncode == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "x.ac").exists()
+
+
+def test_a_damaged_mp3_is_not_called_missing(tmp_path):
+    from audiocodec.audio_io import read_audio
+    from audiocodec.errors import AudioReadError
+
+    (tmp_path / "fake.mp3").write_bytes(b"ID3" + bytes(100))  # libsndfile: "File does not exist or is not a regular
+    with pytest.raises(AudioReadError, match=r"fake.mp3: not a readable audio file \(damaged or unsupported data\)$"):
+        read_audio(tmp_path / "fake.mp3")  # file (possibly a pipe?)"
 
 
 def test_existing_output_is_kept_without_force(files, tmp_path):

@@ -35,7 +35,8 @@ class DataConfig(Config):
 
     def __post_init__(self) -> None:
         self._check("data", [
-            ("segment_seconds", self.segment_seconds > 0 and math.isfinite(self.segment_seconds), "positive"),
+            # Codecs train on a second or so; 100,000 s was an out-of-memory kill without a word.
+            ("segment_seconds", 0 < self.segment_seconds <= 60, "positive, at most 60 seconds"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("workers", self.workers >= 0, "0 or more threads"),
         ])

@@ -221,6 +221,7 @@ def test_resuming_under_another_model_layout_is_refused_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("section, key, value", [
     ("data", "batch_size", 0), ("data", "batch_size", -2), ("data", "segment_seconds", -1),
+    ("data", "segment_seconds", 100_000),
     ("optim", "lr", -0.003), ("optim", "lr", float("nan")), ("optim", "max_steps", -1),
     ("loss", "adversarial_loss", "wgan"), ("loss", "l1", -1), ("loss", "discriminator_ffts", []),
     ("loss", "discriminator_ffts", [3]),
