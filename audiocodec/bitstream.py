@@ -36,12 +36,6 @@ _MODEL_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_VARINT_BYTES = 10
 MAX_HEADER_BYTES = 1 << 20
 MAX_SECONDS = 24 * 3600  # longest audio a file may claim: bounds every allocation made while decoding
-
-
-def max_frames(frame_rate: float) -> int:
-    """Most code frames per codebook a file may claim: MAX_SECONDS of them. Overlapping segments (EnCodec's 48 kHz
-    model) code some audio twice, so their models reach it a little before MAX_SECONDS of audio."""
-    return math.ceil(MAX_SECONDS * frame_rate) + 1
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 64
 MAX_CODEBOOKS = 256
@@ -57,6 +51,12 @@ _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "o
 _HAS_SCALES = 1
 _FIXED_WIDTH = 2
 _HAS_GAIN = 4
+
+
+def max_frames(frame_rate: float) -> int:
+    """Most code frames per codebook a file may claim: MAX_SECONDS of them. Overlapping segments (EnCodec's 48 kHz
+    model) code some audio twice, so their models reach it a little before MAX_SECONDS of audio."""
+    return math.ceil(MAX_SECONDS * frame_rate) + 1
 
 
 @dataclasses.dataclass

@@ -314,8 +314,8 @@ class Codec(nn.Module):
         exactly as the features allow, and audio comes back as float32. Half precision, and float32 on the CPU
         (models without group norm), store activations time-major and run channels-last convolutions
         (`audiocodec.modules.conv`): the layout of tensor cores, and on the CPU faster than EnCodec's
-        channel-major layout (docs/performance.md). Float32 on a GPU keeps EnCodec's layout, so prepare the model on the device it will
-        run on. In float16 the LSTMs run one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its
+        channel-major layout (docs/performance.md). Float32 on a GPU keeps EnCodec's layout, so prepare the model
+        on the device it will run on. In float16 the LSTMs run one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its
         persistent LSTM kernel; preparing again with float32 undoes that. `compile` hands both networks to
         `torch.compile`, which fuses the element-wise work around the convolutions; it pays on GPUs and on inputs
         of a fixed size (each new length may compile again, for tens of seconds).

@@ -1,8 +1,9 @@
 """Running a causal SEANet chunk by chunk, with results equal to running it on the whole signal.
 
 Live audio (calls, a microphone) must be coded as it comes, and a causal model can be: each layer only needs a
-little of its past (long files go through `chunked.py`, which runs whole chunks through the same idea). `StreamingRunner` walks the layers of an encoder or decoder and keeps, per layer, exactly what the
-whole-signal computation would have seen:
+little of its past (long files go through `chunked.py`, which runs whole chunks through the same idea).
+`StreamingRunner` walks the layers of an encoder or decoder and keeps, per layer, exactly what the whole-signal
+computation would have seen:
 
 * `PaddedConv1d`: the input samples not yet consumed by a full window (the first chunk is reflect-padded on the
   left as the whole signal is; the last is padded on the right, by `flush`, as the whole signal is);

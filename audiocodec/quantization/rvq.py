@@ -206,7 +206,7 @@ class ResidualVectorQuantizer(nn.Module):
         if bool((flags > 0).any()):
             bad = int(torch.nonzero(flags > 0)[0])
             raise NonFiniteError(f"quantizer level {bad} received NaN or Inf values in a training step "
-                             f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
+                                 f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
 
         # 5. one all-gather of recent encoder outputs
         self._push_recent(distributed.all_gather_rows(rows, row_counts.round().long()))
