@@ -12,11 +12,12 @@ import os
 import numpy as np
 import torch
 
-from . import bitstream, chunked, entropy
-from .audio_io import check_sample_rate, remix, resample, resampling_ratio, to_model_format
-from .defaults import earlier_default
+from .format import bitstream, entropy
+from .coding import chunked
+from .io.audio import check_sample_rate, remix, resample, resampling_ratio, to_model_format
+from .pretrained import earlier_default
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
-from .loudness import LoudnessMeter
+from .io.loudness import LoudnessMeter
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None

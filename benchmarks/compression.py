@@ -21,9 +21,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiocodec import bitstream
+from audiocodec.format import bitstream
 from audiocodec.api import compress, default_model
-from audiocodec.commands import SAMPLE
+from audiocodec.cli.commands import SAMPLE
 
 
 def load(model_dir: str | None):

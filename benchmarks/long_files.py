@@ -58,7 +58,8 @@ def noise(codec, seconds: float) -> torch.Tensor:
 
 def run_one(args) -> dict:
     """Times one way in this process; prints a JSON line."""
-    from audiocodec import api, chunked
+    from audiocodec import api
+    from audiocodec.coding import chunked
 
     torch.set_num_threads(args.threads)
     codec = load_model(args.model)

@@ -54,11 +54,11 @@ def test_another_model_is_refused_with_both_identities():
 
 
 def test_a_file_of_an_earlier_default_model_says_where_that_model_is(monkeypatch):
-    from audiocodec import defaults
+    from audiocodec import pretrained
 
     a, b = tiny_codec(), tiny_codec(n_filters=6)
     data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
-    monkeypatch.setitem(defaults.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
+    monkeypatch.setitem(pretrained.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
     with pytest.raises(ModelMismatchError, match=r"it was the default model until 2026-01-01, in audiocodec's git "
                        r"history \(commit abc1234, docs/default-model.md\): pass it with --model$"):
         decompress(data, model=b)
@@ -66,13 +66,13 @@ def test_a_file_of_an_earlier_default_model_says_where_that_model_is(monkeypatch
 
 def test_info_says_when_the_embedded_or_an_earlier_default_coded_a_file(monkeypatch):
     """A file names its model only by id; `info` says which default that was, and where an earlier one is."""
-    from audiocodec import defaults
-    from audiocodec.commands import _info_text, describe
+    from audiocodec import pretrained
+    from audiocodec.cli.commands import _info_text, describe
 
     a = tiny_codec()
     data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
     assert describe(data)["model_origin"] is None
-    monkeypatch.setitem(defaults.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
+    monkeypatch.setitem(pretrained.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
     facts = describe(data)
     assert _info_text(facts).startswith(f"model: {a.model_id()}: the default model until 2026-01-01, in audiocodec's "
                                         f"git history (commit abc1234")
@@ -80,17 +80,17 @@ def test_info_says_when_the_embedded_or_an_earlier_default_coded_a_file(monkeypa
 
 
 def test_info_names_no_default_when_none_is_embedded_or_its_config_is_damaged(monkeypatch, tmp_path):
-    from audiocodec import defaults
+    from audiocodec import pretrained
 
-    model_id = json.loads((defaults.PRETRAINED_DIR / "default" / "config.json").read_text())["model_id"]
-    monkeypatch.setattr(defaults, "PRETRAINED_DIR", tmp_path)
-    assert defaults.model_origin(model_id) is None  # none embedded
+    model_id = json.loads((pretrained.PRETRAINED_DIR / "default" / "config.json").read_text())["model_id"]
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    assert pretrained.model_origin(model_id) is None  # none embedded
     (tmp_path / "default").mkdir()
     for damaged in (b"{not json", b"\xff\xfe", b"[1, 2]", b'"a string"'):
         (tmp_path / "default" / "config.json").write_bytes(damaged)
-        assert defaults.model_origin(model_id) is None, damaged
+        assert pretrained.model_origin(model_id) is None, damaged
     (tmp_path / "default" / "config.json").write_text(json.dumps({"model_id": model_id}))
-    assert defaults.model_origin(model_id) == "the embedded default model"
+    assert pretrained.model_origin(model_id) == "the embedded default model"
 
 
 def test_info_does_not_load_torch(tmp_path):
@@ -105,7 +105,7 @@ def test_info_does_not_load_torch(tmp_path):
 
 def test_the_earlier_defaults_are_those_git_history_shipped():
     """Each id's commit holds that model in audiocodec/pretrained/default (checked where the history is here)."""
-    from audiocodec.defaults import EARLIER_DEFAULTS
+    from audiocodec.pretrained import EARLIER_DEFAULTS
 
     root = Path(__file__).parents[1]
     for model_id, (commit, _) in EARLIER_DEFAULTS.items():
@@ -154,7 +154,7 @@ def test_integer_pcm_is_scaled_as_soundfile_reads_it():
 
 def test_rates_without_a_common_factor_resample_with_bounded_memory():
     """44,101 Hz against 8,000 Hz shares no factor: torchaudio's kernel would have 44,101 x 8,000 taps (1.4 GB)."""
-    from audiocodec.audio_io import MAX_RATIO_PRODUCT, resampling_ratio
+    from audiocodec.io.audio import MAX_RATIO_PRODUCT, resampling_ratio
 
     codec = tiny_codec()
     for rate in (44101, 383999, 11111):
@@ -176,7 +176,8 @@ def _spy(monkeypatch, owner, name: str, calls: list) -> None:
 def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch, changes):
     """Causal models code long audio in chunks (`audiocodec.chunked`); models it cannot run so (a decoder that
     looks ahead, an activation it does not know to be pointwise) code it whole."""
-    from audiocodec import api, chunked as chunked_module
+    from audiocodec import api
+    from audiocodec.coding import chunked as chunked_module
 
     codec = tiny_codec(causal=True, **changes)
     wav = 0.1 * torch.randn(1, 8000 * 25 + 11)
@@ -212,7 +213,7 @@ def test_a_bandwidth_applies_to_its_call_only():
 def test_a_calls_bandwidth_never_changes_the_shared_model(length):
     """Threads sharing a model (the embedded one is shared by every call) must each get their own bandwidth: the
     call passes it down instead of setting it on the model, even for a moment."""
-    from audiocodec import bitstream
+    from audiocodec.format import bitstream
 
     codec = tiny_codec(causal=True)
     audio = np.random.default_rng(0).standard_normal(length).astype(np.float32) * 0.1
@@ -251,7 +252,7 @@ def test_library_misuse_gets_errors_that_say_what_to_do():
 
 
 def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
-    from audiocodec import bitstream
+    from audiocodec.format import bitstream
     from audiocodec.api import level_gain
 
     codec = tiny_codec()
@@ -278,7 +279,7 @@ def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
 
 
 def test_loud_audio_is_brought_down_and_any_channel_count_is_measured():
-    from audiocodec import bitstream
+    from audiocodec.format import bitstream
     from audiocodec.api import level_gain
 
     t = torch.arange(8000) / 8000

@@ -6,8 +6,8 @@ import stat
 import numpy as np
 import pytest
 
-from audiocodec.atomic import atomic_path
-from audiocodec.audio_io import write_audio, write_bytes
+from audiocodec.io.atomic import atomic_path
+from audiocodec.io.audio import write_audio, write_bytes
 from tiny_models import tiny_codec
 
 
@@ -57,7 +57,7 @@ def test_a_symbolic_link_is_written_through(tmp_path):
 
 
 def test_files_written_together_are_replaced_together_or_not_at_all(tmp_path):
-    from audiocodec.atomic import atomic_paths
+    from audiocodec.io.atomic import atomic_paths
 
     first, second = tmp_path / "weights", tmp_path / "config"
     first.write_text("old weights")
@@ -91,7 +91,7 @@ def test_stopping_signals_wait_for_the_renames_even_with_other_threads():
     import threading
     import time
 
-    from audiocodec.atomic import _signals_held
+    from audiocodec.io.atomic import _signals_held
 
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
@@ -110,7 +110,7 @@ def test_stopping_signals_wait_for_the_renames_even_with_other_threads():
 
 
 def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path):
-    from audiocodec.atomic import atomic_paths
+    from audiocodec.io.atomic import atomic_paths
 
     with pytest.raises(OSError, match="weights"):
         with atomic_paths(tmp_path / "weights", tmp_path / "config") as (a, b):

@@ -10,7 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiocodec import bitstream, entropy
+from audiocodec.format import bitstream, entropy
 from audiocodec.api import compress, decompress
 from audiocodec.errors import AudioCodecError, FormatError
 from tiny_models import tiny_codec

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from audiocodec import chunked
-from audiocodec.chunked import ChunkedRunner, input_start, runs_in_chunks
+from audiocodec.coding import chunked
+from audiocodec.coding.chunked import ChunkedRunner, input_start, runs_in_chunks
 from audiocodec.modules.conv import PaddedConv1d, PaddedConvTranspose1d
 from audiocodec.modules.seanet import ResidualUnit
 from tiny_models import tiny_codec

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from audiocodec import cli
+from audiocodec.cli import entry as cli
 from audiocodec.errors import AudioReadError
 
 
@@ -88,7 +88,7 @@ def test_an_ending_signal_while_decoding_leaves_no_temporary_file_and_keeps_the_
     import numpy as np
     import soundfile as sf
 
-    from audiocodec.audio_io import AudioSink
+    from audiocodec.io.audio import AudioSink
 
     sf.write(tmp_path / "in.wav", 0.1 * np.random.default_rng(0).standard_normal(24000), 24000)
     assert cli.main(["compress", str(tmp_path / "in.wav"), str(tmp_path / "in.ac")]) == 0

@@ -86,7 +86,7 @@ def test_bad_audio_inputs(files, tmp_path, name, message):
 
 
 def test_a_damaged_mp3_is_not_called_missing(tmp_path):
-    from audiocodec.audio_io import read_audio
+    from audiocodec.io.audio import read_audio
     from audiocodec.errors import AudioReadError
 
     (tmp_path / "fake.mp3").write_bytes(b"ID3" + bytes(100))  # libsndfile: "File does not exist or is not a regular
@@ -349,7 +349,7 @@ def test_a_folder_is_coded_file_by_file_into_the_same_layout(files, tmp_path):
 def test_a_link_in_the_output_folder_to_an_input_is_refused_even_with_force(tmp_path):
     """Written through, the link would replace the recording with the other file's bytes."""
     from audiocodec.errors import AudioCodecError
-    from audiocodec.folders import plan
+    from audiocodec.cli.folders import plan
 
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
@@ -391,7 +391,7 @@ def test_file_names_that_are_not_utf8_are_read_and_written(files, tmp_path):
 
 def test_a_file_that_is_not_a_ac_file_is_judged_on_its_first_bytes(tmp_path):
     """decompress /dev/zero read until memory ran out; info on a 1 GB file held it whole to say it was not one."""
-    from audiocodec.commands import read_input_bytes
+    from audiocodec.cli.commands import read_input_bytes
 
     with open(tmp_path / "big.bin", "wb") as handle:
         handle.truncate(1 << 30)  # sparse: no disk used
@@ -416,7 +416,7 @@ def test_devices_and_empty_names_are_refused_as_inputs(files, tmp_path):
 
 def test_a_folder_where_an_output_file_goes_is_refused_before_any_work(tmp_path):
     from audiocodec.errors import AudioCodecError
-    from audiocodec.folders import plan
+    from audiocodec.cli.folders import plan
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.wav").write_bytes(b"a recording")
@@ -429,7 +429,7 @@ def test_an_output_folder_that_is_not_writable_is_refused_before_any_work(tmp_pa
     """Root writes anywhere, so the refusal the file system would give is played by `os.access`."""
     import os
 
-    from audiocodec import folders
+    from audiocodec.cli import folders
     from audiocodec.errors import AudioCodecError
 
     (tmp_path / "in").mkdir()

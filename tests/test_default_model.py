@@ -8,10 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiocodec import Codec, api, entropy
-from audiocodec.commands import SAMPLE
+from audiocodec import Codec, api
+from audiocodec.format import entropy
+from audiocodec.cli.commands import SAMPLE
 from audiocodec.evaluation.metrics import mel_distance, si_sdr
-from audiocodec.defaults import PRETRAINED_DIR
+from audiocodec.pretrained import PRETRAINED_DIR
 
 DEFAULT = PRETRAINED_DIR / "default"
 

@@ -6,10 +6,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiocodec import api, chunked, files
-from audiocodec.audio_io import AudioSource, BlockResampler, read_audio, resample
+from audiocodec import api
+from audiocodec.coding import chunked, files
+from audiocodec.io.audio import AudioSource, BlockResampler, read_audio, resample
 from audiocodec.errors import AudioReadError
-from audiocodec.loudness import LoudnessMeter, integrated_loudness
+from audiocodec.io.loudness import LoudnessMeter, integrated_loudness
 from tiny_models import tiny_codec
 
 
@@ -166,7 +167,7 @@ def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tm
     20 s threshold, and such a file went through chunks where `api.compress` codes it whole."""
     from fractions import Fraction
 
-    from audiocodec.audio_io import resampling_ratio
+    from audiocodec.io.audio import resampling_ratio
 
     codec, rate = tiny_codec(causal=True), 44101
     limit = 2 * api.CHUNK_SECONDS * codec.sample_rate

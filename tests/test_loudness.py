@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from audiocodec.loudness import integrated_loudness
+from audiocodec.io.loudness import integrated_loudness
 
 
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (24000, 2), (44100, 1)])
@@ -18,7 +18,7 @@ def test_loudness_equals_torchaudios_within_full_scale(rate, channels):
 
 
 def test_loudness_scales_with_level_beyond_full_scale_and_across_chunks(monkeypatch):
-    import audiocodec.loudness as loudness
+    import audiocodec.io.loudness as loudness
 
     t = torch.arange(3 * 24000) / 24000
     tone = torch.sin(2 * torch.pi * 440 * t)[None] * torch.linspace(0.2, 1, 3 * 24000)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiocodec import audio_io
-from audiocodec.audio_io import AudioSink, AudioSource, wav_header, write_audio
+from audiocodec.io import audio as audio_io
+from audiocodec.io.audio import AudioSink, AudioSource, wav_header, write_audio
 from audiocodec.errors import AudioReadError
 
 
@@ -154,7 +154,8 @@ def test_a_short_write_to_standard_output_is_an_error_not_success(monkeypatch):
 
 
 def test_a_broken_pipe_on_the_command_line_is_one_line_and_exit_1(monkeypatch, capsys):
-    from audiocodec import cli, commands
+    from audiocodec import cli
+    from audiocodec.cli import commands
 
     def broken(args):
         raise BrokenPipeError(32, "Broken pipe")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audiocodec.model import EncodedAudio
-from audiocodec.segmented import OverlapAdd, decoded_segments, encode_segments
+from audiocodec.model.segmented import OverlapAdd, decoded_segments, encode_segments
 from tiny_models import tiny_codec
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..audio_io import AUDIO_SUFFIXES, files_below, read_manifest
+from ..io.audio import AUDIO_SUFFIXES, files_below, read_manifest
 from . import EvaluationError
 
 MANIFEST = "test.jsonl"

@@ -16,8 +16,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .. import api, bitstream
-from ..audio_io import read_audio, remix, resample
+from .. import api
+from ..format import bitstream
+from ..io.audio import read_audio, remix, resample
 from ..errors import AudioReadError
 from ..model import Codec
 from .dataset import UNKNOWN, Item, Skipped

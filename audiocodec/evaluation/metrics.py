@@ -10,7 +10,7 @@ import warnings
 import torch
 import torchaudio
 
-from ..audio_io import resample
+from ..io.audio import resample
 
 STFT_FFT_SIZES = (512, 1024, 2048)
 MEL_FFT_SIZE = 1024

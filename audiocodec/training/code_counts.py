@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio_io import read_audio, to_model_format
+from ..io.audio import read_audio, to_model_format
 from ..errors import AudioCodecError, AudioReadError
 from ..model import Codec
 from .data import list_audio

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..audio_io import WHOLE_READ_FORMATS, files_below, read_manifest, to_model_format
+from ..io.audio import WHOLE_READ_FORMATS, files_below, read_manifest, to_model_format
 from ..errors import AudioCodecError
 
 #: A file whose largest sample is at most this is silence, skipped.

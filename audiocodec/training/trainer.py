@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
-from ..atomic import atomic_path
-from ..defaults import model_directory
+from ..io.atomic import atomic_path
+from ..pretrained import model_directory
 from ..errors import AudioCodecError, ConfigError, ModelMismatchError, NonFiniteError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sources  # noqa: E402
 
-from audiocodec.audio_io import to_model_format  # noqa: E402
+from audiocodec.io.audio import to_model_format  # noqa: E402
 
 SAMPLE_RATE = 24_000
 SPLITS = ("train", "valid", "test")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiocodec import api, cli, defaults
+from audiocodec import api, cli, pretrained
 from tiny_models import tiny_codec
 
 RATE = 16000
@@ -140,7 +140,7 @@ def test_user_errors_are_one_line(model_dir, corpus, tmp_path, capsys, monkeypat
     assert "offers 4, 8 kb/s, not 5" in err
     assert "at least 1" in _error(["eval", "--model", model_dir, "--data", str(corpus), "--max-files", "0", *out], capsys)
     assert "not a model directory" in _error(["eval", "--model", str(tmp_path), "--data", str(corpus), *out], capsys)
-    monkeypatch.setattr(defaults, "PRETRAINED_DIR", tmp_path / "no_pretrained")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "no_pretrained")
     monkeypatch.setattr(api, "_DEFAULT_MODEL", None)
     assert "no default model is embedded" in _error(["eval", "--data", str(corpus), *out], capsys)
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiocodec.audio_io import read_audio
-from audiocodec.commands import SAMPLE
+from audiocodec.io.audio import read_audio
+from audiocodec.cli.commands import SAMPLE
 from audiocodec.evaluation import EvaluationError
 from audiocodec.evaluation.evaluate import measure
 from audiocodec.evaluation.opus import OpusRunner, check_tools, ogg_packet_sizes

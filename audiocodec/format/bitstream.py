@@ -24,7 +24,7 @@ import struct
 import zlib
 from typing import Any, Callable
 
-from .errors import FormatError
+from ..errors import FormatError
 
 MAGIC = b"ACDC"
 VERSION = 2

@@ -20,9 +20,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .modules.conv import PaddedConv1d, PaddedConvTranspose1d
-from .modules.lstm import ConvLSTM
-from .modules.seanet import _POINTWISE, ResidualUnit, run_layers
+from ..modules.conv import PaddedConv1d, PaddedConvTranspose1d
+from ..modules.lstm import ConvLSTM
+from ..modules.seanet import _POINTWISE, ResidualUnit, run_layers
 
 
 def input_start(layer: nn.Module, start: int) -> int:
@@ -140,7 +140,7 @@ def runs_in_chunks(codec) -> bool:
 def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter, bandwidth: float | None = None):
     """`codec.encode(wav, bandwidth)` (`runs_in_chunks(codec)`), holding about `chunk_length` samples'
     activations at a time; `progress` wraps the range of chunk starts (a progress bar)."""
-    from .model import EncodedAudio
+    from ..model import EncodedAudio
 
     step = encoder_chunk_length(codec, chunk_length)
     chunks = (wav[..., begin : begin + step] for begin in progress(range(0, wav.shape[-1], step)))

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-SAMPLE = Path(__file__).parent / "assets" / "sample.flac"
+SAMPLE = Path(__file__).parent.parent / "assets" / "sample.flac"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _default_bandwidths() -> str:
     """The embedded model's bandwidths, read from its config.json alone (`--help` loads no weights)."""
-    from .defaults import embedded_config
+    from ..pretrained import embedded_config
 
     try:
         return ", ".join(f"{b:g}" for b in embedded_config()["config"]["target_bandwidths"])
@@ -75,9 +75,9 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 def load_model(directory: str | None, device: str = "cpu"):
     import torch
 
-    from .api import default_model
-    from .errors import AudioCodecError
-    from .model import Codec
+    from ..api import default_model
+    from ..errors import AudioCodecError
+    from ..model import Codec
 
     if device == "cuda" and not torch.cuda.is_available():
         raise AudioCodecError("--device cuda: PyTorch sees no CUDA GPU")
@@ -90,8 +90,8 @@ def load_model(directory: str | None, device: str = "cpu"):
 def read_input_bytes(path: str | Path) -> bytes:
     """The bytes of a `.ac` file, a pipe or a FIFO (`<(...)`), or standard input (`-`); of anything else only the
     first few, enough for `bitstream.unpack` to say what it is not (a 1 GB file, or /dev/zero, read whole first)."""
-    from .bitstream import MAGIC
-    from .errors import FormatError
+    from ..format.bitstream import MAGIC
+    from ..errors import FormatError
 
     if str(path) != "-":
         file = Path(path)
@@ -106,7 +106,7 @@ def read_input_bytes(path: str | Path) -> bytes:
 
 def check_names(args: argparse.Namespace) -> None:
     """Refuse an empty input or output name (an unset shell variable): as a path it is the current folder."""
-    from .errors import AudioCodecError
+    from ..errors import AudioCodecError
 
     if "" in (args.input, args.output):
         which = "input" if args.input == "" else "output"
@@ -114,8 +114,8 @@ def check_names(args: argparse.Namespace) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    from .audio_io import AUDIO_SUFFIXES, AudioSource, check_output
-    from .errors import AudioCodecError
+    from ..io.audio import AUDIO_SUFFIXES, AudioSource, check_output
+    from ..errors import AudioCodecError
 
     check_names(args)
     if args.input != "-" and Path(args.input).is_dir():
@@ -144,8 +144,8 @@ MP3_FRAME = 1152
 
 def compress_audio(model, source, output: str | Path) -> int:
     """Compress the `AudioSource` `source` with `model` into `output`, in blocks (`files`); the bytes written."""
-    from .audio_io import write_bytes
-    from .files import compress_file
+    from ..io.audio import write_bytes
+    from ..coding.files import compress_file
 
     data, peak = compress_file(source, model, progress=_show_progress(source.frames / source.sample_rate))
     if source.frames - source.frames_read >= MP3_FRAME:  # an MP3's header gives its length, the end may be gone
@@ -159,8 +159,8 @@ def compress_audio(model, source, output: str | Path) -> int:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    from .audio_io import check_audio_output
-    from .errors import AudioCodecError
+    from ..io.audio import check_audio_output
+    from ..errors import AudioCodecError
 
     check_names(args)
     if args.input != "-" and Path(args.input).is_dir():
@@ -181,9 +181,9 @@ def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_mo
     """Decode `.ac` bytes read from `source` into the audio file `output`, in blocks (`files`), calling
     `get_model()` only once the header has been checked (a damaged file is refused before a model is loaded); the
     seconds, channels and sample rate written."""
-    from . import bitstream
-    from .audio_io import check_output_channels
-    from .files import decompress_file
+    from ..format import bitstream
+    from ..io.audio import check_output_channels
+    from ..coding.files import decompress_file
 
     with _naming(str(source)):
         header, _ = bitstream.unpack(data)
@@ -201,7 +201,7 @@ def run_info(args: argparse.Namespace) -> int:
     """Describe each input; a file that cannot be read is reported in one line and skipped (exit status 1)."""
     import json
 
-    from .errors import AudioCodecError
+    from ..errors import AudioCodecError
 
     failed = False
     for path in args.inputs:
@@ -224,8 +224,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 def describe(data: bytes) -> dict:
     """What `info` says of a `.ac` file's bytes, as plain values."""
-    from . import bitstream, entropy
-    from .defaults import model_origin
+    from ..format import bitstream, entropy
+    from ..pretrained import model_origin
 
     header, payload = bitstream.unpack(data)
     seconds = header.original_length / header.original_rate
@@ -258,7 +258,7 @@ def _info_text(facts: dict) -> str:
                      f"the model knows; decoding restores it")
     payload, fixed = facts["payload_bytes"], facts["fixed_width_bytes"]
     if facts["coding"] == "fixed-width":
-        from .entropy import code_width
+        from ..format.entropy import code_width
 
         coding = f"fixed-width, {code_width(facts['bins'])} bits a code: range coding would have taken more"
     elif payload <= fixed:
@@ -272,10 +272,10 @@ def _info_text(facts: dict) -> str:
 def run_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from . import api
-    from .audio_io import check_output, read_audio, write_audio, write_bytes
-    from .errors import AudioCodecError
-    from .evaluation.metrics import mel_distance, si_sdr
+    from .. import api
+    from ..io.audio import check_output, read_audio, write_audio, write_bytes
+    from ..errors import AudioCodecError
+    from ..evaluation.metrics import mel_distance, si_sdr
 
     if args.out_dir == "-":
         raise AudioCodecError("--out-dir -: the demo writes two files, so it needs a folder, not standard output")
@@ -310,7 +310,7 @@ def run_demo(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _naming(path: str):
     """Prefix the input's name to the format and model errors raised inside (the bitstream does not know it)."""
-    from .errors import FormatError, ModelMismatchError
+    from ..errors import FormatError, ModelMismatchError
 
     try:
         yield

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).parent
 CONFIG_FILE = "config.json"
 
 #: Models the package embedded as its default before the present one: id -> (the commit that shipped it, the day

@@ -27,8 +27,8 @@ import soundfile as sf
 import torch
 
 from .atomic import atomic_path, is_special_file
-from .bitstream import MAX_CHANNELS, MAX_SAMPLE_RATE
-from .errors import AudioCodecError, AudioReadError, InvalidArgumentError, OutputExistsError
+from ..format.bitstream import MAX_CHANNELS, MAX_SAMPLE_RATE
+from ..errors import AudioCodecError, AudioReadError, InvalidArgumentError, OutputExistsError
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
 FLAC_MAX_CHANNELS = 8

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import AudioCodecError
+from ..errors import AudioCodecError
 
 
 def compress_folder(args: argparse.Namespace) -> int:
     """Every audio file under `args.input` to a `.ac` file at the same place under `args.output`."""
-    from .audio_io import AUDIO_SUFFIXES, AudioSource
+    from ..io.audio import AUDIO_SUFFIXES, AudioSource
     from .commands import _duration, _report, compress_audio, load_model
 
     pairs = plan(Path(args.input), args.output, AUDIO_SUFFIXES, ".ac", args.force)
@@ -67,7 +67,7 @@ def plan(root: Path, output: str, suffixes: set[str], new_suffix: str, force: bo
     when the output is not a folder, two inputs would share an output, or outputs exist (without `force`)."""
     if output == "-":
         raise AudioCodecError(f"{root}: a folder's files go to a folder, not to standard output")
-    from .audio_io import AUDIO_SUFFIXES, files_below
+    from ..io.audio import AUDIO_SUFFIXES, files_below
 
     out_root = Path(output)
     if out_root.exists() and not out_root.is_dir() or not out_root.exists() and (

@@ -18,12 +18,12 @@ import sys
 import threading
 from typing import Sequence
 
-from . import __version__
-from .errors import AudioCodecError
+from .. import __version__
+from ..errors import AudioCodecError
 
 # Modules that register sub-commands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "audiocodec.commands",
+    "audiocodec.cli.commands",
     "audiocodec.training.cli",
     "audiocodec.evaluation.cli",
 )

@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
-from .modules.lstm import ConvLSTM
-from .modules.seanet import ResidualUnit
+from ..modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
+from ..modules.lstm import ConvLSTM
+from ..modules.seanet import ResidualUnit
 
 _STATELESS = (nn.ELU, nn.Identity, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
 

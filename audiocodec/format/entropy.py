@@ -15,7 +15,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from .errors import FormatError
+from ..errors import FormatError
 
 PROBABILITY_FLOOR = 1e-6  # relative to uniform: keeps every symbol codable at a bounded cost
 

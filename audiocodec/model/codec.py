@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from . import int8_weights
-from .atomic import atomic_paths
-from .bitstream import MAX_CHANNELS
-from .config import Config
-from .defaults import CONFIG_FILE, model_directory
-from .errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
-from .modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
-from .modules.init import INITS, lecun_rescale
-from .quantization import QuantizerConfig, QuantizerOutput, build_quantizer
+from ..io.atomic import atomic_paths
+from ..format.bitstream import MAX_CHANNELS
+from ..config import Config
+from ..pretrained import CONFIG_FILE, model_directory
+from ..errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
+from ..modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
+from ..modules.init import INITS, lecun_rescale
+from ..quantization import QuantizerConfig, QuantizerOutput, build_quantizer
 from .segmented import decoded_segments, encode_segments
 
 WEIGHTS_FILE = "model.safetensors"
@@ -281,13 +281,13 @@ class Codec(nn.Module):
 
     def streaming_encoder(self):
         """A `StreamingEncoder`: `push` chunks, then `flush`; equal to `encode` for causal models."""
-        from .streaming import StreamingEncoder
+        from ..coding.streaming import StreamingEncoder
 
         return StreamingEncoder(self)
 
     def streaming_decoder(self):
         """A `StreamingDecoder`: `push` codes, then `flush`; equal to `decode` for causal models."""
-        from .streaming import StreamingDecoder
+        from ..coding.streaming import StreamingDecoder
 
         return StreamingDecoder(self)
 
@@ -497,7 +497,7 @@ class Codec(nn.Module):
     @classmethod
     def from_encodec(cls, path: str | Path, variant: str) -> "Codec":
         """Load a state-dict file as EnCodec publishes them (`encodec_24khz-*.th`, `encodec_48khz-*.th`)."""
-        from .encodec_compat import convert_encodec_state
+        from .encodec import convert_encodec_state
 
         presets = {"24khz": CodecConfig.encodec_24khz, "48khz": CodecConfig.encodec_48khz}
         if variant not in presets:

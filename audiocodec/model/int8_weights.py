@@ -15,7 +15,7 @@ from typing import Iterable
 
 import torch
 
-from .errors import ModelMismatchError
+from ..errors import ModelMismatchError
 
 #: Suffix of the key that holds a stored tensor's per-row scales.
 SCALE_SUFFIX = ".int8_scale"

@@ -1,0 +1,1 @@
+"""Audio in and out: reading, writing, resampling, loudness, atomic writes, manifests."""

@@ -1,0 +1,5 @@
+"""The model: `Codec` (SEANet encoder, residual quantizer, SEANet decoder), its config, and loading EnCodec's weights."""
+
+from .codec import Codec, CodecConfig, EncodedAudio
+
+__all__ = ["Codec", "CodecConfig", "EncodedAudio"]
