@@ -23,7 +23,7 @@ import torch
 
 from audiocodec.format import bitstream
 from audiocodec.api import compress, default_model
-from audiocodec.cli.commands import SAMPLE
+from audiocodec.cli.common import SAMPLE
 
 
 def load(model_dir: str | None):

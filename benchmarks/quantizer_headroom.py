@@ -23,7 +23,7 @@ import torch
 from audiocodec import Codec
 from audiocodec.api import default_model
 from audiocodec.io.audio import read_audio, to_model_format
-from audiocodec.cli.commands import SAMPLE
+from audiocodec.cli.common import SAMPLE
 from audiocodec.errors import AudioReadError
 from audiocodec.evaluation.dataset import find_items, select
 from audiocodec.evaluation.metrics import MEL_FFT_SIZE, mel_distance, min_length, si_sdr

@@ -67,14 +67,14 @@ def test_a_file_of_an_earlier_default_model_says_where_that_model_is(monkeypatch
 def test_info_says_when_the_embedded_or_an_earlier_default_coded_a_file(monkeypatch):
     """A file names its model only by id; `info` says which default that was, and where an earlier one is."""
     from audiocodec import pretrained
-    from audiocodec.cli.commands import _info_text, describe
+    from audiocodec.cli.info import describe, info_text
 
     a = tiny_codec()
     data = compress(0.1 * torch.randn(1, 800), 8000, model=a)
     assert describe(data)["model_origin"] is None
     monkeypatch.setitem(pretrained.EARLIER_DEFAULTS, a.model_id(), ("abc1234", "2026-01-01"))
     facts = describe(data)
-    assert _info_text(facts).startswith(f"model: {a.model_id()}: the default model until 2026-01-01, in audiocodec's "
+    assert info_text(facts).startswith(f"model: {a.model_id()}: the default model until 2026-01-01, in audiocodec's "
                                         f"git history (commit abc1234")
     assert describe(compress(0.1 * torch.randn(1, 2400), 24000))["model_origin"] == "the embedded default model"
 

@@ -391,7 +391,7 @@ def test_file_names_that_are_not_utf8_are_read_and_written(files, tmp_path):
 
 def test_a_file_that_is_not_a_ac_file_is_judged_on_its_first_bytes(tmp_path):
     """decompress /dev/zero read until memory ran out; info on a 1 GB file held it whole to say it was not one."""
-    from audiocodec.cli.commands import read_input_bytes
+    from audiocodec.cli.common import read_input_bytes
 
     with open(tmp_path / "big.bin", "wb") as handle:
         handle.truncate(1 << 30)  # sparse: no disk used

@@ -128,7 +128,7 @@ def test_float16_runs_the_lstm_layer_by_layer_on_cuda(exact_fp32):
 def test_device_cuda_prepares_a_model_of_its_own_on_the_gpu():
     """`--device cuda` loads and prepares the model on the GPU; the CPU's shared default stays where it is."""
     from audiocodec.api import default_model
-    from audiocodec.cli.commands import load_model
+    from audiocodec.cli.common import load_model
 
     model = load_model(None, "cuda")
     assert model is not default_model() and next(default_model().parameters()).device.type == "cpu"

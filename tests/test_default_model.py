@@ -10,7 +10,7 @@ import torch
 
 from audiocodec import Codec, api
 from audiocodec.format import entropy
-from audiocodec.cli.commands import SAMPLE
+from audiocodec.cli.common import SAMPLE
 from audiocodec.evaluation.metrics import mel_distance, si_sdr
 from audiocodec.pretrained import PRETRAINED_DIR
 

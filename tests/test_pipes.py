@@ -155,12 +155,12 @@ def test_a_short_write_to_standard_output_is_an_error_not_success(monkeypatch):
 
 def test_a_broken_pipe_on_the_command_line_is_one_line_and_exit_1(monkeypatch, capsys):
     from audiocodec import cli
-    from audiocodec.cli import commands
+    from audiocodec.cli import info
 
     def broken(args):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(commands, "run_info", broken)  # the parser takes it when main builds it
+    monkeypatch.setattr(info, "run_info", broken)  # the parser takes it when main builds it
     assert cli.main(["info", "x.ac"]) == 1
     assert capsys.readouterr().err.strip() == ("audiocodec: error: the output's reader closed it before everything "
                                                "was written")

@@ -24,6 +24,8 @@ from ..errors import AudioCodecError
 # Modules that register sub-commands, in the order `--help` lists them.
 COMMAND_MODULES = (
     "audiocodec.cli.commands",
+    "audiocodec.cli.info",
+    "audiocodec.cli.demo",
     "audiocodec.training.cli",
     "audiocodec.evaluation.cli",
 )

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AudioCodecError
+from .common import compress_audio, decompress_bytes, duration, load_model, read_input_bytes, report
 
 
 def compress_folder(args: argparse.Namespace) -> int:
     """Every audio file under `args.input` to a `.ac` file at the same place under `args.output`."""
     from ..io.audio import AUDIO_SUFFIXES, AudioSource
-    from .commands import _duration, _report, compress_audio, load_model
 
     pairs = plan(Path(args.input), args.output, AUDIO_SUFFIXES, ".ac", args.force)
     model = load_model(args.model, args.device)
@@ -37,7 +37,7 @@ def compress_folder(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     done, failed = run_each(pairs, one)
     rate = f", {8 * totals['bytes'] / totals['seconds'] / 1000:.2f} kb/s on average" if totals["seconds"] else ""
-    _report(f"{args.output}: {done} file(s) compressed, {_duration(totals['seconds'])} of audio into "
+    report(f"{args.output}: {done} file(s) compressed, {duration(totals['seconds'])} of audio into "
             f"{totals['bytes']} bytes{rate} at {model.bandwidth:g} kb/s nominal"
             f"{f'; {failed} failed' if failed else ''} ({time.perf_counter() - start:.1f} s)")
     return 1 if failed else 0
@@ -45,8 +45,6 @@ def compress_folder(args: argparse.Namespace) -> int:
 
 def decompress_folder(args: argparse.Namespace) -> int:
     """Every `.ac` file under `args.input` to an audio file (`args.format`) at the same place under `args.output`."""
-    from .commands import _duration, _report, decompress_bytes, load_model, read_input_bytes
-
     pairs = plan(Path(args.input), args.output, {".ac"}, f".{args.format or 'wav'}", args.force)
     get_model = functools.cache(lambda: load_model(args.model, args.device))
     seconds = 0.0
@@ -57,7 +55,7 @@ def decompress_folder(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     done, failed = run_each(pairs, one)
-    _report(f"{args.output}: {done} file(s) decompressed, {_duration(seconds)} of audio"
+    report(f"{args.output}: {done} file(s) decompressed, {duration(seconds)} of audio"
             f"{f'; {failed} failed' if failed else ''} ({time.perf_counter() - start:.1f} s)")
     return 1 if failed else 0
 
@@ -109,8 +107,6 @@ def _identity(path: Path) -> tuple[int, int]:
 def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None]) -> tuple[int, int]:
     """`work(input, output)` for each pair, creating output folders; a user error or a refusing file system fails
     that file alone, in one line. The numbers of files done and failed."""
-    from .commands import _report
-
     done = failed = 0
     for source, target in pairs:
         try:
@@ -119,10 +115,10 @@ def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None])
             done += 1
         except AudioCodecError as error:
             message = str(error) if str(source) in str(error) else f"{source}: {error}"
-            _report(f"audiocodec: error: {message} (skipped)")
+            report(f"audiocodec: error: {message} (skipped)")
             failed += 1
         except OSError as error:
-            _report(f"audiocodec: error: {error.filename or source}: {error.strerror or error} (skipped)")
+            report(f"audiocodec: error: {error.filename or source}: {error.strerror or error} (skipped)")
             failed += 1
     return done, failed
 

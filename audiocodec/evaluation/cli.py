@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..cli.commands import load_model
+    from ..cli.common import load_model
     from . import EvaluationError
     from .dataset import find_items, select
 

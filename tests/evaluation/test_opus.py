@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 
 from audiocodec.io.audio import read_audio
-from audiocodec.cli.commands import SAMPLE
+from audiocodec.cli.common import SAMPLE
 from audiocodec.evaluation import EvaluationError
 from audiocodec.evaluation.evaluate import measure
 from audiocodec.evaluation.opus import OpusRunner, check_tools, ogg_packet_sizes
