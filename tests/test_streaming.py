@@ -97,3 +97,18 @@ def test_empty_pushes_give_nothing_and_a_flushed_stream_takes_no_more():
                 stream.push(data)
             with pytest.raises(RuntimeError, match="flushed"):
                 stream.flush()
+
+
+@pytest.mark.parametrize("activation", ["Sigmoid", "GELU"])
+def test_any_pointwise_activation_streams_and_codes_in_chunks(activation):
+    """Streaming and chunked coding read how a layer streams from one place (`modules.streamable`): `Sigmoid`
+    was once pointwise to the chunked path and unknown to the streaming one (`push` raised TypeError)."""
+    from audiocodec.coding.chunked import runs_in_chunks
+
+    codec = tiny_codec(activation=activation)
+    codec.set_target_bandwidth(8.0)
+    wav = 0.3 * torch.randn(1, 1, 3001)
+    with torch.no_grad():
+        whole = codec.encode(wav)
+        assert torch.equal(stream_encode(codec, wav, 13), whole.codes)
+    assert runs_in_chunks(codec)

@@ -20,28 +20,36 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..modules.conv import PaddedConv1d, PaddedConvTranspose1d
 from ..modules.lstm import ConvLSTM
-from ..modules.seanet import _POINTWISE, ResidualUnit, run_layers
+from ..modules.seanet import run_layers
+from ..modules.streamable import Streaming, streaming_kind
 
 
 def input_start(layer: nn.Module, start: int) -> int:
     """The first input index that outputs from index `start` on depend on, for a causal `layer`."""
-    if isinstance(layer, PaddedConv1d):
+    kind = _kind(layer)
+    if kind is Streaming.CONV:
         if not layer.causal:
             raise TypeError("only causal convolutions can run in chunks")
         return start * layer.stride - layer.padding_total  # all padding on the left: window j starts there
-    if isinstance(layer, PaddedConvTranspose1d):
+    if kind is Streaming.TRANSPOSED:
         kernel_size, stride = layer.convtr.kernel_size[0], layer.convtr.stride[0]
         if layer.trim_left:
             raise TypeError("a transposed convolution trimmed on the left looks ahead, so it cannot run in chunks")
         # Output sample u sums frames m with 0 <= u - m * stride < kernel_size.
         return -((kernel_size - 1 - start) // stride)  # ceil((start - kernel_size + 1) / stride)
-    if isinstance(layer, ResidualUnit):
+    if kind is Streaming.RESIDUAL:
         return min(stack_input_start(layer.block, start), stack_input_start([layer.shortcut], start))
-    if isinstance(layer, _POINTWISE):
+    if kind is Streaming.POINTWISE:
         return start
     raise TypeError(f"{type(layer).__name__} cannot run in chunks")
+
+
+def _kind(layer: nn.Module) -> Streaming:
+    try:
+        return streaming_kind(layer)
+    except TypeError:
+        raise TypeError(f"{type(layer).__name__} cannot run in chunks") from None
 
 
 def stack_input_start(layers: Sequence[nn.Module], start: int) -> int:
@@ -50,10 +58,10 @@ def stack_input_start(layers: Sequence[nn.Module], start: int) -> int:
     return start
 
 
-def _rate(layers: Sequence[nn.Module], kind: type) -> int:
-    """Product of the strides of the layers of `kind` in `layers` (residual units have none)."""
-    strides = [layer.stride if kind is PaddedConv1d else layer.convtr.stride[0]
-               for layer in layers if isinstance(layer, kind)]
+def _rate(layers: Sequence[nn.Module], kind: Streaming) -> int:
+    """Product of the strides of the `kind` (`CONV` or `TRANSPOSED`) layers of `layers` (residual units have none)."""
+    strides = [layer.stride if kind is Streaming.CONV else layer.convtr.stride[0]
+               for layer in layers if _kind(layer) is kind]
     return math.prod(strides)
 
 
@@ -66,7 +74,7 @@ class _Stack:
 
     def __init__(self, layers: Sequence[nn.Module]):
         self.layers = list(layers)
-        self.down, self.up = _rate(self.layers, PaddedConv1d), _rate(self.layers, PaddedConvTranspose1d)
+        self.down, self.up = _rate(self.layers, Streaming.CONV), _rate(self.layers, Streaming.TRANSPOSED)
         if self.down > 1 and self.up > 1:
             raise TypeError("a stack that both down- and up-samples cannot run in chunks")
         #: Input samples before a chunk that its outputs depend on, rounded up to whole output steps.
@@ -94,7 +102,7 @@ class ChunkedRunner:
 
     def __init__(self, module: nn.Module):
         layers = list(module.model)
-        lstm_at = [i for i, layer in enumerate(layers) if isinstance(layer, ConvLSTM)]
+        lstm_at = [i for i, layer in enumerate(layers) if _kind(layer) is Streaming.RECURRENT]
         if len(lstm_at) > 1:
             raise TypeError("only a SEANet with at most one LSTM block can run in chunks")
         split = lstm_at[0] if lstm_at else len(layers)

@@ -19,12 +19,12 @@ from typing import Iterable, Iterator
 import torch
 
 from .. import api
-from ..io.audio import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
-from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
 from ..errors import AudioReadError, InvalidArgumentError
+from ..io.audio import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
 from ..io.loudness import LoudnessMeter
 from ..model import Codec, EncodedAudio
 from ..model.segmented import decoded_segments, encode_segments
+from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0

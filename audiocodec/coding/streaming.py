@@ -22,9 +22,7 @@ from torch import nn
 
 from ..modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
 from ..modules.lstm import ConvLSTM
-from ..modules.seanet import ResidualUnit
-
-_STATELESS = (nn.ELU, nn.Identity, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
+from ..modules.streamable import Streaming, streaming_kind, sublayers
 
 
 class _ConvState:
@@ -93,23 +91,24 @@ class StreamingRunner:
 
     # -- dispatch ---------------------------------------------------------------------------------------------
     def _run(self, module: nn.Module, x: torch.Tensor | None, final: bool) -> torch.Tensor | None:
-        if isinstance(module, nn.Sequential) or hasattr(module, "model") and isinstance(module.model, nn.Sequential):
-            layers = module if isinstance(module, nn.Sequential) else module.model
-            for layer in layers:
+        try:
+            kind = streaming_kind(module)
+        except TypeError:
+            raise TypeError(f"{type(module).__name__} cannot run in streaming mode") from None
+        if kind is Streaming.SEQUENCE:
+            for layer in sublayers(module):
                 x = self._run(layer, x, final)
             return x
-        if isinstance(module, PaddedConv1d):
+        if kind is Streaming.CONV:
             return self._conv(module, x, final)
-        if isinstance(module, PaddedConvTranspose1d):
+        if kind is Streaming.TRANSPOSED:
             return self._transposed(module, x, final)
-        if isinstance(module, ConvLSTM):
+        if kind is Streaming.RECURRENT:
             return self._lstm(module, x)
-        if isinstance(module, ResidualUnit):
+        if kind is Streaming.RESIDUAL:
             state: _ResidualState = self._state(module, _ResidualState)
             return state.add(self._run(module.shortcut, x, final), self._run(module.block, x, final))
-        if isinstance(module, _STATELESS):
-            return None if x is None else module(x)
-        raise TypeError(f"{type(module).__name__} cannot run in streaming mode")
+        return None if x is None else module(x)  # Streaming.POINTWISE
 
     def _state(self, module: nn.Module, factory):
         return self.states.setdefault(id(module), factory())

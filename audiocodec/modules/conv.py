@@ -39,6 +39,8 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from .streamable import Streaming
+
 NORMS = ("none", "weight_norm", "time_group_norm")
 #: How convolutions pad their input (`F.pad` modes). "circular" is left out: it would pad the start of a causal
 #: signal with its end, which a stream has not seen yet.
@@ -220,6 +222,8 @@ def channels_last_kernel(weight: torch.Tensor) -> torch.Tensor:
 class PaddedConv1d(nn.Module):
     """Conv1d `[B, C_in, T] -> [B, C_out, ceil(T / stride)]` with causal or centred padding and optional norm."""
 
+    STREAMING = Streaming.CONV
+
     def __init__(
         self,
         in_channels: int,
@@ -341,6 +345,8 @@ class PaddedConvTranspose1d(nn.Module):
     producing `stride` output phases per input frame, then interleaved. Same maths, summed in another order (so
     equal to float rounding), and two to three times faster on the CPU than `conv_transpose1d`.
     """
+
+    STREAMING = Streaming.TRANSPOSED
 
     def __init__(
         self,

@@ -7,6 +7,8 @@ import contextlib
 import torch
 from torch import nn
 
+from .streamable import Streaming
+
 #: Inference on this many time steps or fewer runs PyTorch's own LSTM kernel instead of oneDNN's (`_kernel_for`).
 SHORT_SEQUENCE = 16
 
@@ -16,6 +18,8 @@ class ConvLSTM(nn.Module):
 
     The LSTM gives the encoder and decoder a long receptive field at the lowest frame rate, where it is cheap.
     """
+
+    STREAMING = Streaming.RECURRENT
 
     def __init__(self, dimension: int, num_layers: int = 2, skip: bool = True):
         super().__init__()

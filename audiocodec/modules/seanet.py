@@ -17,9 +17,7 @@ from torch import nn
 from .activations import ELU
 from .conv import PaddedConv1d, PaddedConvTranspose1d, new_output, tile_length, tiles_apply, to_time_major
 from .lstm import ConvLSTM
-
-#: Activations that act on each time step on their own, so that a convolution can apply them window by window.
-_POINTWISE = (nn.ELU, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity)
+from .streamable import Streaming, is_pointwise
 
 
 def _activation(name: str, params: dict | None) -> nn.Module:
@@ -29,8 +27,16 @@ def _activation(name: str, params: dict | None) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}: expected the name of a torch.nn module such as 'ELU'") from None
 
 
+def _default_params(activation: str) -> dict:
+    """EnCodec's default `activation_params` ({"alpha": 1.0}) are ELU's: other activations take none by default
+    (`activation: Sigmoid` in a config failed to build)."""
+    return {"alpha": 1.0} if activation == "ELU" else {}
+
+
 class ResidualUnit(nn.Module):
     """`x + block(x)`, the block squeezing channels by `compress` (from Demucs v3) to save compute."""
+
+    STREAMING = Streaming.RESIDUAL
 
     def __init__(
         self,
@@ -62,7 +68,7 @@ class ResidualUnit(nn.Module):
         )
         # Tiles need a time-local block: pointwise activations, 1x1 convolutions after the first, no group norm.
         self.tileable = (norm != "time_group_norm" and len(kernel_sizes) > 1 and all(k == 1 for k in kernel_sizes[1:])
-                         and all(isinstance(layer, _POINTWISE) for layer in layers[0::2]))
+                         and all(is_pointwise(layer) for layer in layers[0::2]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`shortcut(x) + block(x)`; without autograd, in time tiles that keep the block's intermediates in cache.
@@ -113,6 +119,8 @@ class ResidualUnit(nn.Module):
 
 
 class _SEANetBase(nn.Module):
+    STREAMING = Streaming.SEQUENCE
+
     def __init__(self, channels: int, dimension: int, n_filters: int, ratios: Sequence[int]):
         super().__init__()
         self.channels = channels
@@ -131,7 +139,7 @@ def run_layers(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     while i < len(layers):
         layer = layers[i]
         following = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(layer, _POINTWISE) and isinstance(following, (PaddedConv1d, PaddedConvTranspose1d)):
+        if is_pointwise(layer) and isinstance(following, (PaddedConv1d, PaddedConvTranspose1d)):
             x = following(x, layer)
             i += 1
         else:
@@ -164,7 +172,7 @@ class SEANetEncoder(_SEANetBase):
         lstm: int = 2,
     ):
         super().__init__(channels, dimension, n_filters, ratios)
-        activation_params = {"alpha": 1.0} if activation_params is None else activation_params
+        activation_params = _default_params(activation) if activation_params is None else activation_params
         conv = dict(norm=norm, causal=causal, pad_mode=pad_mode)
         mult = 1
         layers: list[nn.Module] = [PaddedConv1d(channels, n_filters, kernel_size, **conv)]
@@ -215,7 +223,7 @@ class SEANetDecoder(_SEANetBase):
         trim_right_ratio: float = 1.0,
     ):
         super().__init__(channels, dimension, n_filters, ratios)
-        activation_params = {"alpha": 1.0} if activation_params is None else activation_params
+        activation_params = _default_params(activation) if activation_params is None else activation_params
         conv = dict(norm=norm, causal=causal, pad_mode=pad_mode)
         mult = 2 ** len(ratios)
         layers: list[nn.Module] = [PaddedConv1d(dimension, mult * n_filters, kernel_size, **conv)]
