@@ -25,6 +25,7 @@ import zlib
 from typing import Any, Callable
 
 from ..errors import FormatError
+from ..limits import MAX_BINS, MAX_CHANNELS, MAX_CODEBOOKS, MAX_SAMPLE_RATE, MAX_SECONDS
 
 MAGIC = b"ACDC"
 VERSION = 2
@@ -35,11 +36,6 @@ _F32 = struct.Struct("<f")
 _MODEL_ID = re.compile(r"[0-9a-f]{16}")
 _MAX_VARINT_BYTES = 10
 MAX_HEADER_BYTES = 1 << 20
-MAX_SECONDS = 24 * 3600  # longest audio a file may claim: bounds every allocation made while decoding
-MAX_SAMPLE_RATE = 384_000
-MAX_CHANNELS = 64
-MAX_CODEBOOKS = 256
-MAX_BINS = 1 << 16
 #: Segment volumes (RMS, floored at 1e-8 by the model) must lie here: float32 keeps them exact enough, and decoded
 #: audio multiplied by them stays finite.
 MIN_SCALE, MAX_SCALE = 1e-30, 1e30

@@ -26,9 +26,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .atomic import atomic_path, is_special_file
-from ..format.bitstream import MAX_CHANNELS, MAX_SAMPLE_RATE
 from ..errors import AudioCodecError, AudioReadError, InvalidArgumentError, OutputExistsError
+from ..limits import MAX_CHANNELS, MAX_SAMPLE_RATE
+from .atomic import atomic_path, is_special_file
 
 OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
 FLAC_MAX_CHANNELS = 8

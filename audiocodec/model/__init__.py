@@ -1,4 +1,5 @@
-"""The model: `Codec` (SEANet encoder, residual quantizer, SEANet decoder), its config, and loading EnCodec's weights."""
+"""The model: `Codec` (SEANet encoder, residual quantizer, SEANet decoder), its config, its persistence and identity,
+and loading EnCodec's weights."""
 
 from .codec import Codec, CodecConfig, EncodedAudio
 

@@ -18,15 +18,15 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from . import int8_weights
-from ..io.atomic import atomic_paths
-from ..format.bitstream import MAX_CHANNELS
 from ..config import Config
-from ..pretrained import CONFIG_FILE, model_directory
 from ..errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
+from ..io.atomic import atomic_paths
+from ..limits import MAX_CHANNELS
 from ..modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
 from ..modules.init import INITS, lecun_rescale
+from ..pretrained import CONFIG_FILE, model_directory
 from ..quantization import QuantizerConfig, QuantizerOutput, build_quantizer
+from . import int8_weights
 from .segmented import decoded_segments, encode_segments
 
 WEIGHTS_FILE = "model.safetensors"
@@ -315,8 +315,8 @@ class Codec(nn.Module):
         (models without group norm), store activations time-major and run channels-last convolutions
         (`audiocodec.modules.conv`): the layout of tensor cores, and on the CPU faster than EnCodec's
         channel-major layout (docs/performance.md). Float32 on a GPU keeps EnCodec's layout, so prepare the model
-        on the device it will run on. In float16 the LSTMs run one layer at a time (`LayerwiseLSTM`), which lets cuDNN use its
-        persistent LSTM kernel; preparing again with float32 undoes that. `compile` hands both networks to
+        on the device it will run on. In float16 the LSTMs run one layer at a time (`LayerwiseLSTM`), which lets
+        cuDNN use its persistent LSTM kernel; preparing again with float32 undoes that. `compile` hands both networks to
         `torch.compile`, which fuses the element-wise work around the convolutions; it pays on GPUs and on inputs
         of a fixed size (each new length may compile again, for tens of seconds).
         `docs/performance.md` has the measured speed of each.
