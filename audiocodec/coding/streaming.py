@@ -199,7 +199,7 @@ class StreamingEncoder:
     def push(self, wav: torch.Tensor) -> torch.Tensor:
         """Codes `[B, n_q, frames]` of the frames `wav` `[B, C, t]` completes (none for a 0-sample read, as from an
         audio device that had nothing yet)."""
-        self.codec._check_audio(wav, allow_empty=True)
+        self.codec.check_audio(wav, allow_empty=True)
         self.batch = wav.shape[0]
         return self._codes([self.runner.push(wav.to(self.codec.network_dtype))])
 

@@ -8,109 +8,20 @@ linear cross-fade), which is what lets `Codec.from_encodec` reproduce EnCodec's 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..config import Config
-from ..errors import AudioCodecError, ConfigError, InvalidArgumentError, ModelMismatchError
-from ..io.atomic import atomic_paths
-from ..limits import MAX_CHANNELS
+from ..errors import ConfigError, InvalidArgumentError
 from ..modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d, SEANetDecoder, SEANetEncoder, fold_weight_norm
-from ..modules.init import INITS, lecun_rescale
-from ..pretrained import CONFIG_FILE, model_directory
-from ..quantization import QuantizerConfig, QuantizerOutput, build_quantizer
-from . import int8_weights
+from ..modules.init import lecun_rescale
+from ..quantization import QuantizerOutput, build_quantizer
+from . import encodec, identity, persistence
+from .config import CodecConfig
 from .segmented import decoded_segments, encode_segments
-
-WEIGHTS_FILE = "model.safetensors"
-#: The model directory's format: 1, or 2 for models with int8 weights, which an older audiocodec cannot load (it
-#: refuses version 2 by name, where version 1 with int8 tensors would be "unexpected keys").
-FORMAT_VERSION, INT8_FORMAT_VERSION = 1, 2
-
-
-@dataclasses.dataclass
-class CodecConfig(Config):
-    """Everything needed to rebuild a codec; saved beside its weights and in every checkpoint.
-
-    The SEANet fields mirror EnCodec's arguments. `segment` (seconds) and `overlap` (fraction) cut long inputs
-    into overlapping segments that are encoded independently; with `normalize`, each segment is divided by its
-    RMS volume before encoding and the scale travels with the codes (EnCodec's 48 kHz model does both).
-    """
-
-    name: str = "audiocodec_24khz"
-    sample_rate: int = 24000
-    channels: int = 1
-    dimension: int = 128
-    n_filters: int = 32
-    n_residual_layers: int = 1
-    ratios: Sequence[int] = (8, 5, 4, 2)
-    activation: str = "ELU"
-    norm: str = "weight_norm"
-    kernel_size: int = 7
-    last_kernel_size: int = 7
-    residual_kernel_size: int = 3
-    dilation_base: int = 2
-    causal: bool = True
-    pad_mode: str = "reflect"
-    true_skip: bool = False
-    compress: int = 2
-    lstm: int = 2
-    trim_right_ratio: float = 1.0
-    target_bandwidths: Sequence[float] = (1.5, 3.0, 6.0, 12.0, 24.0)
-    normalize: bool = False
-    segment: float | None = None
-    overlap: float = 0.01
-    quantizer: QuantizerConfig = dataclasses.field(default_factory=lambda: QuantizerConfig(n_q=32, bins=1024))
-    conv_init: str = "pytorch"  # "lecun": variance-preserving, for short trainings (audiocodec.modules.init)
-
-    def __post_init__(self) -> None:
-        # JSON and YAML give lists: store tuples, so a config read back from a saved model equals the recipe's.
-        self.ratios = tuple(int(r) for r in self.ratios)
-        self.target_bandwidths = tuple(float(b) for b in self.target_bandwidths)
-        if self.conv_init not in INITS:
-            raise ConfigError(f"conv_init must be one of {', '.join(INITS)}, got {self.conv_init!r}")
-        # Upper bounds far beyond any real codec's: a damaged config.json must be refused in one line before its
-        # layers are built (a dimension of 1e9 asked for 10 TB; 100,000 residual layers ran for hours).
-        checks = [
-            ("sample_rate", self.sample_rate >= 1, "at least 1"),
-            ("channels", 1 <= self.channels <= MAX_CHANNELS, f"in [1, {MAX_CHANNELS}]"),
-            ("dimension", 1 <= self.dimension <= 8192, "in [1, 8192]"),
-            ("n_filters", 1 <= self.n_filters <= 4096, "in [1, 4096]"),
-            ("n_residual_layers", 0 <= self.n_residual_layers <= 64, "in [0, 64]"),
-            ("ratios", len(self.ratios) > 0 and all(r >= 1 for r in self.ratios), "a non-empty list of integers >= 1"),
-            ("kernel_size", 1 <= self.kernel_size <= 4096, "in [1, 4096]"),
-            ("last_kernel_size", 1 <= self.last_kernel_size <= 4096, "in [1, 4096]"),
-            ("residual_kernel_size", 1 <= self.residual_kernel_size <= 4096, "in [1, 4096]"),
-            ("dilation_base", self.dilation_base >= 1, "at least 1"),
-            ("compress", 1 <= self.compress <= self.n_filters, "in [1, n_filters] (it divides the residual width)"),
-            ("lstm", 0 <= self.lstm <= 64, "in [0, 64]"),
-            ("target_bandwidths", len(self.target_bandwidths) > 0 and all(b > 0 for b in self.target_bandwidths),
-             "a non-empty list of positive numbers"),
-            ("segment", self.segment is None or self.segment > 0, "positive, or null"),
-            ("overlap", 0 <= self.overlap < 1, "in [0, 1)"),
-        ]
-        self._check("model", checks)
-
-    @classmethod
-    def encodec_24khz(cls) -> "CodecConfig":
-        """EnCodec's causal 24 kHz mono model."""
-        return cls(name="encodec_24khz")
-
-    @classmethod
-    def encodec_48khz(cls) -> "CodecConfig":
-        """EnCodec's non-causal 48 kHz stereo model: time group norm, 1 s segments normalised by volume."""
-        return cls(
-            name="encodec_48khz", sample_rate=48000, channels=2, causal=False, norm="time_group_norm",
-            target_bandwidths=(3.0, 6.0, 12.0, 24.0), normalize=True, segment=1.0,
-            quantizer=QuantizerConfig(n_q=16, bins=1024),
-        )
 
 
 @dataclasses.dataclass
@@ -238,7 +149,7 @@ class Codec(nn.Module):
         """Codes for `wav` [B, C, T] at `bandwidth` (kb/s; None: the current one, `set_target_bandwidth`). Without
         autograd (codes carry no gradient), which also lets the CPU take its tiled paths. Passing `bandwidth`
         leaves the model as it is, so threads sharing a model can code at different bandwidths."""
-        self._check_audio(wav)
+        self.check_audio(wav)
         codes, scales = encode_segments(self, [wav], wav.shape[-1], bandwidth=self.check_bandwidth(bandwidth))
         return EncodedAudio(codes, scales, wav.shape[-1])
 
@@ -295,7 +206,7 @@ class Codec(nn.Module):
     def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
         """Reconstruct `wav` [B, C, T] through the quantizer; in training mode the codebooks learn and, when the
         quantizer config asks for it, a random number of levels is used (quantizer dropout)."""
-        self._check_audio(wav)
+        self.check_audio(wav)
         normalised, scale = self._normalise(wav)
         if n_q is None and not self.training:
             n_q = self.n_q_for_bandwidth(self.bandwidth)
@@ -365,182 +276,56 @@ class Codec(nn.Module):
         """The decoder's float32 audio for a latent `[B, dimension, frames]`, in the network's dtype."""
         return self.decoder(latent.to(self.network_dtype)).float()
 
-    # -- persistence -------------------------------------------------------------------------------------------
+    # -- persistence and identity (model/persistence.py, model/identity.py, model/encodec.py) ---------------------
     def save_pretrained(self, directory: str | Path, compact: bool = False, int8: bool = False) -> Path:
-        """Write `config.json` and `model.safetensors` into `directory` (created if needed); no pickle.
-
-        `compact` writes what inference needs and training can rebuild: float16 weights and codebooks, without
-        the quantizer's derivable training state (`derivable_state_keys`); usage counts and the entropy coder's
-        tables stay float32. About a third of the full size, which is how the default model fits in the package;
-        its codes are those of the model as loaded from the file, whose id `config.json` records. `int8` (with
-        `compact`) stores the encoder's and decoder's weight matrices in 8 bits (`int8_weights`): about half the
-        compact size again, for a larger model that must ship small (`INT8_FORMAT_VERSION`).
-        """
-        return self.write_pretrained(directory, self.config, self.stored_state(compact, int8), compact)
+        """Write `config.json` and `model.safetensors` into `directory` (`persistence.save_pretrained`: `compact`
+        float16 without derivable training state, `int8` weight matrices in 8 bits too)."""
+        return persistence.save_pretrained(self, directory, compact, int8)
 
     def stored_state(self, compact: bool = False, int8: bool = False) -> dict[str, torch.Tensor]:
-        """The tensors `save_pretrained` writes. `Codec.from_state` of them is the model as it will load, on
-        which `export --recount` counts the codes before `write_pretrained` writes them."""
-        if self._inference_id is not None:
-            raise RuntimeError("a model prepared for inference has folded weights: save it before preparing it")
-        if int8 and not compact:
-            raise ValueError("int8 weights are a compact export: pass compact=True too")
-        state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)  # the caller may change them
-                 for k, v in self.state_dict().items()}
-        return self._compact_state(state, int8) if compact else state
+        """The tensors `save_pretrained` writes (`persistence.stored_state`)."""
+        return persistence.stored_state(self, compact, int8)
 
     @classmethod
     def write_pretrained(cls, directory: str | Path, config: CodecConfig, state: dict[str, torch.Tensor],
                          compact: bool) -> Path:
-        """Write a `stored_state` (`compact` or not) as a model directory, under the id of the model it loads as."""
-        from safetensors.torch import save_file
-
-        model = cls.from_state(config, state, "the state to write")
-        int8 = int8_weights.holds_int8(state)
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": INT8_FORMAT_VERSION if int8 else FORMAT_VERSION, "model_id": model.model_id(),
-                "compact": compact, **({"int8": True} if int8 else {}), "config": config.to_dict()}
-        # Both files or neither: weights under an old config's id would be refused as damaged. A link in the folder
-        # is replaced, not written through: it may point into the folder the model was loaded from.
-        with atomic_paths(directory / WEIGHTS_FILE, directory / CONFIG_FILE, through_links=False) as (weights, conf):
-            save_file(state, weights, metadata={"model_id": meta["model_id"]})  # permissions as open() would give
-            Path(conf).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        return directory
+        """Write a `stored_state` as a model directory (`persistence.write_pretrained`)."""
+        return persistence.write_pretrained(cls, directory, config, state, compact)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path = "default", map_location: str | torch.device = "cpu") -> "Codec":
+    def from_pretrained(cls, directory: str | Path = "default", map_location: str | torch.device = "cpu") -> Codec:
         """Load a model written by `save_pretrained`; "default" is the model embedded in the package."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        if not isinstance(directory, (str, os.PathLike)):
-            raise TypeError(f"from_pretrained takes a model directory or 'default', got {type(directory).__name__}")
-
-        if str(directory) == "default" and not (model_directory("default") / CONFIG_FILE).is_file():
-            raise AudioCodecError("no default model is embedded in this installation; pass a model directory")
-        directory = model_directory(directory)
-        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise AudioCodecError(f"{directory}: not a model directory ({path.name} is missing)")
-        try:
-            meta = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        if type(version) is not int or version not in (FORMAT_VERSION, INT8_FORMAT_VERSION):  # not true, 2.0
-            raise AudioCodecError(f"{config_path}: unsupported model format version {version!r}")
-        if not isinstance(meta.get("config"), dict):
-            raise AudioCodecError(f"{config_path}: not a valid model config (its 'config' is not a mapping)")
-        try:
-            config = CodecConfig.from_dict(meta["config"], where="config")
-            model = cls(config)
-        except (ValueError, TypeError) as error:  # ConfigError, or a layout the modules refuse
-            raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
-        try:
-            state = load_file(str(weights_path), device=str(map_location))
-        except (SafetensorError, OSError) as error:
-            raise AudioCodecError(f"{weights_path}: unreadable weights ({error})") from None
-        model.load_weights(state, source=str(weights_path))
-        recorded = meta.get("model_id")
-        if recorded is None and version == INT8_FORMAT_VERSION:  # 8-bit damage can decode plausibly
-            raise AudioCodecError(f"{config_path}: not a valid model config (it has no model_id)")
-        if recorded is not None and recorded != model.model_id():  # a changed byte changes every code it decodes
-            raise AudioCodecError(f"{directory}: damaged model: its weights are not those of the model "
-                                  f"{recorded} its config records")
-        return model.eval()
+        return persistence.from_pretrained(cls, directory, map_location)
 
     @classmethod
-    def from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> "Codec":
-        """A model of `config` with `state` loaded (`load_weights`): the model a `stored_state` loads as, whose
-        id and codes are those of the file it will be written to. `source` names the state in errors."""
-        model = cls(config)
-        model.load_weights(state, source=source)
-        return model
+    def from_state(cls, config: CodecConfig, state: dict[str, torch.Tensor], source: str) -> Codec:
+        """A model of `config` with `state` loaded (`persistence.from_state`)."""
+        return persistence.from_state(cls, config, state, source)
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str = "weights") -> None:
-        """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line.
-
-        The quantizer's derivable training state may be missing (a compact export): it is rebuilt. Tensors are
-        converted to the model's dtypes (a compact export stores float16, or int8 with scales).
-        """
-        state = int8_weights.dequantize(state, source)
-        derivable = self._derivable_keys()
-        own = self.state_dict()
-        problems = _key_mismatch({k: v for k, v in own.items() if k not in derivable or k in state}, state)
-        if problems:
-            raise ModelMismatchError(f"{source} do not fit this model: {problems}")
-        broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if broken:  # the model would decode silence or full-scale noise, without a word
-            raise ModelMismatchError(f"{source}: damaged weights: {_abbreviate(sorted(broken))} hold NaN or "
-                                     f"infinite values")
-        self.load_state_dict(state, strict=False)
-        if derivable - set(state):
-            self.quantizer.restore_training_state()
-
-    def _derivable_keys(self) -> set[str]:
-        """This model's state-dict keys that a compact export leaves out and loading rebuilds."""
-        return {"quantizer." + key for key in self.quantizer.derivable_state_keys()}
-
-    def _compact_state(self, state: dict[str, torch.Tensor], int8: bool) -> dict[str, torch.Tensor]:
-        """`state` without the derivable keys, floating tensors in float16 except counts (which can exceed
-        float16's range and set the entropy coder's tables) and int8 scales (rounded from the float32 weights,
-        so that writing a loaded int8 model again gives back its integers and, but for a last bit, its scales)."""
-        derivable = self._derivable_keys()
-        state = {k: v for k, v in state.items() if k not in derivable}
-        if int8:
-            state = int8_weights.quantize(state)
-        exact = ("code_frequencies", "cluster_usage", int8_weights.SCALE_SUFFIX)
-        return {k: v.half() if v.is_floating_point() and not k.endswith(exact) else v for k, v in state.items()}
+        """`load_state_dict` whose error lists missing, unexpected and misshapen keys in one line
+        (`persistence.load_weights`)."""
+        persistence.load_weights(self, state, source)
 
     @classmethod
-    def from_encodec(cls, path: str | Path, variant: str) -> "Codec":
+    def from_encodec(cls, path: str | Path, variant: str) -> Codec:
         """Load a state-dict file as EnCodec publishes them (`encodec_24khz-*.th`, `encodec_48khz-*.th`)."""
-        from .encodec import convert_encodec_state
+        return encodec.from_encodec(cls, path, variant)
 
-        presets = {"24khz": CodecConfig.encodec_24khz, "48khz": CodecConfig.encodec_48khz}
-        if variant not in presets:
-            raise ValueError(f"variant must be '24khz' or '48khz', got {variant!r}")
-        path = Path(path)
-        if not path.is_file():
-            raise AudioCodecError(f"{path}: no such EnCodec weights file")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for a foreign or damaged file
-            raise AudioCodecError(f"{path}: not a PyTorch state-dict file ({type(error).__name__})") from None
-        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                  for k, v in state.items()):
-            raise ModelMismatchError(f"{path}: expected a state dict of tensors")
-        model = cls(presets[variant]())
-        network, quantizer = convert_encodec_state(state)
-        own_network = {k: v for k, v in model.state_dict().items()
-                       if not k.startswith("quantizer.") and k != "code_frequencies"}
-        problems = _key_mismatch(own_network, network)
-        if problems:
-            raise ModelMismatchError(f"{path} is not an EnCodec {variant} checkpoint: {problems}")
-        model.load_state_dict(network, strict=False)
-        model.quantizer.load_encodec_state_dict(quantizer)
-        return model.eval()
+    @property
+    def prepared(self) -> bool:
+        """Whether `prepare_for_inference` folded the weights (such a model is not saved)."""
+        return self._inference_id is not None
 
     def model_id(self) -> str:
-        """A short hash of the config and every weight: the identity written into compressed files.
-
-        Of the quantizer's config only what decoding depends on is hashed (kind, levels, codes): a new training
-        option must not change the identity of existing models, or their compressed files would stop decoding.
-        """
+        """A short hash of the config and every weight, written into compressed files (`identity.model_id`);
+        a prepared model answers with the id it had before its weights were folded."""
         if self._inference_id is not None:
             return self._inference_id
-        config = self.config.to_dict()
-        config["quantizer"] = {key: config["quantizer"][key] for key in ("kind", "n_q", "bins")}
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-        for name, tensor in sorted(self.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return identity.model_id(self.config, self.state_dict())
 
     # -- helpers -----------------------------------------------------------------------------------------------
-    def _check_audio(self, wav: Any, allow_empty: bool = False) -> None:
+    def check_audio(self, wav: Any, allow_empty: bool = False) -> None:
         """Refuse what is not float audio `[B, channels, T]`; `allow_empty`: T may be 0 (a streaming push)."""
         if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
             shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
@@ -567,15 +352,3 @@ class Codec(nn.Module):
         scale = 1e-8 + volume
         return wav / scale, scale.view(-1)
 
-
-def _key_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
-    """'missing keys: ...; unexpected keys: ...; wrong shapes: ...' for what differs, or '' if nothing does."""
-    missing = sorted(set(own) - set(given))
-    unexpected = sorted(set(given) - set(own))
-    misshapen = sorted(k for k in set(own) & set(given) if own[k].shape != given[k].shape)
-    return "; ".join(f"{label}: {_abbreviate(keys)}" for label, keys in
-                     (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen)) if keys)
-
-
-def _abbreviate(keys: list[str], limit: int = 6) -> str:
-    return ", ".join(keys[:limit]) + (f" (and {len(keys) - limit} more)" if len(keys) > limit else "")

@@ -96,8 +96,10 @@ def run_export(args: argparse.Namespace) -> int:
     import math
 
     from ..errors import AudioCodecError, OutputExistsError
+    from ..model import Codec
     from ..model.int8_weights import MIN_ELEMENTS, holds_int8
-    from ..model.codec import CONFIG_FILE, WEIGHTS_FILE, Codec, model_directory
+    from ..model.persistence import WEIGHTS_FILE
+    from ..pretrained import CONFIG_FILE, model_directory
     from .code_counts import count_codes
 
     output = Path(args.output)
@@ -145,8 +147,10 @@ def _export_source(name: str):
     from safetensors import safe_open
 
     from ..errors import AudioCodecError
+    from ..model import Codec, CodecConfig
     from ..model.int8_weights import holds_int8
-    from ..model.codec import CONFIG_FILE, WEIGHTS_FILE, Codec, CodecConfig, model_directory
+    from ..model.persistence import WEIGHTS_FILE
+    from ..pretrained import CONFIG_FILE, model_directory
     from .checkpoint import load_latest
 
     source = Path(name)

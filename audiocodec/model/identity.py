@@ -1,0 +1,25 @@
+"""A model's identity: the short hash written into every `.ac` file it codes, checked before decoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+
+from .config import CodecConfig
+
+
+def model_id(config: CodecConfig, state: dict[str, torch.Tensor]) -> str:
+    """A short hash of the config and every weight: the identity written into compressed files.
+
+    Of the quantizer's config only what decoding depends on is hashed (kind, levels, codes): a new training
+    option must not change the identity of existing models, or their compressed files would stop decoding.
+    """
+    config = config.to_dict()
+    config["quantizer"] = {key: config["quantizer"][key] for key in ("kind", "n_q", "bins")}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
