@@ -13,3 +13,5 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 64
 MAX_CODEBOOKS = 256
 MAX_BINS = 1 << 16
+#: Bounds of a file's level gain (`Header.gain`, `io.loudness.level_gain`): +-60 dB.
+MIN_GAIN, MAX_GAIN = 1e-3, 1e3

@@ -1,7 +1,7 @@
-"""Coding long audio three ways: whole, in chunks (`audiocodec.chunked`), and through the streaming runner.
+"""Coding long audio three ways: whole, in chunks (`audiocodec.coding.chunked`), and through the streaming runner.
 
-`audiocodec compress` / `decompress` code audio longer than twice `api.CHUNK_SECONDS` (10 s) in chunks, to bound
-memory. This prints, for each way, the encode and decode real-time factors (seconds of audio per second of
+`audiocodec compress` / `decompress` code audio longer than twice `coding.signal.CHUNK_SECONDS` (10 s) in chunks,
+to bound memory. This prints, for each way, the encode and decode real-time factors (seconds of audio per second of
 compute, medians over --repeats), the peak resident memory of the process, and whether the codes equal the
 whole-signal codes. Each way runs in its own fresh process, so that one way's memory peak does not hide another's;
 their order rotates from round to round (--rounds), and the table gives the medians over rounds.
@@ -58,14 +58,13 @@ def noise(codec, seconds: float) -> torch.Tensor:
 
 def run_one(args) -> dict:
     """Times one way in this process; prints a JSON line."""
-    from audiocodec import api
-    from audiocodec.coding import chunked
+    from audiocodec.coding import chunked, signal
 
     torch.set_num_threads(args.threads)
     codec = load_model(args.model)
     wav = noise(codec, args.seconds)
-    chunk = int(api.CHUNK_SECONDS * codec.sample_rate)
-    chunk_frames = int(api.CHUNK_SECONDS * codec.frame_rate)
+    chunk = int(signal.CHUNK_SECONDS * codec.sample_rate)
+    chunk_frames = int(signal.CHUNK_SECONDS * codec.frame_rate)
 
     def encode():
         if args.one == "whole":

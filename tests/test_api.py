@@ -1,16 +1,16 @@
 import json
 import subprocess
 import sys
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_codec
 
 from audiocodec.api import compress, decompress
 from audiocodec.errors import AudioReadError, ModelMismatchError
-from tiny_models import tiny_codec
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -126,7 +126,8 @@ def test_bad_audio_is_refused():
         compress(np.zeros(10, dtype=np.float32), 0, model=codec)
     with pytest.raises(ValueError, match="sample_rate must be an integer"):
         compress(np.zeros(10, dtype=np.float32), 8000.5, model=codec)
-    with pytest.raises(ValueError, match=r"at most 64 channels, got shape \(800, 2\); it looks like \[time, channels\]"):
+    with pytest.raises(ValueError,
+                       match=r"at most 64 channels, got shape \(800, 2\); it looks like \[time, channels\]"):
         compress(np.zeros((800, 2), dtype=np.float32), 8000, model=codec)
     for dtype in (bool, np.complex64, np.uint16):
         with pytest.raises(ValueError, match="audio must hold real samples|signed integer PCM"):
@@ -176,15 +177,15 @@ def _spy(monkeypatch, owner, name: str, calls: list) -> None:
 def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch, changes):
     """Causal models code long audio in chunks (`audiocodec.chunked`); models it cannot run so (a decoder that
     looks ahead, an activation it does not know to be pointwise) code it whole."""
-    from audiocodec import api
     from audiocodec.coding import chunked as chunked_module
+    from audiocodec.coding import signal
 
     codec = tiny_codec(causal=True, **changes)
     wav = 0.1 * torch.randn(1, 8000 * 25 + 11)
-    monkeypatch.setattr(api, "CHUNK_SECONDS", 10_000.0)  # whole-signal path
+    monkeypatch.setattr(signal, "CHUNK_SECONDS", 10_000.0)  # whole-signal path
     whole = compress(wav, 8000, model=codec)
     whole_audio, _ = decompress(whole, model=codec)
-    monkeypatch.setattr(api, "CHUNK_SECONDS", 2.0)  # 25 s > 2 x 2 s: in chunks
+    monkeypatch.setattr(signal, "CHUNK_SECONDS", 2.0)  # 25 s > 2 x 2 s: in chunks
     calls = []
     for name in ("encode_in_chunks", "decode_in_chunks"):
         _spy(monkeypatch, chunked_module, name, calls)
@@ -253,7 +254,7 @@ def test_library_misuse_gets_errors_that_say_what_to_do():
 
 def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
     from audiocodec.format import bitstream
-    from audiocodec.api import level_gain
+    from audiocodec.io.loudness import level_gain
 
     codec = tiny_codec()
     t = torch.arange(8000) / 8000
@@ -280,7 +281,7 @@ def test_audio_outside_the_loudness_range_is_coded_at_its_level_and_restored():
 
 def test_loud_audio_is_brought_down_and_any_channel_count_is_measured():
     from audiocodec.format import bitstream
-    from audiocodec.api import level_gain
+    from audiocodec.io.loudness import level_gain
 
     t = torch.arange(8000) / 8000
     tone = 0.3 * torch.sin(2 * torch.pi * 440 * t)[None]  # -14.2 LUFS

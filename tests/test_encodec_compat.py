@@ -87,7 +87,8 @@ def test_encodec_weights_compress_from_the_command_line_with_encodecs_codes(chec
     import numpy as np
     import soundfile as sf
 
-    from audiocodec import api, cli
+    from audiocodec import cli
+    from audiocodec.format.header import read_codes
 
     reference, path = checkpoints[variant]
     model_dir = tmp_path / "model"
@@ -101,7 +102,7 @@ def test_encodec_weights_compress_from_the_command_line_with_encodecs_codes(chec
                      "--model", str(model_dir)]) == 0
     data = (tmp_path / "in.ac").read_bytes()
     codec = Codec.from_pretrained(model_dir)
-    header, codes = api.read_codes(data, codec)
+    header, codes = read_codes(data, codec)
     assert header.gain is None and header.model_id == codec.model_id()
     reference.set_target_bandwidth(6.0)
     with torch.no_grad():

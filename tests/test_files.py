@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from tiny_models import tiny_codec
 
 from audiocodec import api
-from audiocodec.coding import chunked, files
-from audiocodec.io.audio import AudioSource, BlockResampler, read_audio, resample
+from audiocodec.coding import chunked, files, signal
 from audiocodec.errors import AudioReadError
+from audiocodec.format.header import check_duration
+from audiocodec.io.audio import AudioSource, BlockResampler, read_audio, resample
 from audiocodec.io.loudness import LoudnessMeter, integrated_loudness
-from tiny_models import tiny_codec
 
 
 def _in_random_blocks(x: torch.Tensor, seed: int):
@@ -170,7 +171,7 @@ def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tm
     from audiocodec.io.audio import resampling_ratio
 
     codec, rate = tiny_codec(causal=True), 44101
-    limit = 2 * api.CHUNK_SECONDS * codec.sample_rate
+    limit = 2 * signal.CHUNK_SECONDS * codec.sample_rate
     o, n = resampling_ratio(rate, codec.sample_rate)
     length = next(t for t in range(int(limit * rate / 8000) - 50, int(limit * rate / 8000) + 50)
                   if (-(-t * n // o) > limit) != (-(-t * Fraction(8000, rate)) > limit))
@@ -178,7 +179,7 @@ def test_the_chunked_path_is_chosen_on_the_resampled_length_api_compress_sees(tm
     calls = []
     monkeypatch.setattr(files, "encode_chunks", lambda *args: calls.append(1) or chunked.encode_chunks(*args))
     files.compress_file(AudioSource(tmp_path / "in.wav"), codec)
-    assert bool(calls) == api.in_chunks(codec, len(resample(torch.zeros(length), rate, 8000)))
+    assert bool(calls) == signal.in_chunks(codec, len(resample(torch.zeros(length), rate, 8000)))
 
 
 def test_a_model_with_segments_codes_a_long_file_one_segment_at_a_time(tmp_path, chunked_api, monkeypatch):
@@ -231,7 +232,7 @@ def test_audio_longer_than_a_ac_file_holds_is_refused_before_any_work(tmp_path, 
     sf.write(tmp_path / "half.wav", np.full(13 * 3600, 0.1, np.float32), 1, subtype="FLOAT")
     with pytest.raises(AudioReadError, match="13.0 hours of audio make more code frames than a .ac file holds"):
         files.compress_file(AudioSource(tmp_path / "half.wav"), segmented)
-    api.check_duration(11 * 3600, 1, segmented)  # 22 hours of frames fit
+    check_duration(11 * 3600, 1, segmented)  # 22 hours of frames fit
 
 
 def test_upsampling_a_very_low_rate_resamples_bounded_pieces():

@@ -20,11 +20,13 @@ import torch
 
 from .. import api
 from ..errors import AudioReadError, InvalidArgumentError
+from ..format.header import check_duration, pack, read_encoded
 from ..io.audio import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
-from ..io.loudness import LoudnessMeter
+from ..io.loudness import LOUDNESS_RANGE, LoudnessMeter, metered_gain
 from ..model import Codec, EncodedAudio
 from ..model.segmented import decoded_segments, encode_segments
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
+from .signal import CHUNK_SECONDS, decode_encoded, in_chunks, is_long, progress_bar
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0
@@ -46,10 +48,10 @@ class _Reading:
 
 
 def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> tuple[bytes, float]:
-    """The bytes of the `.ac` file for `source` at the model's bandwidth and `api.LOUDNESS_RANGE`, and the
+    """The bytes of the `.ac` file for `source` at the model's bandwidth and `LOUDNESS_RANGE`, and the
     input's largest absolute sample (a warning beyond full scale is the caller's)."""
     try:
-        api.check_duration(source.frames, source.sample_rate, model)
+        check_duration(source.frames, source.sample_rate, model)
     except InvalidArgumentError as error:
         raise AudioReadError(f"{source.name}: {error}") from None
     reading = _Reading(source)
@@ -60,37 +62,37 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
     meter = LoudnessMeter(model.sample_rate)
     for audio in _in_model_format(reading, model):  # first pass: the level
         meter.push(audio)
-    gain = None if model.config.normalize else api.metered_gain(meter, api.LOUDNESS_RANGE)
+    gain = None if model.config.normalize else metered_gain(meter, LOUDNESS_RANGE)
     blocks = (audio[None] if gain is None else audio[None] * gain  # second pass: the codes
               for audio in _in_model_format(reading, model))
     with torch.inference_mode():
         if model.segment_length is None:
-            step = encoder_chunk_length(model, int(api.CHUNK_SECONDS * model.sample_rate))
-            chunks = api.progress_bar(_rechunk(blocks, step), progress, "encoding", -(-meter.length // step))
+            step = encoder_chunk_length(model, int(CHUNK_SECONDS * model.sample_rate))
+            chunks = progress_bar(_rechunk(blocks, step), progress, "encoding", -(-meter.length // step))
             codes, scales = encode_chunks(model, chunks), None
         else:
             codes, scales = encode_segments(model, blocks, meter.length,
-                                            lambda segments: api.progress_bar(segments, progress, "encoding"))
+                                            lambda segments: progress_bar(segments, progress, "encoding"))
     encoded = EncodedAudio(codes, scales, meter.length)
-    return (api.pack(model, encoded, model.bandwidth, source.sample_rate, source.channels, source.frames_read, gain),
+    return (pack(model, encoded, model.bandwidth, source.sample_rate, source.channels, source.frames_read, gain),
             reading.peak)
 
 
 def decompress_file(data: bytes, output: str | Path, model: Codec, progress: bool = False) -> int:
     """Decode `.ac` bytes into the audio file `output` (16-bit WAV or FLAC, `audio_io.AudioSink`); the number
     of samples clipped to full scale."""
-    header, encoded = api.read_encoded(data, model)
+    header, encoded = read_encoded(data, model)
     if not in_blocks(model, header.length):
-        wav = api.decode_encoded(model, header, encoded, progress)
+        wav = decode_encoded(model, header, encoded, progress)
         return write_audio(output, wav.numpy(), header.original_rate)
     with torch.inference_mode():
         if model.segment_length is None:
-            frames = int(api.CHUNK_SECONDS * model.frame_rate)
+            frames = int(CHUNK_SECONDS * model.frame_rate)
             decoded = (part[0] for part in decoded_chunks(
-                model, encoded, frames, lambda steps: api.progress_bar(steps, progress, "decoding")))
+                model, encoded, frames, lambda steps: progress_bar(steps, progress, "decoding")))
         else:
             pieces = decoded_segments(model, encoded)
-            decoded = (part[0].float().cpu() for part in api.progress_bar(
+            decoded = (part[0].float().cpu() for part in progress_bar(
                 pieces, progress, "decoding", len(model.segments(encoded.length)) + 1))
         if header.gain is not None:
             decoded = (part / header.gain for part in decoded)
@@ -108,8 +110,8 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
 
 def in_blocks(model: Codec, length: int) -> bool:
     """Whether a file of `length` samples at the model's rate is coded block by block: long audio, and a model
-    that codes in chunks (`api.in_chunks`, as `api.compress` does) or in segments (`segmented`)."""
-    return api.in_chunks(model, length) or (api.is_long(model, length) and model.segment_length is not None)
+    that codes in chunks (`in_chunks`, as `api.compress` does) or in segments (`segmented`)."""
+    return in_chunks(model, length) or (is_long(model, length) and model.segment_length is not None)
 
 
 def _in_model_format(reading: _Reading, model: Codec) -> Iterator[torch.Tensor]:

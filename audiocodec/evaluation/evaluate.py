@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from .. import api
-from ..format import bitstream
-from ..io.audio import read_audio, remix, resample
 from ..errors import AudioReadError
+from ..format import bitstream
+from ..format.header import read_codes
+from ..io.audio import read_audio, remix, resample
 from ..model import Codec
 from .dataset import UNKNOWN, Item, Skipped
-from .metrics import (MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance,
-                      stoi)
+from .metrics import MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance, stoi
 
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_distance", "stft_distance")
 SPEECH_MODES = ("auto", "all", "none")
@@ -81,7 +81,7 @@ class AudiocodecRunner:
     def round_trip(self, wav: torch.Tensor, sample_rate: int, kbps: float) -> Decoded:
         data = api.compress(wav, sample_rate, model=self.model, bandwidth=kbps)
         if kbps == max(self.model.bandwidths):
-            _, codes = api.read_codes(data, self.model)
+            _, codes = read_codes(data, self.model)
             for level, row in enumerate(codes):
                 self.code_counts[level] += np.bincount(row, minlength=self.code_counts.shape[1])
         audio, rate = api.decompress(data, model=self.model)

@@ -25,7 +25,7 @@ import zlib
 from typing import Any, Callable
 
 from ..errors import FormatError
-from ..limits import MAX_BINS, MAX_CHANNELS, MAX_CODEBOOKS, MAX_SAMPLE_RATE, MAX_SECONDS
+from ..limits import MAX_BINS, MAX_CHANNELS, MAX_CODEBOOKS, MAX_GAIN, MAX_SAMPLE_RATE, MAX_SECONDS, MIN_GAIN
 
 MAGIC = b"ACDC"
 VERSION = 2
@@ -39,8 +39,6 @@ MAX_HEADER_BYTES = 1 << 20
 #: Segment volumes (RMS, floored at 1e-8 by the model) must lie here: float32 keeps them exact enough, and decoded
 #: audio multiplied by them stays finite.
 MIN_SCALE, MAX_SCALE = 1e-30, 1e30
-#: Bounds of a file's level gain (`Header.gain`): +-60 dB.
-MIN_GAIN, MAX_GAIN = 1e-3, 1e3
 #: The integer fields of a version-2 header, in file order (then frame_rate and bandwidth as f32).
 _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "original_rate", "original_channels",
                 "original_length")
@@ -68,7 +66,7 @@ class Header:
     fixed_width: the payload packs each code in a fixed number of bits (`entropy.pack_fixed`) instead of
         range-coding it, because that was smaller; version-2 files only.
     gain: the factor the audio was multiplied by before coding, to bring its loudness within the range the
-        model was trained on (`api.level_gain`); decoding divides by it. None: the audio was coded as it was.
+        model was trained on (`io.loudness.level_gain`); decoding divides by it. None: the audio was coded as it was.
     model_name: the model's `config.name`, in version-1 files only (None otherwise).
     """
 

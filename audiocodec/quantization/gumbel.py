@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .kmeans import kmeans
-from .nearest import negative_distances, nearest_codes
+from .nearest import nearest_codes, negative_distances
 
 
 @dataclasses.dataclass

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..io.atomic import atomic_path
 from ..errors import AudioCodecError
+from ..io.atomic import atomic_path
 
 log = logging.getLogger("audiocodec.train")
 PATTERN = "checkpoint_*.pt"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.audio import read_audio, to_model_format
 from ..errors import AudioCodecError, AudioReadError
+from ..io.audio import read_audio, to_model_format
 from ..model import Codec
 from .data import list_audio
 

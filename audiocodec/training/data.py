@@ -17,8 +17,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..io.audio import WHOLE_READ_FORMATS, files_below, read_manifest, to_model_format
 from ..errors import AudioCodecError
+from ..io.audio import WHOLE_READ_FORMATS, files_below, read_manifest, to_model_format
 
 #: A file whose largest sample is at most this is silence, skipped.
 SILENCE = 1e-5

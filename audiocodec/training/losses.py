@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 MEL_SCALES = ("linear", "log")
 ADVERSARIAL_LOSSES = ("hinge", "lsgan")
 

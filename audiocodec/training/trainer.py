@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
-from ..io.atomic import atomic_path
-from ..pretrained import model_directory
 from ..errors import AudioCodecError, ConfigError, ModelMismatchError, NonFiniteError
 from ..evaluation.health import codebook_health
 from ..evaluation.metrics import mel_distance, si_sdr
+from ..io.atomic import atomic_path
 from ..model import Codec, CodecConfig
+from ..pretrained import model_directory
 from .balancer import Balancer
 from .checkpoint import has_checkpoints, load_latest, save_checkpoint
 from .config import TrainConfig, check_device
