@@ -1,14 +1,18 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
+# One version string: audiocodec.__version__, read here without importing the package.
+VERSION = re.search(r'^__version__ = "([^"]+)"$', (ROOT / "audiocodec" / "__init__.py").read_text(encoding="utf-8"),
+                    re.MULTILINE).group(1)
 # `audiocodec eval`: PESQ-wb, STOI and the figures; the tests need them too.
 EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"]
 
 setup(
     name="audiocodec",
-    version="0.1.0",
+    version=VERSION,
     description="EnCodec-style neural audio codec with correct EMA codebook learning",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -38,6 +42,8 @@ setup(
         "data": ["music21>=9"],
         "test": [
             "pytest>=7",
+            # `ruff check .` passes on the whole tree (ruff.toml); tests/test_lint.py runs it.
+            "ruff>=0.5",
             "hypothesis>=6.80",
             # The oracle for EnCodec compatibility tests and the codebook benchmark's baseline.
             "encodec==0.1.1",

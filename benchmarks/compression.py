@@ -21,9 +21,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiocodec.format import bitstream
 from audiocodec.api import compress, default_model
 from audiocodec.cli.common import SAMPLE
+from audiocodec.format import bitstream
 
 
 def load(model_dir: str | None):
@@ -69,8 +69,8 @@ def main() -> None:
         data = compress(torch.from_numpy(wav.T), rate, model=model, bandwidth=bandwidth)
         header, payload = bitstream.unpack(data)
         fixed = header.n_q * header.frames * np.log2(header.bins) / 8
-        print(f"| {bandwidth:g} | {header.n_q} | {len(payload)} | {fixed:.0f} | {100 * (1 - len(payload) / fixed):.1f}% "
-              f"| {8 * len(data) / (len(wav) / rate) / 1000:.2f} |")
+        print(f"| {bandwidth:g} | {header.n_q} | {len(payload)} | {fixed:.0f} "
+              f"| {100 * (1 - len(payload) / fixed):.1f}% | {8 * len(data) / (len(wav) / rate) / 1000:.2f} |")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -22,11 +22,11 @@ import torch
 
 from audiocodec import Codec
 from audiocodec.api import default_model
-from audiocodec.io.audio import read_audio, to_model_format
 from audiocodec.cli.common import SAMPLE
 from audiocodec.errors import AudioReadError
 from audiocodec.evaluation.dataset import find_items, select
 from audiocodec.evaluation.metrics import MEL_FFT_SIZE, mel_distance, min_length, si_sdr
+from audiocodec.io.audio import read_audio, to_model_format
 
 
 def main() -> None:
@@ -110,7 +110,8 @@ class BandErrors:
         print("| band (Hz) | energy share | signal / error (dB) | mean frame energy error (dB) |")
         print("|---|---|---|---|")
         for k, (low, high) in enumerate(zip(self.edges, self.edges[1:])):
-            ratio = 10 * math.log10(self.signal[k] / self.error[k]) if self.error[k] and self.signal[k] else float("nan")
+            measured = self.error[k] and self.signal[k]
+            ratio = 10 * math.log10(self.signal[k] / self.error[k]) if measured else float("nan")
             print(f"| {low}-{high} | {100 * self.signal[k] / total:.1f}% | {ratio:.1f} | "
                   f"{self.level_error[k] / max(1, self.files[k]):.1f} |")
 

@@ -15,7 +15,6 @@ import statistics
 import time
 
 import torch
-
 from long_files import add_model_arguments, load_model, noise
 
 CHUNKS_MS = (20, 80, 320)

@@ -7,10 +7,10 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_codec
 
 from audiocodec.api import compress, decompress
 from audiocodec.errors import AudioReadError, ModelMismatchError
+from tiny_models import tiny_codec
 
 
 @pytest.mark.parametrize("channels", [1, 2])

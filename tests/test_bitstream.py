@@ -10,9 +10,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiocodec.format import bitstream, entropy
 from audiocodec.api import compress, decompress
 from audiocodec.errors import AudioCodecError, FormatError
+from audiocodec.format import bitstream, entropy
 from tiny_models import tiny_codec
 
 CODEC = tiny_codec()

@@ -86,8 +86,8 @@ def test_bad_audio_inputs(files, tmp_path, name, message):
 
 
 def test_a_damaged_mp3_is_not_called_missing(tmp_path):
-    from audiocodec.io.audio import read_audio
     from audiocodec.errors import AudioReadError
+    from audiocodec.io.audio import read_audio
 
     (tmp_path / "fake.mp3").write_bytes(b"ID3" + bytes(100))  # libsndfile: "File does not exist or is not a regular
     with pytest.raises(AudioReadError, match=r"fake.mp3: not a readable audio file \(damaged or unsupported data\)$"):
@@ -348,8 +348,8 @@ def test_a_folder_is_coded_file_by_file_into_the_same_layout(files, tmp_path):
 
 def test_a_link_in_the_output_folder_to_an_input_is_refused_even_with_force(tmp_path):
     """Written through, the link would replace the recording with the other file's bytes."""
-    from audiocodec.errors import AudioCodecError
     from audiocodec.cli.folders import plan
+    from audiocodec.errors import AudioCodecError
 
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
@@ -415,8 +415,8 @@ def test_devices_and_empty_names_are_refused_as_inputs(files, tmp_path):
 
 
 def test_a_folder_where_an_output_file_goes_is_refused_before_any_work(tmp_path):
-    from audiocodec.errors import AudioCodecError
     from audiocodec.cli.folders import plan
+    from audiocodec.errors import AudioCodecError
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.wav").write_bytes(b"a recording")

@@ -9,9 +9,9 @@ import soundfile as sf
 import torch
 
 from audiocodec import Codec, api
-from audiocodec.format import entropy
 from audiocodec.cli.common import SAMPLE
 from audiocodec.evaluation.metrics import mel_distance, si_sdr
+from audiocodec.format import entropy
 from audiocodec.pretrained import PRETRAINED_DIR
 
 DEFAULT = PRETRAINED_DIR / "default"

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from tiny_models import tiny_codec
 
 from audiocodec import api
 from audiocodec.coding import chunked, files, signal
@@ -13,6 +12,7 @@ from audiocodec.errors import AudioReadError
 from audiocodec.format.header import check_duration
 from audiocodec.io.audio import AudioSource, BlockResampler, read_audio, resample
 from audiocodec.io.loudness import LoudnessMeter, integrated_loudness
+from tiny_models import tiny_codec
 
 
 def _in_random_blocks(x: torch.Tensor, seed: int):

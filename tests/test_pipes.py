@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiocodec.errors import AudioReadError
 from audiocodec.io import audio as audio_io
 from audiocodec.io.audio import AudioSink, AudioSource, wav_header, write_audio
-from audiocodec.errors import AudioReadError
 
 
 class _Stdout:

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from types import FrameType
 from typing import Sequence
 
 from .. import __version__
@@ -61,7 +62,7 @@ class _Terminated(BaseException):
         self.signum = signum
 
 
-def _terminated(signum, frame) -> None:
+def _terminated(signum: int, frame: FrameType | None) -> None:
     raise _Terminated(signum)
 
 

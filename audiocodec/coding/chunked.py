@@ -15,7 +15,7 @@ memory (`benchmarks/long_files.py`, docs/performance.md). Outputs equal the whol
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +23,12 @@ from torch import nn
 from ..modules.lstm import ConvLSTM
 from ..modules.seanet import run_layers
 from ..modules.streamable import Streaming, streaming_kind
+
+if TYPE_CHECKING:
+    from ..model import Codec, EncodedAudio
+
+#: Wraps the range of chunk starts (`iter`, or a progress bar).
+Progress = Callable[[range], Iterable[int]]
 
 
 def input_start(layer: nn.Module, start: int) -> int:
@@ -133,7 +139,7 @@ class ChunkedRunner:
         return self.after.push(y)
 
 
-def runs_in_chunks(codec) -> bool:
+def runs_in_chunks(codec: Codec) -> bool:
     """Whether `codec` (a causal model without segments or normalisation) can code in chunks."""
     from .streaming import check_streamable
 
@@ -145,7 +151,8 @@ def runs_in_chunks(codec) -> bool:
     return True
 
 
-def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter, bandwidth: float | None = None):
+def encode_in_chunks(codec: Codec, wav: torch.Tensor, chunk_length: int, progress: Progress = iter,
+                     bandwidth: float | None = None) -> EncodedAudio:
     """`codec.encode(wav, bandwidth)` (`runs_in_chunks(codec)`), holding about `chunk_length` samples'
     activations at a time; `progress` wraps the range of chunk starts (a progress bar)."""
     from ..model import EncodedAudio
@@ -155,12 +162,12 @@ def encode_in_chunks(codec, wav: torch.Tensor, chunk_length: int, progress=iter,
     return EncodedAudio(encode_chunks(codec, chunks, bandwidth), None, wav.shape[-1])
 
 
-def encoder_chunk_length(codec, wanted: int) -> int:
+def encoder_chunk_length(codec: Codec, wanted: int) -> int:
     """The chunk length `encode_chunks` takes that is nearest `wanted` (samples)."""
     return _chunk_length(ChunkedRunner(codec.encoder), wanted)
 
 
-def encode_chunks(codec, chunks, bandwidth: float | None = None) -> torch.Tensor:
+def encode_chunks(codec: Codec, chunks: Iterable[torch.Tensor], bandwidth: float | None = None) -> torch.Tensor:
     """The codes `[B, n_q, frames]` of the signal made of `chunks` (`[B, C, t]` each, all of
     `encoder_chunk_length(codec, ...)` samples but the last), at `bandwidth` (None: the codec's)."""
     device = next(codec.parameters()).device
@@ -173,7 +180,7 @@ def encode_chunks(codec, chunks, bandwidth: float | None = None) -> torch.Tensor
     return torch.cat(codes, dim=-1)
 
 
-def decode_in_chunks(codec, encoded, chunk_frames: int, progress=iter) -> torch.Tensor:
+def decode_in_chunks(codec: Codec, encoded: EncodedAudio, chunk_frames: int, progress: Progress = iter) -> torch.Tensor:
     """`codec.decode(encoded)` as float32 on the CPU (`runs_in_chunks(codec)`), `chunk_frames` frames at a time."""
     codes = encoded.codes
     out = torch.empty(codes.shape[0], codec.channels, encoded.length)
@@ -184,7 +191,8 @@ def decode_in_chunks(codec, encoded, chunk_frames: int, progress=iter) -> torch.
     return out
 
 
-def decoded_chunks(codec, encoded, chunk_frames: int, progress=iter):
+def decoded_chunks(codec: Codec, encoded: EncodedAudio, chunk_frames: int,
+                   progress: Progress = iter) -> Iterator[torch.Tensor]:
     """`decode_in_chunks`, one float32 CPU chunk `[B, C, t]` at a time, `encoded.length` samples in all."""
     runner = ChunkedRunner(codec.decoder)
     chunk_frames = _chunk_length(runner, chunk_frames)

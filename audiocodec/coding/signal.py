@@ -7,6 +7,8 @@ rounding and the memory of one chunk.
 
 from __future__ import annotations
 
+from typing import Iterable, TypeVar
+
 import torch
 
 from ..errors import FormatError
@@ -15,6 +17,7 @@ from ..io.audio import remix, resample
 from ..model import Codec, EncodedAudio
 from . import chunked
 
+T = TypeVar("T")
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
 
 
@@ -64,7 +67,7 @@ def decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
                                         lambda steps: progress_bar(steps, progress, "decoding"))
 
 
-def progress_bar(steps, enabled: bool, label: str, total: int | None = None):
+def progress_bar(steps: Iterable[T], enabled: bool, label: str, total: int | None = None) -> Iterable[T]:
     """`steps` (chunks), under a progress bar when `enabled`."""
     if not enabled:
         return steps

@@ -17,12 +17,17 @@ inputs of other lengths); see tests/test_streaming.py.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import torch
 from torch import nn
 
 from ..modules.conv import PaddedConv1d, PaddedConvTranspose1d, extra_padding_for_conv1d, pad1d
 from ..modules.lstm import ConvLSTM
 from ..modules.streamable import Streaming, streaming_kind, sublayers
+
+if TYPE_CHECKING:
+    from ..model import Codec
 
 
 class _ConvState:
@@ -110,7 +115,7 @@ class StreamingRunner:
             return state.add(self._run(module.shortcut, x, final), self._run(module.block, x, final))
         return None if x is None else module(x)  # Streaming.POINTWISE
 
-    def _state(self, module: nn.Module, factory):
+    def _state(self, module: nn.Module, factory: Callable[[], object]) -> object:
         return self.states.setdefault(id(module), factory())
 
     # -- layers -----------------------------------------------------------------------------------------------
@@ -188,7 +193,7 @@ class StreamingEncoder:
     tens of milliseconds in all. Any chunk size works, down to one sample.
     """
 
-    def __init__(self, codec):
+    def __init__(self, codec: Codec):
         check_streamable(codec)
         self.codec = codec
         self.n_q = codec.n_q_for_bandwidth(codec.bandwidth)
@@ -220,7 +225,7 @@ class StreamingDecoder:
     """`push(codes [B, n_q, f]) -> audio [B, C, t]`, then `flush()`; together equal to `Codec.decode` before it
     trims to the original length (`frames * hop_length` samples in all)."""
 
-    def __init__(self, codec):
+    def __init__(self, codec: Codec):
         check_streamable(codec)
         self.codec = codec
         self.runner = StreamingRunner(codec.decoder)
@@ -241,7 +246,7 @@ class StreamingDecoder:
         return torch.zeros(self.batch, self.codec.channels, 0, device=device)
 
 
-def check_streamable(codec) -> None:
+def check_streamable(codec: Codec) -> None:
     """Raises ValueError unless `codec` can run chunk by chunk (here, and in `audiocodec.chunked`)."""
     config = codec.config
     if not config.causal or config.normalize or config.segment is not None:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import fmean
+from typing import Iterable
 
 from .evaluate import METRICS, Evaluation, FileReport
 from .health import LevelHealth, markdown_health
@@ -103,7 +104,7 @@ def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], met
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
-def _mean(values) -> Mean:
+def _mean(values: Iterable[float | None]) -> Mean:
     present = [v for v in values if v is not None]
     return Mean(fmean(present) if present else None, len(present))
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -79,7 +79,7 @@ class AudioSource:
         _check_whole(self.name, log)
         self.frames_read: int | None = None  # once `blocks` has run to the end (an MP3's header can promise more)
 
-    def blocks(self, size: int):
+    def blocks(self, size: int) -> Iterator[torch.Tensor]:
         """Float32 blocks `[channels, t]` of `size` samples (the last one shorter), from the start."""
         try:
             with sf.SoundFile(self._rewound()) as file:

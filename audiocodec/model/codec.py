@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from ..quantization import QuantizerOutput, build_quantizer
 from . import encodec, identity, persistence
 from .config import CodecConfig
 from .segmented import decoded_segments, encode_segments
+
+if TYPE_CHECKING:
+    from ..coding.streaming import StreamingDecoder, StreamingEncoder
 
 
 @dataclasses.dataclass
@@ -190,13 +193,13 @@ class Codec(nn.Module):
         out = self.decode_features(self.quantizer.decode(codes))
         return out if scale is None else out * scale.view(-1, 1, 1)
 
-    def streaming_encoder(self):
+    def streaming_encoder(self) -> StreamingEncoder:
         """A `StreamingEncoder`: `push` chunks, then `flush`; equal to `encode` for causal models."""
         from ..coding.streaming import StreamingEncoder
 
         return StreamingEncoder(self)
 
-    def streaming_decoder(self):
+    def streaming_decoder(self) -> StreamingDecoder:
         """A `StreamingDecoder`: `push` codes, then `flush`; equal to `decode` for causal models."""
         from ..coding.streaming import StreamingDecoder
 

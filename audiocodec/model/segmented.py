@@ -10,9 +10,12 @@ audio are those of `encode` / `decode` exactly, which run through the same code 
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import torch
+
+if TYPE_CHECKING:
+    from .codec import Codec, EncodedAudio
 
 
 class OverlapAdd:
@@ -61,7 +64,7 @@ class OverlapAdd:
         return finished
 
 
-def decoded_segments(codec, encoded) -> Iterator[torch.Tensor]:
+def decoded_segments(codec: Codec, encoded: EncodedAudio) -> Iterator[torch.Tensor]:
     """`codec.decode(encoded)` in pieces `[B, C, t]`, one per segment (one in all for a model without segments),
     `encoded.length` samples together; `encoded` as `decode` checks it."""
     parts = encoded.codes.split(codec.segment_frames(encoded.length), dim=-1)
@@ -77,8 +80,9 @@ def decoded_segments(codec, encoded) -> Iterator[torch.Tensor]:
     yield joiner.flush()[..., :remaining]
 
 
-def encode_segments(codec, blocks: Iterable[torch.Tensor], length: int, progress=iter,
-                    bandwidth: float | None = None):
+def encode_segments(codec: Codec, blocks: Iterable[torch.Tensor], length: int,
+                    progress: Callable[[list[tuple[int, int]]], Iterable[tuple[int, int]]] = iter,
+                    bandwidth: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The codes `[B, n_q, frames]` and scales (`[B, segments]`, or None) of the signal made of `blocks`
     (`[B, C, t]` each, `length` samples together) at `bandwidth` (None: the codec's), coding each segment
     (`codec.segments`; the whole signal for a model without segments) as soon as its samples have come:

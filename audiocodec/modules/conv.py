@@ -32,6 +32,7 @@ layout of their inputs, and the padding below builds time-major outputs from tim
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -199,7 +200,7 @@ class KeptKernel:
         self.keep = False
         self._cached: tuple | None = None
 
-    def get(self, tensors: list[torch.Tensor], build, *key) -> object:
+    def get(self, tensors: list[torch.Tensor], build: Callable[[], object], *key: object) -> object:
         """`build()`, or what it returned last time for the same `tensors` and `key`."""
         if not self.keep or torch.is_grad_enabled() or any(t.is_inference() for t in tensors):
             self._cached = None

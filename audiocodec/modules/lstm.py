@@ -29,7 +29,8 @@ class ConvLSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.resume(x, None)[0]
 
-    def resume(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
+    def resume(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """`(self(x), state after x)`, starting from `state` (None: from the start): the LSTM carries the only
         unbounded memory of a SEANet, which chunked and streaming runs pass from one chunk to the next."""
         x = x.permute(2, 0, 1)
@@ -76,7 +77,8 @@ class LayerwiseLSTM(nn.Module):
             _copy_weights(layer, 0, stack, k)
         return stack
 
-    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         hidden, cell = [], []
         for k, layer in enumerate(self.layers):
             x, (h, c) = layer(x, None if hx is None else (hx[0][k : k + 1], hx[1][k : k + 1]))

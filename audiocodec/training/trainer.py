@@ -24,6 +24,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,6 +46,10 @@ from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss
 from .precision import round_conv_inputs_to_bf16
 from .schedule import CosineSchedule
 from .time_budget import TIMED_STEPS, TimeBudget
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
 
 log = logging.getLogger("audiocodec.train")
 
@@ -280,7 +286,7 @@ class Trainer:
                 writer.close()
         return last
 
-    def _request_stop(self, signum, frame) -> None:
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested = True
 
     def _should_stop(self, budget: TimeBudget | None) -> bool:
@@ -302,7 +308,7 @@ class Trainer:
         time_from = max(self.step + 1, joins)
         return TimeBudget(self.config.optim.time_limit, time_from, self.schedule.warmup, self.clock)
 
-    def _fit_schedule(self, end: int, progress, first: bool) -> None:
+    def _fit_schedule(self, end: int, progress: tqdm | None, first: bool) -> None:
         """End the cosine at `end`, the smallest of the ranks' estimates, so that all agree."""
         if self.distributed:
             value = torch.tensor([float(end)], dtype=torch.float64, device=self.device)
@@ -550,7 +556,7 @@ class Trainer:
         log.info("resumed from step %d", self.step)
 
     # -- logging ----------------------------------------------------------------------------------------------
-    def _log(self, path: Path, writer, metrics: dict) -> None:
+    def _log(self, path: Path, writer: SummaryWriter | None, metrics: dict) -> None:
         with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics) + "\n")
         if writer is not None:

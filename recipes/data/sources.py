@@ -14,8 +14,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np

@@ -129,16 +129,17 @@ def test_a_bandwidth_only_the_baseline_offers_runs_with_audiocodec_na(model_dir,
 
 def test_user_errors_are_one_line(model_dir, corpus, tmp_path, capsys, monkeypatch):
     out = ["--out", str(tmp_path / "out")]
-    assert "no such file or directory" in _error(["eval", "--model", model_dir, "--data", str(tmp_path / "nope"), *out], capsys)
+    model = ["eval", "--model", model_dir]
+    assert "no such file or directory" in _error([*model, "--data", str(tmp_path / "nope"), *out], capsys)
     (tmp_path / "empty").mkdir()
-    assert "no audio files found" in _error(["eval", "--model", model_dir, "--data", str(tmp_path / "empty"), *out], capsys)
+    assert "no audio files found" in _error([*model, "--data", str(tmp_path / "empty"), *out], capsys)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.wav").write_text("not audio")
     err = _error(["eval", "--model", model_dir, "--data", str(tmp_path / "bad"), *out], capsys)
     assert "none of the 1 file(s) could be read" in err and "a.wav" in err
     err = _error(["eval", "--model", model_dir, "--data", str(corpus), "-b", "5", *out], capsys)
     assert "offers 4, 8 kb/s, not 5" in err
-    assert "at least 1" in _error(["eval", "--model", model_dir, "--data", str(corpus), "--max-files", "0", *out], capsys)
+    assert "at least 1" in _error([*model, "--data", str(corpus), "--max-files", "0", *out], capsys)
     assert "not a model directory" in _error(["eval", "--model", str(tmp_path), "--data", str(corpus), *out], capsys)
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "no_pretrained")
     monkeypatch.setattr(api, "_DEFAULT_MODEL", None)

@@ -56,7 +56,8 @@ def test_evaluation_and_training_read_a_manifest_alike(tmp_path):
     (lambda d: d / "missing", "no such file or directory"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no audio files found"),
     (lambda d: _touch(d / "data.csv"), "expected a folder, a .jsonl manifest or a .txt"),
-    (lambda d: (d / "bad.jsonl").write_text('{"path": "a.wav"}\n{oops\n') and d / "bad.jsonl", "bad.jsonl:2: not valid JSON"),
+    (lambda d: (d / "bad.jsonl").write_text('{"path": "a.wav"}\n{oops\n') and d / "bad.jsonl",
+     "bad.jsonl:2: not valid JSON"),
     (lambda d: (d / "nopath.jsonl").write_text('{"file": "a.wav"}\n') and d / "nopath.jsonl", "\"path\" string"),
     (lambda d: (d / "blank.txt").write_text("\n\n") and d / "blank.txt", "lists no files"),
 ])

@@ -84,7 +84,8 @@ def test_evaluate_skips_unreadable_files_and_keeps_examples(tmp_path):
     items = [Item(tmp_path / "broken.wav", "broken.wav", "sounds"), Item(tmp_path / "tone.wav", "tone.wav", "music")]
     result = evaluate(items, [FakeCodec()], [3.0, 8.0], examples=1, example_bandwidth=8.0, progress=False)
     assert [f.name for f in result.files] == ["tone.wav"] and not result.files[0].speech
-    assert [s.name for s in result.skipped] == ["broken.wav"] and "not a readable audio file" in result.skipped[0].reason
+    assert [s.name for s in result.skipped] == ["broken.wav"]
+    assert "not a readable audio file" in result.skipped[0].reason
     assert [(r.bandwidth, r.note is None) for r in result.files[0].results] == [(3.0, False), (8.0, True)]
     (example,) = result.examples
     assert example.bandwidth == 8.0 and example.reference.shape == example.decoded["fake"].shape == (16000,)

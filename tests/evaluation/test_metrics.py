@@ -31,8 +31,8 @@ def test_mismatched_shapes_are_refused():
 
 
 def _speech(seconds: float = 3.0) -> tuple[torch.Tensor, int]:
-    from audiocodec.io.audio import read_audio
     from audiocodec.cli.common import SAMPLE
+    from audiocodec.io.audio import read_audio
 
     wav, rate = read_audio(SAMPLE)  # the bundled speech recording, mono
     return torch.from_numpy(wav[0, : int(seconds * rate)]), rate

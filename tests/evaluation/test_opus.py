@@ -5,14 +5,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiocodec.io.audio import read_audio
 from audiocodec.cli.common import SAMPLE
 from audiocodec.evaluation import EvaluationError
 from audiocodec.evaluation.evaluate import measure
 from audiocodec.evaluation.opus import OpusRunner, check_tools, ogg_packet_sizes
+from audiocodec.io.audio import read_audio
 
-needs_opus = pytest.mark.skipif(shutil.which("opusenc") is None or shutil.which("opusdec") is None,
-                                reason="opus-tools (opusenc, opusdec) not installed: run recipes/install_system_deps.sh")
+needs_opus = pytest.mark.skipif(
+    shutil.which("opusenc") is None or shutil.which("opusdec") is None,
+    reason="opus-tools (opusenc, opusdec) not installed: run recipes/install_system_deps.sh")
 
 
 def _speech(seconds: float = 4.0):

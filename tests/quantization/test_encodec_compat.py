@@ -1,10 +1,10 @@
 """Loaded EnCodec codebooks give EnCodec's codes and vectors bit for bit (the encodec package is the oracle)."""
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import torch
 from encodec.quantization.vq import ResidualVectorQuantizer as EncodecRVQ
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiocodec.errors import ModelMismatchError
 from audiocodec.quantization import ResidualVectorQuantizer

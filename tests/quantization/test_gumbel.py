@@ -10,7 +10,8 @@ from audiocodec.quantization import GumbelCodebook, QuantizerConfig, build_quant
 def _book_on_codes(bins=4, dimension=3):
     book = GumbelCodebook(dimension, bins, kmeans_init=False)
     with torch.no_grad():
-        book.embedding.copy_(10 * torch.eye(bins, dimension) if bins <= dimension else 10 * torch.randn(bins, dimension))
+        start = torch.eye(bins, dimension) if bins <= dimension else torch.randn(bins, dimension)
+        book.embedding.copy_(10 * start)
         book.logit_scale.fill_(10.0)
     return book
 

@@ -90,8 +90,8 @@ def test_loss_falls_and_validation_runs(tmp_path, mel_scale):
 
 
 def test_validation_scores_valid_batches_of_batch_size_segments(tmp_path):
-    from audiocodec.evaluation.metrics import mel_distance, si_sdr
     from audiocodec.evaluation.health import codebook_health
+    from audiocodec.evaluation.metrics import mel_distance, si_sdr
 
     config = tiny_config(tmp_path)
     config.data.valid = str(write_corpus(tmp_path / "valid5", files=5))
@@ -608,10 +608,9 @@ def test_export_keeps_8_bit_weights_and_refuses_what_it_cannot_do(tmp_path, caps
 
 def test_export_recounts_on_the_weights_it_writes(tmp_path):
     """Codes move when weights are rounded to 8 bits: the tables must be those of the model as it will load."""
-    from tiny_models import tiny_codec
-
     from audiocodec import Codec
     from audiocodec.training.code_counts import count_codes
+    from tiny_models import tiny_codec
 
     full = tiny_codec(n_filters=16)
     full.save_pretrained(tmp_path / "full")
