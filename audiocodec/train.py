@@ -3,8 +3,8 @@
 import argparse
 import sys
 
+from .cli.train import add_train_arguments, run_train
 from .errors import AudioCodecError
-from .training.cli import add_train_arguments, run_train
 
 
 def main() -> int:

@@ -27,8 +27,8 @@ COMMAND_MODULES = (
     "audiocodec.cli.commands",
     "audiocodec.cli.info",
     "audiocodec.cli.demo",
-    "audiocodec.training.cli",
-    "audiocodec.evaluation.cli",
+    "audiocodec.cli.train",
+    "audiocodec.cli.evaluate",
 )
 
 

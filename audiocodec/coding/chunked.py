@@ -141,7 +141,7 @@ class ChunkedRunner:
 
 def runs_in_chunks(codec: Codec) -> bool:
     """Whether `codec` (a causal model without segments or normalisation) can code in chunks."""
-    from .streaming import check_streamable
+    from ..model.streaming import check_streamable
 
     try:
         check_streamable(codec)

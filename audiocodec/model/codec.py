@@ -24,7 +24,7 @@ from .config import CodecConfig
 from .segmented import decoded_segments, encode_segments
 
 if TYPE_CHECKING:
-    from ..coding.streaming import StreamingDecoder, StreamingEncoder
+    from .streaming import StreamingDecoder, StreamingEncoder
 
 
 @dataclasses.dataclass
@@ -195,13 +195,13 @@ class Codec(nn.Module):
 
     def streaming_encoder(self) -> StreamingEncoder:
         """A `StreamingEncoder`: `push` chunks, then `flush`; equal to `encode` for causal models."""
-        from ..coding.streaming import StreamingEncoder
+        from .streaming import StreamingEncoder
 
         return StreamingEncoder(self)
 
     def streaming_decoder(self) -> StreamingDecoder:
         """A `StreamingDecoder`: `push` codes, then `flush`; equal to `decode` for causal models."""
-        from ..coding.streaming import StreamingDecoder
+        from .streaming import StreamingDecoder
 
         return StreamingDecoder(self)
 

@@ -4,7 +4,7 @@ streaming coding.
 A layer says how it streams with a class attribute, `STREAMING` (as moshi's modules carry their own streaming
 state): the padded convolutions, the LSTM block, the residual unit and the SEANet stacks declare theirs where they
 are defined. The activations come from `torch.nn` by name (`CodecConfig.activation`), so the pointwise ones are
-listed here, once. `coding.streaming` and `coding.chunked` dispatch on `streaming_kind(layer)` and keep no lists
+listed here, once. `model.streaming` and `coding.chunked` dispatch on `streaming_kind(layer)` and keep no lists
 of layer types, so a new layer that declares a kind needs no edit there (a new *kind* does: a runner must learn
 what state it holds).
 """

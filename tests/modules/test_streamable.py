@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from audiocodec.coding.chunked import ChunkedRunner, input_start
-from audiocodec.coding.streaming import StreamingRunner
+from audiocodec.model.streaming import StreamingRunner
 from audiocodec.modules.streamable import Streaming, is_pointwise, streaming_kind
 from tiny_models import tiny_codec
 

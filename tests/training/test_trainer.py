@@ -506,7 +506,7 @@ def export(*argv) -> int:
     """`audiocodec export ARGV...` through the real argument parser, errors raised rather than printed."""
     import argparse
 
-    from audiocodec.training.cli import register, run_export
+    from audiocodec.cli.train import register, run_export
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

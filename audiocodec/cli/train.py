@@ -48,7 +48,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _duration(text: str) -> float:
-    from .time_budget import parse_duration
+    from ..training.time_budget import parse_duration
 
     try:
         return parse_duration(text)
@@ -61,8 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
     import traceback
 
     from ..errors import ConfigError
-    from .config import load_config
-    from .trainer import Trainer, leave_process_group
+    from ..training.config import load_config
+    from ..training.trainer import Trainer, leave_process_group
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = load_config(args.config)
@@ -100,7 +100,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ..model.int8_weights import MIN_ELEMENTS, holds_int8
     from ..model.persistence import WEIGHTS_FILE
     from ..pretrained import CONFIG_FILE, model_directory
-    from .code_counts import count_codes
+    from ..training.code_counts import count_codes
 
     output = Path(args.output)
     if args.int8 and not args.compact:
@@ -151,7 +151,7 @@ def _export_source(name: str):
     from ..model.int8_weights import holds_int8
     from ..model.persistence import WEIGHTS_FILE
     from ..pretrained import CONFIG_FILE, model_directory
-    from .checkpoint import load_latest
+    from ..training.checkpoint import load_latest
 
     source = Path(name)
     if name == "default" or (source / CONFIG_FILE).is_file():  # to make it compact, or recount its tables

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..evaluation.dataset import Item, Skipped
+    from ..evaluation.evaluate import CodecRunner
     from ..model import Codec
-    from .dataset import Item, Skipped
-    from .evaluate import CodecRunner
 
 REPORT_FILES = ("report.json", "report.md", "rate_distortion.png")
 
@@ -43,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..cli.common import load_model
-    from . import EvaluationError
-    from .dataset import find_items, select
+    from ..evaluation import EvaluationError
+    from ..evaluation.dataset import find_items, select
+    from .common import load_model
 
     out = _check_out(Path(args.out), args.force)
     if args.max_files is not None and args.max_files < 1:
@@ -59,7 +59,7 @@ def run_eval(args: argparse.Namespace) -> int:
     _check_packages()
     runners = []
     if args.against == "opus":
-        from .opus import OpusRunner, check_tools
+        from ..evaluation.opus import OpusRunner, check_tools
 
         check_tools()
         runners.append(OpusRunner())
@@ -81,9 +81,9 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
     from datetime import datetime, timezone
 
     from .. import __version__
-    from . import EvaluationError, plots, report
-    from .evaluate import AudiocodecRunner, evaluate
-    from .health import codebook_health, markdown_health
+    from ..evaluation import EvaluationError, plots, report
+    from ..evaluation.evaluate import AudiocodecRunner, evaluate
+    from ..evaluation.health import codebook_health, markdown_health
 
     runners = [AudiocodecRunner(model), *runners]
     # Spectrograms at the lowest bandwidth every codec can run at (mono), where the codecs differ most.
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
 
 def _check_out(out: Path, force: bool) -> Path:
     from ..errors import OutputExistsError
-    from . import EvaluationError
+    from ..evaluation import EvaluationError
 
     if out.exists() and not out.is_dir():
         raise EvaluationError(f"{out}: exists and is not a folder")
@@ -132,7 +132,7 @@ def _check_out(out: Path, force: bool) -> Path:
 def _check_packages() -> None:
     from importlib.util import find_spec
 
-    from . import EvaluationError
+    from ..evaluation import EvaluationError
 
     missing = [name for name in ("pesq", "pystoi", "matplotlib") if find_spec(name) is None]
     if missing:

@@ -1,7 +1,7 @@
 """Running a causal SEANet chunk by chunk, with results equal to running it on the whole signal.
 
 Live audio (calls, a microphone) must be coded as it comes, and a causal model can be: each layer only needs a
-little of its past (long files go through `chunked.py`, which runs whole chunks through the same idea).
+little of its past (long files go through `coding.chunked`, which runs whole chunks through the same idea).
 `StreamingRunner` walks the layers of an encoder or decoder and keeps, per layer, exactly what the whole-signal
 computation would have seen:
 
@@ -27,7 +27,7 @@ from ..modules.lstm import ConvLSTM
 from ..modules.streamable import Streaming, streaming_kind, sublayers
 
 if TYPE_CHECKING:
-    from ..model import Codec
+    from .codec import Codec
 
 
 class _ConvState:
