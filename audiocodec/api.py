@@ -12,11 +12,9 @@ import numpy as np
 import torch
 
 from .coding import signal
-from .errors import AudioReadError, InvalidArgumentError
 from .format import header as file_header
-from .io.audio import check_sample_rate, to_model_format
-from .io.loudness import LOUDNESS_RANGE, level_gain
-from .limits import MAX_CHANNELS
+from .io.audio import as_audio_tensor, check_sample_rate
+from .io.loudness import LOUDNESS_RANGE
 from .model import Codec
 
 _DEFAULT_MODEL: Codec | None = None
@@ -38,46 +36,6 @@ def resolve_model(model: Codec | str | os.PathLike | None) -> Codec:
     if isinstance(model, (str, os.PathLike)):
         return default_model() if str(model) == "default" else Codec.from_pretrained(model).prepare_for_inference()
     raise TypeError(f"model must be a Codec, a model directory or 'default', got {type(model).__name__}")
-
-
-def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """`[T]` or `[C, T]` array or tensor -> float32 tensor `[C, T]`; NaN/Inf or empty audio is refused.
-
-    Integer PCM is scaled to [-1, 1) as soundfile reads it (int16 by 2**15, uint8 centred on 128, ...); bool and
-    complex arrays are refused. More than 64 rows is refused too: it is almost always `[time, channels]`.
-    """
-    if not isinstance(wav, torch.Tensor):  # torch takes neither reversed strides nor a foreign byte order
-        array = np.asarray(wav)
-        wav = torch.as_tensor(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
-    wav = wav.detach()
-    if wav.dim() == 1:
-        wav = wav[None]
-    if wav.dim() != 2:
-        raise InvalidArgumentError(f"audio must be [time] or [channels, time], got shape {tuple(wav.shape)}")
-    if wav.shape[-1] == 0 or wav.shape[0] == 0:
-        raise AudioReadError("the audio is empty")
-    limit = MAX_CHANNELS
-    if wav.shape[0] > limit:
-        hint = "; it looks like [time, channels]: pass its transpose" if wav.shape[1] <= limit else ""
-        raise InvalidArgumentError(f"audio must be [channels, time] with at most {limit} channels, got shape "
-                                   f"{tuple(wav.shape)}{hint}")
-    wav = _pcm_to_float(wav.cpu())
-    # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
-    if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
-        raise AudioReadError("the audio contains NaN or infinite samples")
-    return wav
-
-
-def _pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
-    if wav.dtype == torch.bool or wav.is_complex():
-        raise InvalidArgumentError(f"audio must hold real samples (float, or integer PCM), got {wav.dtype}")
-    if wav.is_floating_point():
-        return wav.to(torch.float32)
-    if wav.dtype == torch.uint8:  # 8-bit PCM is unsigned, centred on 128
-        return (wav.to(torch.float32) - 128) / 128
-    if torch.iinfo(wav.dtype).min == 0:
-        raise InvalidArgumentError(f"audio must be float or signed integer PCM (or uint8), got {wav.dtype}")
-    return wav.to(torch.float64).div(2.0 ** (torch.iinfo(wav.dtype).bits - 1)).to(torch.float32)
 
 
 def compress(
@@ -103,13 +61,7 @@ def compress(
     # Passed down rather than set on the model, which may be the embedded one that every call (and thread) shares.
     bandwidth = model.check_bandwidth(bandwidth)
     original = as_audio_tensor(wav)
-    file_header.check_duration(original.shape[-1], sample_rate, model)
-    audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
-    gain = None
-    if loudness_range is not None and not model.config.normalize:
-        gain = level_gain(audio, model.sample_rate, loudness_range)
-    encoded = signal.encode(model, audio[None] if gain is None else audio[None] * gain, progress, bandwidth)
-    return file_header.pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
+    return signal.compress_signal(model, original, sample_rate, bandwidth, progress, loudness_range)
 
 
 def decompress(data: bytes, model: Codec | str | os.PathLike | None = None,

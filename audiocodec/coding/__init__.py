@@ -1,1 +1,2 @@
-"""Coding long audio with bounded memory: in chunks, as a stream, and whole files block by block."""
+"""Coding long audio with bounded memory: in chunks (`chunked`), signals held in memory (`signal`), and files
+block by block (`files`)."""

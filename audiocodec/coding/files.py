@@ -3,7 +3,7 @@
 `api.compress` and `api.decompress` hold whole signals, several times over (the input, the remixed and resampled
 signal, the output): 1.1 GB at peak for 10 minutes of 44.1 kHz stereo, so hours of recording needed tens of
 gigabytes. Here a long file is read block by block twice, once to measure its loudness and once to code it,
-resampled block by block (`audio_io.BlockResampler`) and coded in chunks (`chunked`, causal models) or segment by
+resampled block by block (`io.audio.BlockResampler`) and coded in chunks (`chunked`, causal models) or segment by
 segment (`segmented`, models with segments such as EnCodec's 48 kHz one); decoding writes its output as it goes.
 Resampling and loudness give the whole signal's numbers to the bit, so the files are `api.compress`'s, up to the
 float rounding that coding in chunks allows (segments give them exactly). Short files, and models that can do
@@ -18,15 +18,14 @@ from typing import Iterable, Iterator
 
 import torch
 
-from .. import api
 from ..errors import AudioReadError, InvalidArgumentError
 from ..format.header import check_duration, pack, read_encoded
-from ..io.audio import AudioSink, AudioSource, BlockResampler, remix, resampling_ratio, write_audio
+from ..io.audio import AudioSink, AudioSource, BlockResampler, as_audio_tensor, remix, resampling_ratio, write_audio
 from ..io.loudness import LOUDNESS_RANGE, LoudnessMeter, metered_gain
 from ..model import Codec, EncodedAudio
 from ..model.segmented import decoded_segments, encode_segments
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
-from .signal import CHUNK_SECONDS, decode_encoded, in_chunks, is_long, progress_bar
+from .signal import CHUNK_SECONDS, compress_signal, decode_encoded, in_chunks, is_long, progress_bar
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0
@@ -58,7 +57,9 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
     from_step, to_step = resampling_ratio(source.sample_rate, model.sample_rate)
     if not in_blocks(model, math.ceil(source.frames * to_step / from_step)):
         wav = torch.cat(list(reading), dim=-1)
-        return api.compress(wav, source.sample_rate, model=model, progress=progress), reading.peak
+        data = compress_signal(model, as_audio_tensor(wav), source.sample_rate, model.check_bandwidth(None), progress,
+                               LOUDNESS_RANGE)
+        return data, reading.peak
     meter = LoudnessMeter(model.sample_rate)
     for audio in _in_model_format(reading, model):  # first pass: the level
         meter.push(audio)
@@ -79,7 +80,7 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
 
 
 def decompress_file(data: bytes, output: str | Path, model: Codec, progress: bool = False) -> int:
-    """Decode `.ac` bytes into the audio file `output` (16-bit WAV or FLAC, `audio_io.AudioSink`); the number
+    """Decode `.ac` bytes into the audio file `output` (16-bit WAV or FLAC, `io.audio.AudioSink`); the number
     of samples clipped to full scale."""
     header, encoded = read_encoded(data, model)
     if not in_blocks(model, header.length):

@@ -13,12 +13,27 @@ import torch
 
 from ..errors import FormatError
 from ..format.bitstream import Header
-from ..io.audio import remix, resample
+from ..format.header import check_duration, pack
+from ..io.audio import remix, resample, to_model_format
+from ..io.loudness import level_gain
 from ..model import Codec, EncodedAudio
 from . import chunked
 
 T = TypeVar("T")
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
+
+
+def compress_signal(model: Codec, original: torch.Tensor, sample_rate: int, bandwidth: float, progress: bool,
+                    loudness_range: tuple[float, float] | None) -> bytes:
+    """The bytes of the `.ac` file for `original` `[C, T]` (float32, checked: `as_audio_tensor`) at
+    `sample_rate`, coded by `model` at `bandwidth` (one of its own); `compress` is this on any array."""
+    check_duration(original.shape[-1], sample_rate, model)
+    audio = to_model_format(original, sample_rate, model.sample_rate, model.channels)
+    gain = None
+    if loudness_range is not None and not model.config.normalize:
+        gain = level_gain(audio, model.sample_rate, loudness_range)
+    encoded = encode(model, audio[None] if gain is None else audio[None] * gain, progress, bandwidth)
+    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
 
 
 def decode_encoded(model: Codec, header: Header, encoded: EncodedAudio, progress: bool) -> torch.Tensor:

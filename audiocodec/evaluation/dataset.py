@@ -1,7 +1,7 @@
 """Which files an evaluation runs on, and their categories.
 
 `--data` is a corpus folder holding a `test.jsonl` manifest, a manifest file (`.jsonl` or `.txt`, read as training
-reads one, `audio_io.read_manifest`: a path a line, or a JSON object with "path" relative to the manifest,
+reads one, `io.audio.read_manifest`: a path a line, or a JSON object with "path" relative to the manifest,
 "category" and any other fields), or a plain folder searched recursively for audio files. Categories come from
 JSON lines only; anything else is "unknown". A listed file that does not exist is skipped and reported rather than
 silently dropped.

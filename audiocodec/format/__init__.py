@@ -1,1 +1,2 @@
-"""The `.ac` file format: the container (header, payload, checksum) and the entropy coding of the codes."""
+"""The `.ac` file format: the container (`bitstream`), the entropy-coded payload (`entropy`), and the mapping
+between a header and the model that reads it (`header`)."""

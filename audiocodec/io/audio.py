@@ -544,3 +544,43 @@ def pcm16(samples: np.ndarray, sample_rate: int) -> bytes:
                       endian="LITTLE") as raw:
         raw.write(samples)
     return buffer.getvalue()
+
+
+def as_audio_tensor(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """`[T]` or `[C, T]` array or tensor -> float32 tensor `[C, T]`; NaN/Inf or empty audio is refused.
+
+    Integer PCM is scaled to [-1, 1) as soundfile reads it (int16 by 2**15, uint8 centred on 128, ...); bool and
+    complex arrays are refused. More than 64 rows is refused too: it is almost always `[time, channels]`.
+    """
+    if not isinstance(wav, torch.Tensor):  # torch takes neither reversed strides nor a foreign byte order
+        array = np.asarray(wav)
+        wav = torch.as_tensor(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
+    wav = wav.detach()
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2:
+        raise InvalidArgumentError(f"audio must be [time] or [channels, time], got shape {tuple(wav.shape)}")
+    if wav.shape[-1] == 0 or wav.shape[0] == 0:
+        raise AudioReadError("the audio is empty")
+    limit = MAX_CHANNELS
+    if wav.shape[0] > limit:
+        hint = "; it looks like [time, channels]: pass its transpose" if wav.shape[1] <= limit else ""
+        raise InvalidArgumentError(f"audio must be [channels, time] with at most {limit} channels, got shape "
+                                   f"{tuple(wav.shape)}{hint}")
+    wav = _pcm_to_float(wav.cpu())
+    # A NaN/Inf makes the sum non-finite; the sum needs no full-size temporary, the exact check runs only if it is.
+    if not torch.isfinite(wav.sum()) and not torch.isfinite(wav).all():
+        raise AudioReadError("the audio contains NaN or infinite samples")
+    return wav
+
+
+def _pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
+    if wav.dtype == torch.bool or wav.is_complex():
+        raise InvalidArgumentError(f"audio must hold real samples (float, or integer PCM), got {wav.dtype}")
+    if wav.is_floating_point():
+        return wav.to(torch.float32)
+    if wav.dtype == torch.uint8:  # 8-bit PCM is unsigned, centred on 128
+        return (wav.to(torch.float32) - 128) / 128
+    if torch.iinfo(wav.dtype).min == 0:
+        raise InvalidArgumentError(f"audio must be float or signed integer PCM (or uint8), got {wav.dtype}")
+    return wav.to(torch.float64).div(2.0 ** (torch.iinfo(wav.dtype).bits - 1)).to(torch.float32)
