@@ -1,17 +1,12 @@
-"""The command line as users run it: subprocesses, exit status, one-line messages, files left alone."""
-
-import subprocess
-import sys
+"""The command line as users run it: exit status, one-line messages, files left alone. Commands run in this
+process with real pipes and descriptors (tests/cli_runner.py), without a new Python and torch import per call."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from cli_runner import run, run_cli
 from tiny_models import tiny_codec
-
-
-def run(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "audiocodec", *map(str, args)], capture_output=True, input=stdin)
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +168,7 @@ def test_output_is_never_the_input_nor_a_folder_name(files, tmp_path):
     # Standard input redirected from the output (`compress - same.wav -f < same.wav`) is the input too.
     for command in ("compress", "decompress"):
         with open(source, "rb") as stdin:
-            out = subprocess.run([sys.executable, "-m", "audiocodec", command, "-", str(source), "--model",
-                                  str(files / "model"), "--force"], capture_output=True, stdin=stdin)
+            out = run(command, "-", source, "--model", files / "model", "--force", stdin=stdin)
         _one_line_error(out, "is the input file (standard input reads from it)")
         assert source.read_bytes() == (files / "in.wav").read_bytes()
 
@@ -277,13 +271,13 @@ def test_binary_output_to_a_terminal_is_refused_without_force(files, tmp_path):
 
     leader, follower = pty.openpty()
     try:
-        command = [sys.executable, "-m", "audiocodec", "compress", str(files / "in.wav"), "-", "--model",
-                   str(files / "model")]
-        # (the output, under 2 kB, fits the terminal's buffer, which nothing reads; the timeout guards that)
-        out = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, timeout=120)
-        assert out.returncode == 1 and b"standard output is a terminal" in out.stderr
-        out = subprocess.run(command + ["--force"], stdout=follower, stderr=subprocess.PIPE, timeout=120)
-        assert out.returncode == 0, out.stderr
+        command = ["compress", files / "in.wav", "-", "--model", files / "model"]
+        # (the output, under 2 kB, fits the terminal's buffer, which nothing reads)
+        with open(follower, "wb", closefd=False) as terminal:
+            out = run_cli(*command, stdout=terminal)
+            assert out.returncode == 1 and b"standard output is a terminal" in out.stderr
+            out = run_cli(*command, "--force", stdout=terminal)
+            assert out.returncode == 0, out.stderr
     finally:
         os.close(follower)
         os.close(leader)
@@ -406,8 +400,7 @@ def test_devices_and_empty_names_are_refused_as_inputs(files, tmp_path):
     model = files / "model"
     _one_line_error(run("compress", "/dev/zero", tmp_path / "z.ac", "--model", model), "/dev/zero: is a device")
     with open("/dev/zero", "rb") as zero:
-        out = subprocess.run([sys.executable, "-m", "audiocodec", "compress", "-", str(tmp_path / "z.ac"), "--model",
-                              str(model)], stdin=zero, capture_output=True, timeout=60)
+        out = run("compress", "-", tmp_path / "z.ac", "--model", model, stdin=zero)
     _one_line_error(out, "standard input is a terminal or a device")
     _one_line_error(run("compress", "", tmp_path / "out", "--model", model), "an empty input name")
     _one_line_error(run("decompress", files / "in.wav", "", "--model", model), "an empty output name")

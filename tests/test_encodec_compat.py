@@ -23,19 +23,30 @@ def random_encodec(variant: str) -> EncodecModel:
     return model
 
 
-def assert_matches_encodec(reference, codec, wav: torch.Tensor, bandwidths) -> None:
-    """At each bandwidth: codes (and scales) equal to EnCodec's, decoded audio within 1e-4 of EnCodec's."""
+def encodec_outputs(reference, wav: torch.Tensor, bandwidths) -> dict:
+    """EnCodec's codes, scales and decoded audio at each bandwidth: computed once per model, for every test."""
+    outputs = {}
     for bandwidth in bandwidths:
         reference.set_target_bandwidth(bandwidth)
-        codec.set_target_bandwidth(bandwidth)
         with torch.no_grad():
             frames = reference.encode(wav)
-            expected_audio = reference.decode(frames)[..., : wav.shape[-1]]
+            audio = reference.decode(frames)[..., : wav.shape[-1]]
+        codes = torch.cat([codes for codes, _ in frames], dim=-1)
+        scales = torch.cat([scale for _, scale in frames], dim=1) if reference.normalize else None
+        outputs[bandwidth] = (codes, scales, audio)
+    return outputs
+
+
+def assert_matches_encodec(codec, wav: torch.Tensor, expected: dict) -> None:
+    """At each bandwidth: codes (and scales) equal to EnCodec's, decoded audio within 1e-4 of EnCodec's."""
+    for bandwidth, (codes, scales, expected_audio) in expected.items():
+        codec.set_target_bandwidth(bandwidth)
+        with torch.no_grad():
             encoded = codec.encode(wav)
             audio = codec.decode(encoded)
-        assert torch.equal(encoded.codes, torch.cat([codes for codes, _ in frames], dim=-1)), bandwidth
-        if reference.normalize:
-            assert torch.equal(encoded.scales, torch.cat([scale for _, scale in frames], dim=1))
+        assert torch.equal(encoded.codes, codes), bandwidth
+        if scales is not None:
+            assert torch.equal(encoded.scales, scales)
         assert (audio - expected_audio).abs().max() <= 1e-4, bandwidth
 
 
@@ -51,17 +62,27 @@ def checkpoints(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def encodec_reference(checkpoints):
+    """Per variant: a test signal over one second (at 48 kHz, so that overlapping normalised segments are exercised
+    too) and EnCodec's outputs for it at every bandwidth."""
+    out = {}
+    for variant, (reference, _) in checkpoints.items():
+        torch.manual_seed(2)
+        wav = 0.1 * torch.randn(1, reference.channels, int(reference.sample_rate * 1.3) + 17)
+        out[variant] = wav, encodec_outputs(reference, wav, reference.target_bandwidths)
+    return out
+
+
 @pytest.mark.parametrize("prepared", [False, True], ids=["as-loaded", "prepared"])
 @pytest.mark.parametrize("variant", ["24khz", "48khz"])
-def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, variant, prepared):
-    reference, path = checkpoints[variant]
+def test_codes_equal_and_audio_matches_at_every_bandwidth(checkpoints, encodec_reference, variant, prepared):
+    _, path = checkpoints[variant]
     codec = Codec.from_encodec(path, variant)
     if prepared:  # weight norm folded; on the CPU, time-major tiles and the exp-based ELU
         codec.prepare_for_inference()
-    torch.manual_seed(2)
-    # Over one second at 48 kHz, so that overlapping normalised segments are exercised too.
-    wav = 0.1 * torch.randn(1, reference.channels, int(reference.sample_rate * 1.3) + 17)
-    assert_matches_encodec(reference, codec, wav, reference.target_bandwidths)
+    wav, expected = encodec_reference[variant]
+    assert_matches_encodec(codec, wav, expected)
 
 
 def test_other_variant_is_refused_with_the_keys(checkpoints):
