@@ -49,7 +49,7 @@ def test_loudness_in_blocks_is_the_whole_signals_to_the_bit():
 @pytest.fixture
 def chunked_api(monkeypatch):
     """Chunks of 2 s, so that 25 s of audio (over 2 x 2 s) is coded in chunks, and blocks of 3.3 s."""
-    monkeypatch.setattr(api, "CHUNK_SECONDS", 2.0)
+    monkeypatch.setattr(signal, "CHUNK_SECONDS", 2.0)
     monkeypatch.setattr(files, "BLOCK_SECONDS", 3.3)
 
 

@@ -24,8 +24,9 @@ from ..io.audio import AudioSink, AudioSource, BlockResampler, as_audio_tensor, 
 from ..io.loudness import LOUDNESS_RANGE, LoudnessMeter, metered_gain
 from ..model import Codec, EncodedAudio
 from ..model.segmented import decoded_segments, encode_segments
+from . import signal
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
-from .signal import CHUNK_SECONDS, compress_signal, decode_encoded, in_chunks, is_long, progress_bar
+from .signal import compress_signal, decode_encoded, in_chunks, is_long, progress_bar
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0
@@ -68,7 +69,7 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
               for audio in _in_model_format(reading, model))
     with torch.inference_mode():
         if model.segment_length is None:
-            step = encoder_chunk_length(model, int(CHUNK_SECONDS * model.sample_rate))
+            step = encoder_chunk_length(model, int(signal.CHUNK_SECONDS * model.sample_rate))
             chunks = progress_bar(_rechunk(blocks, step), progress, "encoding", -(-meter.length // step))
             codes, scales = encode_chunks(model, chunks), None
         else:
@@ -88,7 +89,7 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
         return write_audio(output, wav.numpy(), header.original_rate)
     with torch.inference_mode():
         if model.segment_length is None:
-            frames = int(CHUNK_SECONDS * model.frame_rate)
+            frames = int(signal.CHUNK_SECONDS * model.frame_rate)
             decoded = (part[0] for part in decoded_chunks(
                 model, encoded, frames, lambda steps: progress_bar(steps, progress, "decoding")))
         else:
