@@ -128,7 +128,8 @@ class ResidualVectorQuantizer(nn.Module):
            Gumbel levels summed probabilities);
         3. ONE all-reduce of every level's statistics, non-finite flags and the ranks' row counts;
         4. any NaN/Inf: raise, naming the first bad level; nothing has been modified yet;
-        5. ONE all-gather of (a strided subset of) this step's encoder outputs into the `recent` ring;
+        5. ONE all-gather of at most `rows_per_step` of the step's encoder outputs, evenly strided over all ranks'
+           rows (each rank's share in proportion to its rows), into the `recent` ring;
         6. before initialisation: once the ring holds `kmeans_factor * bins` vectors, k-means level by level on
            it (each level on the residual the previous ones leave), then broadcast from rank 0; until then the
            step is a pass-through (quantized = x, codes 0);
@@ -175,15 +176,13 @@ class ResidualVectorQuantizer(nn.Module):
                 passes.append(self.levels[k].train_step(residual, info, self._generator(_SAMPLE, k, x.device)))
                 residual = residual - passes[-1].quantized.detach()
 
-        # 3. one all-reduce for every level
-        rows = self._rows_for_ring(inner)
-        # Each rank's rows for the ring, then this step's vectors: all of them (the ring takes at most
-        # `rows_per_step` of a rank's).
-        sizes = flat.new_zeros(distributed.world_size() + 1)
-        sizes[distributed.rank()], sizes[-1] = rows.shape[0], flat.shape[0]
+        # 3. one all-reduce for every level, with each rank's number of rows
+        sizes = flat.new_zeros(distributed.world_size())
+        sizes[distributed.rank()] = flat.shape[0]
         flags = torch.stack([(~f).to(flat.dtype) for f in finite])
         synced = distributed.all_reduce_sum([flags, sizes] + [t for p in passes for t in p.statistics])
-        flags, row_counts, info.total_rows = synced[0], synced[1][:-1], float(synced[1][-1])
+        flags, row_counts = synced[0], synced[1].round().long().tolist()
+        info.total_rows = float(synced[1].sum())
         level_statistics, start = [], 2
         for p in passes:
             level_statistics.append(synced[start:start + len(p.statistics)])
@@ -195,9 +194,10 @@ class ResidualVectorQuantizer(nn.Module):
             raise NonFiniteError(f"quantizer level {bad} received NaN or Inf values in a training step "
                                  f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
 
-        # 5. one all-gather of recent encoder outputs
+        # 5. one all-gather of recent encoder outputs, every rank's in proportion to its rows
         if self.recent.shape[0]:
-            self._push_recent(distributed.all_gather_rows(rows, row_counts.round().long()))
+            rows, ring_counts = self._rows_for_ring(inner, row_counts)
+            self._push_recent(distributed.all_gather_rows(rows, ring_counts))
 
         metrics: dict[str, float] = {"n_q": float(n_used)}
         if not initialized:
@@ -347,14 +347,28 @@ class ResidualVectorQuantizer(nn.Module):
         choices = self.config.dropout_levels or range(1, self.n_q + 1)
         return int(choices[int(torch.randint(len(choices), (1,), generator=self._generator(_DROPOUT)))])
 
-    def _rows_for_ring(self, flat: torch.Tensor) -> torch.Tensor:
-        """At most `rows_per_step` rows of this rank's input, evenly strided (deterministic, no RNG)."""
+    def _rows_for_ring(self, inner: torch.Tensor, row_counts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows for the ring, and how many every rank gives (`[world]`).
+
+        The step's rows of all ranks, in rank order, are one sequence (the batch one process would see); at most
+        `rows_per_step` (and the ring's capacity) of them are taken, evenly strided over that sequence, and each
+        rank gives those that fall in its part. So every rank's data is in the ring in proportion to its rows, and
+        2 ranks with half a batch each push exactly the rows 1 process with the whole batch pushes (on 1 process
+        this is the stride it always took). Deterministic, no RNG, no collective: every rank knows `row_counts`.
+        """
         limit = min(self.config.rows_per_step, self.recent.shape[0])
-        rows = flat.detach()
-        if rows.shape[0] > limit:
-            index = torch.linspace(0, rows.shape[0] - 1, limit, device=rows.device).round().long()
-            rows = rows[index]
-        return rows.to(self.recent.dtype)
+        total = sum(row_counts)
+        if total > limit:
+            index = torch.linspace(0, total - 1, limit, device=inner.device).round().long()
+        else:
+            index = torch.arange(total, device=inner.device)
+        ends = torch.tensor(row_counts, device=inner.device).cumsum(0)
+        owner = torch.bucketize(index, ends, right=True)  # the rank each taken row belongs to
+        rank = distributed.rank()
+        start = int(ends[rank]) - row_counts[rank]
+        mine = index[owner == rank] - start
+        counts = torch.bincount(owner, minlength=len(row_counts)).cpu()
+        return inner.detach()[mine].to(self.recent.dtype), counts
 
     def _push_recent(self, rows: torch.Tensor) -> None:
         capacity = self.recent.shape[0]
