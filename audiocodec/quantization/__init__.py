@@ -5,8 +5,9 @@ A level kind is a `QuantizerLevel` (level.py) registered in `kinds.KINDS`, with 
 """
 
 from .codebook import EMACodebook
-from .config import EMAConfig, GumbelConfig, QuantizerConfig
+from .config import EMAConfig, FSQConfig, GumbelConfig, QuantizerConfig
 from .ema import EMALevel
+from .fsq import FSQLevel
 from .gumbel import GumbelCodebook
 from .kinds import KINDS
 from .level import LevelStep, QuantizerLevel, StepInfo
@@ -16,6 +17,8 @@ __all__ = [
     "EMACodebook",
     "EMAConfig",
     "EMALevel",
+    "FSQConfig",
+    "FSQLevel",
     "GumbelCodebook",
     "GumbelConfig",
     "KINDS",

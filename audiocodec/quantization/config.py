@@ -2,7 +2,7 @@
 
 ```yaml
 quantizer:
-  kind: ema            # which section applies: ema or gumbel
+  kind: ema            # which section applies: ema, gumbel or fsq
   n_q: 16
   bins: 1024
   ema: {decay: 0.99, expire_every: 20, commitment_weight: 0.25}
@@ -17,6 +17,7 @@ model id (which hashes only `identity()`). The codec passes the feature dimensio
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping
 
 from ..config import Config
@@ -87,8 +88,28 @@ class GumbelConfig(Config):
         ])
 
 
+@dataclasses.dataclass
+class FSQConfig(Config):
+    """Residual finite scalar quantization (`kind: fsq`): fixed grids, no codebook to learn, no auxiliary loss.
+
+    Attributes:
+        levels: grid points per projected dimension; a level's code space is their product, which must equal
+            the quantizer's `bins`. The FSQ paper's choices: [8, 6, 5] for 2^8 codes, [8, 5, 5, 5] for about
+            2^10, [7, 5, 5, 5, 5] for 2^12, [8, 8, 8, 6, 5] for 2^14, [8, 8, 8, 5, 5, 5] for 2^16. The quantizer
+            works in `len(levels)` dimensions, projecting the encoder's features in and out.
+    """
+
+    levels: list[int] = dataclasses.field(default_factory=lambda: [8, 5, 5, 5])
+
+    def __post_init__(self) -> None:
+        self._check("quantizer fsq", [
+            ("levels", len(self.levels) > 0 and all(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 256
+                                                    for n in self.levels), "a non-empty list of integers in [2, 256]"),
+        ])
+
+
 #: Each kind's section: its name in the config is the kind's name.
-SECTIONS: dict[str, type[Config]] = {"ema": EMAConfig, "gumbel": GumbelConfig}
+SECTIONS: dict[str, type[Config]] = {"ema": EMAConfig, "gumbel": GumbelConfig, "fsq": FSQConfig}
 
 #: Options that configs before the sections kept flat, and the sections they now belong to.
 LEGACY_KEYS: dict[str, tuple[str, ...]] = {
@@ -105,9 +126,9 @@ class QuantizerConfig(Config):
 
     Attributes:
         kind: "ema" (nearest code, codebook learnt by EMA with expiry), "gumbel" (Gumbel-softmax levels whose
-            codebooks learn by gradient, with a diversity loss).
+            codebooks learn by gradient, with a diversity loss) or "fsq" (residual finite scalar quantization).
         n_q: number of residual levels.
-        bins: codes per level.
+        bins: codes per level (for fsq: the product of `fsq.levels`).
         kmeans_init: fit the codebooks with k-means on gathered data before using them (kinds with a codebook).
         kmeans_iters: Lloyd iterations of that k-means.
         kmeans_factor: vectors per code gathered before k-means runs (across ranks and, if needed, steps); the
@@ -119,7 +140,7 @@ class QuantizerConfig(Config):
             target bandwidths); empty: every count from 1 to n_q (descript-audio-codec's choice).
         seed: seeds every random decision (dropout, k-means, replacement, sampling); decisions derive from it
             and the step counter, so they are identical on all ranks and resume exactly.
-        ema, gumbel: the sections of each kind (`EMAConfig`, `GumbelConfig`).
+        ema, gumbel, fsq: the sections of each kind (`EMAConfig`, `GumbelConfig`, `FSQConfig`).
     """
 
     kind: str = "ema"
@@ -134,6 +155,7 @@ class QuantizerConfig(Config):
     seed: int = 0
     ema: EMAConfig = dataclasses.field(default_factory=EMAConfig)
     gumbel: GumbelConfig = dataclasses.field(default_factory=GumbelConfig)
+    fsq: FSQConfig = dataclasses.field(default_factory=FSQConfig)
 
     def __post_init__(self) -> None:
         if self.kind not in SECTIONS:
@@ -153,6 +175,9 @@ class QuantizerConfig(Config):
                                    for n in self.dropout_levels), f"level counts in [1, {self.n_q}]"),
             ("rows_per_step", self.rows_per_step >= 1, "at least 1"),
         ])
+        if self.kind == "fsq" and math.prod(self.fsq.levels) != self.bins:
+            raise ConfigError(f"quantizer bins must be the product of fsq.levels {self.fsq.levels} "
+                              f"({math.prod(self.fsq.levels)}) for kind fsq, got {self.bins}")
 
     @property
     def section(self) -> Config:
@@ -160,12 +185,14 @@ class QuantizerConfig(Config):
         return getattr(self, self.kind)
 
     def identity(self) -> dict[str, Any]:
-        """What decoding depends on, which a model id hashes: kind, levels, codes.
+        """What decoding depends on, which a model id hashes: kind, levels, codes, and for fsq its grid.
 
         A training option must not change the identity of existing models, or their compressed files would
         stop decoding; so ema and gumbel models hash exactly the keys they hashed before the sections existed.
         """
         identity: dict[str, Any] = {"kind": self.kind, "n_q": self.n_q, "bins": self.bins}
+        if self.kind == "fsq":
+            identity["fsq"] = self.fsq.to_dict()
         return identity
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,10 +5,12 @@ section in config.py."""
 from __future__ import annotations
 
 from .ema import EMALevel
+from .fsq import FSQLevel
 from .gumbel import GumbelCodebook
 from .level import QuantizerLevel
 
 KINDS: dict[str, type[QuantizerLevel]] = {
     "ema": EMALevel,
     "gumbel": GumbelCodebook,
+    "fsq": FSQLevel,
 }

@@ -18,7 +18,7 @@ def test_every_registered_kind_is_a_level_with_a_config_section():
     assert set(KINDS) == set(SECTIONS)
     for kind, level in KINDS.items():
         assert issubclass(level, QuantizerLevel)
-        q = build_quantizer(6, QuantizerConfig(kind=kind, n_q=2, bins=QuantizerConfig(kind=kind).bins))
+        q = build_quantizer(6, QuantizerConfig(kind=kind, n_q=2, bins=1000))  # (fsq's default grid: 8 x 5 x 5 x 5)
         assert all(isinstance(built, level) for built in q.levels)
 
 
