@@ -195,8 +195,8 @@ class Trainer:
         ).to(self.device) if config.loss.discriminator else None
         self.generator = self.model
         if self.distributed:
-            # Levels that learn by gradient (Gumbel, FSQ's projections) get none when quantizer dropout skips them.
-            learnt = any(True for _ in self.model.quantizer.parameters())
+            # Levels with parameters (Gumbel's codebooks) get no gradient when quantizer dropout skips them.
+            learnt = any(True for level in self.model.quantizer.levels for _ in level.parameters())
             # The codebooks all-reduce their own statistics: DDP must not overwrite them with rank 0's at every
             # forward. (torch 2.13 renamed that switch and deprecated the old name; its new one still syncs
             # buffers once at start, which is harmless: every rank starts from the same weights.)
