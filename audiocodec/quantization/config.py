@@ -18,14 +18,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from ..config import Config
 from ..errors import ConfigError
 
 
 @dataclasses.dataclass
-class EMAConfig(Config):
+class Section(Config):
+    """Base of the kinds' sections.
+
+    Class attributes:
+        decodes: whether decoding depends on the section's settings, which then enter the model id.
+    """
+
+    decodes: ClassVar[bool] = False
+
+    def check_bins(self, bins: int) -> None:
+        """Refuse (`ConfigError`) a number of codes per level this kind cannot have."""
+
+
+@dataclasses.dataclass
+class EMAConfig(Section):
     """Nearest-code levels whose codebooks learn by exponential moving averages (`kind: ema`, the default).
 
     Thresholds are relative (a fraction of uniform usage), and windows are counted in steps and in vectors per
@@ -62,7 +76,7 @@ class EMAConfig(Config):
 
 
 @dataclasses.dataclass
-class GumbelConfig(Config):
+class GumbelConfig(Section):
     """Gumbel-softmax levels whose codebooks learn by gradient (`kind: gumbel`).
 
     Attributes:
@@ -89,7 +103,7 @@ class GumbelConfig(Config):
 
 
 @dataclasses.dataclass
-class FSQConfig(Config):
+class FSQConfig(Section):
     """Residual finite scalar quantization (`kind: fsq`): fixed grids, no codebook to learn, no auxiliary loss.
 
     Attributes:
@@ -99,6 +113,7 @@ class FSQConfig(Config):
             works in `len(levels)` dimensions, projecting the encoder's features in and out.
     """
 
+    decodes: ClassVar[bool] = True
     levels: list[int] = dataclasses.field(default_factory=lambda: [8, 5, 5, 5])
 
     def __post_init__(self) -> None:
@@ -107,9 +122,14 @@ class FSQConfig(Config):
                                                     for n in self.levels), "a non-empty list of integers in [2, 256]"),
         ])
 
+    def check_bins(self, bins: int) -> None:
+        if math.prod(self.levels) != bins:
+            raise ConfigError(f"quantizer bins must be the product of fsq.levels {self.levels} "
+                              f"({math.prod(self.levels)}) for kind fsq, got {bins}")
+
 
 #: Each kind's section: its name in the config is the kind's name.
-SECTIONS: dict[str, type[Config]] = {"ema": EMAConfig, "gumbel": GumbelConfig, "fsq": FSQConfig}
+SECTIONS: dict[str, type[Section]] = {"ema": EMAConfig, "gumbel": GumbelConfig, "fsq": FSQConfig}
 
 #: Options that configs before the sections kept flat, and the sections they now belong to.
 LEGACY_KEYS: dict[str, tuple[str, ...]] = {
@@ -175,12 +195,10 @@ class QuantizerConfig(Config):
                                    for n in self.dropout_levels), f"level counts in [1, {self.n_q}]"),
             ("rows_per_step", self.rows_per_step >= 1, "at least 1"),
         ])
-        if self.kind == "fsq" and math.prod(self.fsq.levels) != self.bins:
-            raise ConfigError(f"quantizer bins must be the product of fsq.levels {self.fsq.levels} "
-                              f"({math.prod(self.fsq.levels)}) for kind fsq, got {self.bins}")
+        self.section.check_bins(self.bins)
 
     @property
-    def section(self) -> Config:
+    def section(self) -> Section:
         """The settings of this config's kind."""
         return getattr(self, self.kind)
 
@@ -191,8 +209,8 @@ class QuantizerConfig(Config):
         stop decoding; so ema and gumbel models hash exactly the keys they hashed before the sections existed.
         """
         identity: dict[str, Any] = {"kind": self.kind, "n_q": self.n_q, "bins": self.bins}
-        if self.kind == "fsq":
-            identity["fsq"] = self.fsq.to_dict()
+        if self.section.decodes:
+            identity[self.kind] = self.section.to_dict()
         return identity
 
     def to_dict(self) -> dict[str, Any]:
