@@ -1,4 +1,4 @@
-"""Codebook learning benchmark: EnCodec's quantizer vs audiocodec's EMA and Gumbel quantizers vs offline k-means.
+"""Codebook learning benchmark: EnCodec's quantizer vs audiocodec's EMA, Gumbel and FSQ quantizers vs offline k-means.
 
 Each method trains on the same stream of encoder-like features (a Gaussian mixture with Zipf-like weights and more
 clusters than codes), then is measured on held-out data from the stream's final distribution. Two streams: a
@@ -120,6 +120,41 @@ def audiocodec_method(dimension: int, n_q: int, bins: int, kind: str, steps: int
     return Method(f"audiocodec {kind}", train_step, quantize)
 
 
+def fsq_grid(bins: int) -> list[int]:
+    """An FSQ grid of exactly `bins` codes when `bins` is a power of two (equal bits), a few bits per dimension:
+    1024 -> [8, 8, 4, 4], 64 -> [8, 8], 16 -> [4, 4]."""
+    bits = int(math.log2(bins))
+    if 2 ** bits != bins:
+        raise SystemExit(f"--bins {bins}: the FSQ rows need a power of two (a grid of exactly that many codes)")
+    dims = max(1, round(bits / 2.5))
+    return [2 ** (bits // dims + (i < bits % dims)) for i in range(dims)]
+
+
+def fsq_method(dimension: int, n_q: int, bins: int, steps: int) -> Method:
+    """Residual FSQ at the same bits per level: a grid of `bins` codes, learnt projections (Adam, as Gumbel's
+    codebook), trained by the same stand-in reconstruction loss."""
+    levels = fsq_grid(bins)
+    q = ResidualVectorQuantizer(dimension, n_q, bins, kind="fsq", fsq={"levels": levels}).train()
+    optimizer = torch.optim.Adam(q.parameters(), lr=1e-3)
+
+    def train_step(x):
+        out = q(x)
+        loss = out.loss + (out.quantized - x).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def quantize(x):
+        q.eval()
+        with torch.no_grad():
+            codes = q.encode(x)
+            recon = q.decode(codes)
+        q.train()
+        return [codes[0, k] for k in range(n_q)], recon[0].t()
+
+    return Method(f"fsq {'x'.join(map(str, levels))}", train_step, quantize)
+
+
 def offline_reference(data: torch.Tensor, n_q: int, bins: int, iters: int) -> Method:
     """K-means level by level on plenty of data from the final distribution, run to convergence."""
     books, residual = [], data
@@ -163,6 +198,7 @@ def run_stream(args, drift: bool) -> list[tuple[str, dict, float]]:
         encodec_method(args.dimension, args.n_q, args.bins),
         audiocodec_method(args.dimension, args.n_q, args.bins, "ema", args.steps),
         audiocodec_method(args.dimension, args.n_q, args.bins, "gumbel", args.steps),
+        fsq_method(args.dimension, args.n_q, args.bins, args.steps),
     ]
     results = []
     for method in methods:
@@ -293,9 +329,10 @@ def audio_run(args) -> None:
           f"codec n_filters=8 dimension=64, n_q={n_q} bins={bins}, {args.audio_steps} steps of {batch} x "
           f"{crop / config.sample_rate:.2f} s crops, Adam 3e-4, L1 + quantizer loss")
     print(f"{'quantizer':<18} {'codes used per level (corpus)':<34} {'perplexity/bins per level':<34} {'L1 end':>8}")
-    for name in ("audiocodec ema", "encodec 0.1.1"):
+    fsq = config.replace(quantizer=QuantizerConfig(kind="fsq", n_q=n_q, bins=bins, fsq={"levels": fsq_grid(bins)}))
+    for name in ("audiocodec ema", "encodec 0.1.1", "audiocodec fsq"):
         torch.manual_seed(args.seed)
-        codec = Codec(config)
+        codec = Codec(fsq if name == "audiocodec fsq" else config)
         if name.startswith("encodec"):
             codec.quantizer = EncodecQuantizer(config.dimension, n_q, bins)
         codec.train()
