@@ -187,6 +187,10 @@ class TrainLoader:
         self.schedule.position = (epoch, index)
         self.batches = iter(self.loader)
 
+    @property
+    def started(self) -> bool:
+        return self.batches is not None
+
     def next(self) -> torch.Tensor:
         """The next batch, `[batch, channels, segment]`."""
         return next(self.batches)

@@ -42,8 +42,7 @@ from .data import BatchOrder, SegmentDataset, TrainLoader, cores_per_rank
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .precision import round_conv_inputs_to_bf16
-from .ranks import (Found, agree_on_checkpoint, check_in_sync, is_collective_failure, join_process_group,
-                    lost_rank)
+from .ranks import Found, agree_on_checkpoint, check_in_sync, is_collective_failure, join_process_group, lost_rank
 from .schedule import CosineSchedule
 from .time_budget import TIMED_STEPS, TimeBudget
 
@@ -318,6 +317,8 @@ class Trainer:
 
     def _next_batch(self) -> torch.Tensor:
         """The batch at the data position (which the loader's schedule follows), and the position moved past it."""
+        if not self.loader.started:  # called outside `train` (tests, benchmarks)
+            self.loader.start(self.epoch, self.batch_index)
         self.epoch, self.batch_index = self.order.wrapped(self.epoch, self.batch_index)
         batch = self.loader.next()
         self.batch_index += 1
@@ -345,6 +346,9 @@ class Trainer:
         mine = (Found(None, str(self.output.resolve())) if found is None
                 else Found(int(found[0]["step"]), str(found[1].resolve())))
         agree_on_checkpoint(mine, resume)
+        if self.distributed and self.rank == 0 and resume:
+            log.info("all %d ranks found %s", self.world, "no checkpoint" if found is None
+                     else f"the checkpoint of step {mine.step}")
         return found
 
     def _sync_check_due(self) -> bool:

@@ -12,6 +12,7 @@ An `AudioCodecError` is printed as `audiocodec.train` prints it, prefixed by the
 import os
 import signal
 import sys
+import time
 
 import torch
 from torch import distributed as dist
@@ -51,6 +52,7 @@ if mode.startswith("kill=") and rank == 1:
     def forward_then_die(*args, trainer=trainer, **kwargs):
         out = forward(*args, **kwargs)
         if trainer.step == after:
+            print(f"rank 1 kills itself at {time.time():.3f}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         return out
 
@@ -59,6 +61,7 @@ try:
     trainer.train()
 except AudioCodecError as error:
     print(f"rank {rank}: audiocodec.train: error: {error}", file=sys.stderr, flush=True)
+    print(f"rank {rank} stopped at {time.time():.3f}", flush=True)
     del trainer
     leave_process_group()
     sys.exit(1)
