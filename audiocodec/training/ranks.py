@@ -48,6 +48,7 @@ def join_process_group(backend: str, timeout_seconds: float) -> None:
 def one_line(error: BaseException, limit: int = 160) -> str:
     """The first line of an error's message, shortened: gloo's and NCCL's messages run over many lines."""
     text = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    text = text.rstrip(".")  # it goes inside parentheses
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
