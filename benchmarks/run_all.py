@@ -34,6 +34,7 @@ QUICK = {
     "long_files.py": ["--seconds", "12", "--repeats", "1", "--rounds", "1"],
     "streaming.py": ["--seconds", "1", "--repeats", "1"],
     "cli_memory.py": ["--minutes", "0.5"],
+    "data_loading.py": ["--rounds", "1", "--batches", "4", "--clips", "8"],
 }
 GPU_ONLY = {"gpu_profile.py"}
 

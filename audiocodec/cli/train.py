@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/tiny_cpu.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument("--resume-from", default=None, metavar="PATH",
+                        help="continue from this checkpoint file or run folder (its newest readable checkpoint), "
+                             "e.g. a copy on each node when the nodes share no output_dir; checkpoints are still "
+                             "written to output_dir")
     parser.add_argument("--output-dir", default=None, help="override the recipe's output_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
     parser.add_argument("--time-limit", type=_duration, default=None, metavar="DURATION",
@@ -62,6 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..training.config import load_config
+    from ..training.ranks import is_collective_failure, lost_rank
     from ..training.trainer import Trainer, leave_process_group
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -80,8 +85,13 @@ def run_train(args: argparse.Namespace) -> int:
         config.device = args.device
     trainer = None
     try:
-        trainer = Trainer(config, resume=args.resume)
+        trainer = Trainer(config, resume=args.resume, resume_from=args.resume_from)
         trainer.train()
+    except RuntimeError as error:  # a rank died, or its node went away, mid-collective (while starting)
+        traceback.clear_frames(error.__traceback__)  # the frames hold the trainer, which holds the group
+        if is_collective_failure(error):
+            raise lost_rank(error, trainer.step if trainer is not None else 0) from None
+        raise
     except BaseException as error:
         traceback.clear_frames(error.__traceback__)  # the frames hold the trainer, which holds the group
         raise

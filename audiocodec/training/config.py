@@ -31,14 +31,14 @@ class DataConfig(Config):
     valid: str = ""
     segment_seconds: float = 1.0
     batch_size: int = 8
-    workers: int = 4  # threads that load the next batch during each step (0: load it in the step)
+    workers: int = 4  # processes that load the next batches during the steps (0: load each in its step)
 
     def __post_init__(self) -> None:
         self._check("data", [
             # Codecs train on a second or so; 100,000 s was an out-of-memory kill without a word.
             ("segment_seconds", 0 < self.segment_seconds <= 60, "positive, at most 60 seconds"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
-            ("workers", self.workers >= 0, "0 or more threads"),
+            ("workers", self.workers >= 0, "0 or more processes"),
         ])
 
 
@@ -119,6 +119,12 @@ class TrainConfig(Config):
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     max_bad_steps: int = 5
+    # DDP: every this many steps, and before each checkpoint, ranks compare checksums of their weights and buffers
+    # and stop, naming the first tensor that differs, if they diverged (0: before checkpoints only; ranks.py).
+    sync_check_every: int = 100
+    # DDP: seconds a rank waits in a collective (or to join the group) before it stops with a message: how long the
+    # others take to notice a rank that hangs. Saving a checkpoint or validating on rank 0 must take less.
+    collective_timeout: float = 600.0
     bf16: bool = True  # autocast on GPUs
     # Autocast in bf16 on the CPU too (1.5 to 9 times slower there, by CPU): what a model trained on a GPU in bf16
     # is continued with; in fp32, CPU fine-tunes of the GPU-trained default lost more (docs/training.md).
@@ -141,6 +147,8 @@ class TrainConfig(Config):
             ("checkpoint_every", self.checkpoint_every >= 1, "at least 1 step"),
             ("keep_checkpoints", self.keep_checkpoints >= 0, "0 (all) or more"),
             ("max_bad_steps", self.max_bad_steps >= 0, "0 or more"),
+            ("sync_check_every", self.sync_check_every >= 0, "0 (before checkpoints only) or more steps"),
+            ("collective_timeout", 0 < self.collective_timeout < math.inf, "a positive number of seconds"),
         ])
 
 

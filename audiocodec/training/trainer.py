@@ -38,12 +38,13 @@ from ..io.atomic import atomic_path
 from ..model import Codec, CodecConfig
 from ..pretrained import model_directory
 from .balancer import Balancer
-from .checkpoint import has_checkpoints, load_latest, save_checkpoint
+from .checkpoint import find_latest, has_checkpoints, load_checkpoint, save_checkpoint
 from .config import TrainConfig, check_device
-from .data import BatchPrefetcher, SegmentDataset
+from .data import BatchOrder, SegmentDataset, TrainLoader, cores_per_rank
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .precision import round_conv_inputs_to_bf16
+from .ranks import Found, agree_on_checkpoint, check_in_sync, is_collective_failure, join_process_group, lost_rank
 from .schedule import CosineSchedule
 from .time_budget import TIMED_STEPS, TimeBudget
 
@@ -79,26 +80,6 @@ def cpu_has_native_bf16() -> bool:
     if check is not None:
         return bool(check())
     return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-
-
-class BatchOrder:
-    """Which items make batch b of epoch e on this rank: a permutation seeded by (seed, epoch), dealt to ranks.
-
-    Computing positions instead of iterating a sampler is what lets a resumed run start mid-epoch exactly.
-    """
-
-    def __init__(self, size: int, batch_size: int, rank: int, world: int, seed: int):
-        self.size, self.batch_size, self.rank, self.world, self.seed = size, batch_size, rank, world, seed
-        per_epoch = max(size, batch_size * world)
-        self.batches_per_epoch = per_epoch // (batch_size * world)
-
-    def batch(self, epoch: int, index: int) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        needed = self.batches_per_epoch * self.batch_size * self.world
-        order = torch.cat([torch.randperm(self.size, generator=generator)
-                           for _ in range(math.ceil(needed / self.size))])[:needed]
-        mine = order[self.rank :: self.world]
-        return mine[index * self.batch_size : (index + 1) * self.batch_size].tolist()
 
 
 def leave_process_group() -> None:
@@ -156,22 +137,23 @@ def layout_differences(ours: CodecConfig, theirs: CodecConfig) -> list[str]:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, resume: bool = False):
+    def __init__(self, config: TrainConfig, resume: bool = False, resume_from: str | None = None):
+        """`resume`: continue from the newest checkpoint in `output_dir` (none: start afresh); `resume_from`: from
+        this checkpoint file or run folder instead (implies `resume`; new checkpoints still go to `output_dir`)."""
+        resume = resume or bool(resume_from)
         self.config = config
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.device = training_device(config.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if self.distributed and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            join_process_group("nccl" if self.device.type == "cuda" else "gloo", config.collective_timeout)
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.output = Path(config.output_dir)
         if not config.data.train:  # as a path, "" is the current folder, which would be searched for audio
             raise ConfigError("data train is not set: give the recipe a folder or manifest of audio (docs/data.md)")
-        if not resume and has_checkpoints(self.output):  # a new run would overwrite them and mix with them
-            raise AudioCodecError(f"{self.output}: holds the checkpoints of a run: --resume continues it; to start "
-                                  f"afresh, choose another output_dir or move them away")
+        resume_state = self._checkpoint_to_start_from(resume, resume_from)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -182,8 +164,12 @@ class Trainer:
         self.valid_data = (SegmentDataset(config.data.valid, config.model.sample_rate, config.model.channels,
                                           segment, seed=config.seed + 1) if config.data.valid else None)
         self.order = BatchOrder(len(self.train_data), config.data.batch_size, self.rank, self.world, config.seed)
-        self.loader = BatchPrefetcher(self.train_data, config.data.workers)
+        workers = min(config.data.workers, cores_per_rank())  # more would only contend for the cores
+        self.loader = TrainLoader(self.train_data, self.order, workers, self.device.type == "cuda")
         if self.rank == 0:
+            if workers < config.data.workers:
+                log.info("data.workers: %d processes per rank, as many as its share of this machine's cores",
+                         workers)
             log.info("training data: %d files (skipped: %s)", len(self.train_data), self.train_data.skipped)
             if self.device.type == "cpu" and self._bf16() and not cpu_has_native_bf16():
                 log.warning("bf16_on_cpu: this CPU (%s) has no native bf16 kernels, so bf16 steps run several "
@@ -231,7 +217,7 @@ class Trainer:
         self.stop_requested, self.stop_reason = False, ""
         self.clock = time.monotonic  # what the time limit is measured by (tests replace it)
         if resume:
-            self._resume()
+            self._resume(resume_state)
 
     # -- schedule ---------------------------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
@@ -249,13 +235,17 @@ class Trainer:
         budget = self._time_budget() if self.config.optim.time_limit else None
         last: dict[str, float] = {}
         try:
+            self.loader.start(self.epoch, self.batch_index)
+            self._check_ranks_in_sync()  # resumed ranks each read their own copy of the checkpoint
             while ((self.step < self.schedule.end or (budget is not None and not budget.fitted))
                    and not self._should_stop(budget)):
                 started = self.clock()
-                batch = self._next_batch().to(self.device)
+                batch = self._next_batch().to(self.device, non_blocking=True)
                 last = self._train_step(batch)
                 if "skipped" in last:  # no step was made: nothing to count, log, validate or save
                     continue
+                if self._sync_check_due():
+                    self._check_ranks_in_sync()
                 if budget is not None and (fitted := budget.after_step(self.step, self.clock() - started)) is not None:
                     self._fit_schedule(fitted, progress, first=True)
                 if progress is not None:
@@ -274,9 +264,14 @@ class Trainer:
             if self.stop_reason == "at the time limit" and not budget.fitted and self.rank == 0:
                 log.warning("the time limit came before the schedule was fitted to it (at step %d): the learning "
                             "rate did not anneal", budget.fit_step)
+            self._check_ranks_in_sync()
             self.save()
         except torch.cuda.OutOfMemoryError:
             raise AudioCodecError("out of GPU memory: use a smaller data.batch_size or data.segment_seconds") from None
+        except RuntimeError as error:
+            if is_collective_failure(error):  # another rank died, or its node went away, mid-collective
+                raise lost_rank(error, self.step) from None
+            raise
         finally:
             self.loader.close()
             for sig, handler in previous.items():
@@ -328,16 +323,55 @@ class Trainer:
                         "them", end - self.step)
 
     def _next_batch(self) -> torch.Tensor:
-        self.epoch, self.batch_index = self._wrapped(self.epoch, self.batch_index)
-        batch = self.loader.get(self.epoch, self.order.batch(self.epoch, self.batch_index))
+        """The batch at the data position (which the loader's schedule follows), and the position moved past it."""
+        if not self.loader.started:  # called outside `train` (tests, benchmarks)
+            self.loader.start(self.epoch, self.batch_index)
+        self.epoch, self.batch_index = self.order.wrapped(self.epoch, self.batch_index)
+        batch = self.loader.next()
         self.batch_index += 1
-        following = self._wrapped(self.epoch, self.batch_index)
-        self.loader.prefetch(following[0], self.order.batch(*following))
         return batch
 
-    def _wrapped(self, epoch: int, index: int) -> tuple[int, int]:
-        """The position of batch `index` of `epoch`, moved to the next epoch's start if past this one's end."""
-        return (epoch + 1, 0) if index >= self.order.batches_per_epoch else (epoch, index)
+    # -- ranks ------------------------------------------------------------------------------------------------
+    def _checkpoint_to_start_from(self, resume: bool, resume_from: str | None) -> tuple[dict, Path] | None:
+        """The checkpoint this rank resumes from (None: none, start afresh), once every rank found the same step.
+
+        Without `resume`, an output_dir holding checkpoints is refused: a new run would overwrite them and mix with
+        them. Ranks compare what they found before anything else (the data scan can take minutes), so that nodes
+        without a shared output_dir are refused at once, on every rank, instead of one of them starting from
+        scratch and the run dying later in a collective of mismatched size."""
+        if resume_from:
+            found = load_checkpoint(Path(resume_from))
+        elif resume:
+            found = find_latest(self.output)
+        else:
+            found = None
+            if has_checkpoints(self.output):
+                step = int(max(self.output.glob("checkpoint_*.pt")).stem.split("_")[-1])
+                agree_on_checkpoint(Found(step, str(self.output.resolve())), resume=False)
+                raise AudioCodecError(f"{self.output}: holds the checkpoints of a run: --resume continues it; to "
+                                      f"start afresh, choose another output_dir or move them away")
+        mine = (Found(None, str(self.output.resolve())) if found is None
+                else Found(int(found[0]["step"]), str(found[1].resolve())))
+        agree_on_checkpoint(mine, resume)
+        if self.distributed and self.rank == 0 and resume:
+            log.info("all %d ranks found %s", self.world, "no checkpoint" if found is None
+                     else f"the checkpoint of step {mine.step}")
+        return found
+
+    def _sync_check_due(self) -> bool:
+        every = self.config.sync_check_every
+        return self.step % self.config.checkpoint_every == 0 or (every > 0 and self.step % every == 0)
+
+    def _check_ranks_in_sync(self) -> None:
+        """Stop on every rank if the ranks' weights or buffers (codebooks included) no longer agree bit for bit:
+        every `sync_check_every` steps and before each checkpoint, so that none is written from a split run."""
+        if not self.distributed:
+            return
+        named = [(f"model.{name}", tensor) for name, tensor in self.model.state_dict().items()]
+        if self.discriminator is not None:
+            named += [(f"discriminator.{name}", tensor)
+                      for name, tensor in _unwrap(self.discriminator).state_dict().items()]
+        check_in_sync(named, self.step)
 
     def _train_step(self, batch: torch.Tensor) -> dict[str, float]:
         config = self.config
@@ -511,21 +545,21 @@ class Trainer:
         if warning:
             log.warning(warning)
 
-    def _resume(self) -> None:
-        state = load_latest(self.output)
-        if state is None:
+    def _resume(self, found: tuple[dict, Path] | None) -> None:
+        if found is None:
             log.info("no checkpoint in %s: starting from scratch", self.output)
             return
+        state, path = found
         differing = layout_differences(self.config.model, CodecConfig.from_dict(state["config"]["model"]))
         if differing:  # the weights would not fit, or would fit and mean another sample rate or channel count
-            raise AudioCodecError(f"{self.output}: its checkpoints' model differs from the recipe's in "
+            raise AudioCodecError(f"{path}: its model differs from the recipe's in "
                                   f"{', '.join(differing)}: resume with the recipe it was trained with")
         if self.discriminator is not None and state["discriminator"] is None:
             # Its optimizer and schedule would start at step 0 and its warm-up would be long past: the fresh
             # discriminator would face the generator's full pull at once (docs/training.md).
-            raise AudioCodecError(f"{self.output}: its checkpoints have no discriminator, and this recipe adds one: "
+            raise AudioCodecError(f"{path}: has no discriminator, and this recipe adds one: "
                                   "export the run and start a new one from it with --init-from")
-        self.model.load_weights(state["model"], source=f"{self.output}'s checkpoint")
+        self.model.load_weights(state["model"], source=f"{path}'s weights")
         if self.discriminator is not None:
             _unwrap(self.discriminator).load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -554,7 +588,7 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
-        log.info("resumed from step %d", self.step)
+        log.info("resumed from step %d (%s)", self.step, path)
 
     # -- logging ----------------------------------------------------------------------------------------------
     def _log(self, path: Path, writer: SummaryWriter | None, metrics: dict) -> None:

@@ -2,7 +2,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiocodec.training.data import BatchPrefetcher, SegmentDataset
+from audiocodec.training.data import BatchOrder, SegmentDataset, TrainLoader
 
 
 def test_mp3_segments_are_exact_slices_of_the_decoded_file(tmp_path):
@@ -22,24 +22,37 @@ def test_mp3_segments_are_exact_slices_of_the_decoded_file(tmp_path):
         assert any(torch.equal(whole[o : o + size], segment) for o in offsets.tolist()), f"epoch {epoch}"
 
 
-def test_prefetched_batches_equal_batches_loaded_in_the_step(tmp_path):
+def test_worker_processes_load_the_batches_of_the_step_and_resume_mid_epoch_exactly(tmp_path):
+    """Batches loaded by 2 worker processes equal batches loaded in the step, across epochs; a loader started at a
+    later position (a resumed run) continues with exactly the batches an uninterrupted one loads there."""
     rate = 8000
     rng = np.random.default_rng(1)
     for i in range(5):
         sf.write(tmp_path / f"noise{i}.wav", (0.1 * rng.standard_normal(rate)).astype(np.float32), rate)
     dataset = SegmentDataset(tmp_path, rate, 1, segment=rate // 4)
-    loader = BatchPrefetcher(dataset, workers=2)
+    order = BatchOrder(len(dataset), batch_size=2, rank=0, world=1, seed=3)
+    assert order.batches_per_epoch == 2  # 5 files in batches of 2: the sixth batch is epoch 2's first
+
+    def expected(epoch, index):
+        return torch.stack([dataset.segment_of(i, epoch) for i in order.batch(epoch, index)])
+
+    positions = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    in_step, workers = TrainLoader(dataset, order, workers=0), TrainLoader(dataset, order, workers=2)
     try:
-        loader.prefetch(3, [4, 0, 2])
-        assert torch.equal(loader.get(3, [4, 0, 2]), torch.stack([dataset.segment_of(i, 3) for i in (4, 0, 2)]))
-        loader.prefetch(3, [1, 3])  # asked for something else: that is loaded, not the prefetched batch
-        assert torch.equal(loader.get(4, [1, 3]), torch.stack([dataset.segment_of(i, 4) for i in (1, 3)]))
-        assert not torch.equal(dataset.segment_of(1, 3), dataset.segment_of(1, 4))
-        loader.close()  # as each `Trainer.train` ends; a second call must still prefetch
-        loader.prefetch(5, [2])
-        assert loader.pending is not None and torch.equal(loader.get(5, [2]), dataset.segment_of(2, 5)[None])
+        in_step.start(0, 0)
+        workers.start(0, 0)
+        for epoch, index in positions:
+            batch = workers.next()
+            assert torch.equal(batch, expected(epoch, index)) and torch.equal(batch, in_step.next())
+        assert not torch.equal(expected(0, 0), expected(1, 0))  # epochs differ: the test can tell them apart
+        workers.close()  # as each `Trainer.train` ends; a later start must start new workers
+        workers.start(1, 1)  # where a checkpoint after 3 batches resumes
+        for epoch, index in positions[3:]:
+            assert torch.equal(workers.next(), expected(epoch, index)), (epoch, index)
+        workers.start(0, 2)  # a position past an epoch's end is the next epoch's start
+        assert torch.equal(workers.next(), expected(1, 0))
     finally:
-        loader.close()
+        workers.close()
 
 
 def test_files_with_nan_or_inf_anywhere_are_skipped_and_counted(tmp_path):

@@ -219,6 +219,24 @@ def test_resuming_under_another_model_layout_is_refused_in_one_line(tmp_path):
             Trainer(changed, resume=True)
 
 
+def test_resume_from_a_checkpoint_file_or_folder_and_bad_paths_are_one_line(tmp_path):
+    config = tiny_config(tmp_path, max_steps=4)
+    config.checkpoint_every = 2
+    Trainer(config).train()
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (tmp_path / "run" / "checkpoint_00000002.pt").rename(moved / "step2.pt")
+    other = tiny_config(tmp_path / "other", max_steps=4)
+    assert Trainer(other, resume_from=str(moved / "step2.pt")).step == 2  # a file, into a fresh output_dir
+    assert Trainer(other, resume_from=str(tmp_path / "run")).step == 4  # a run folder: its newest
+    (moved / "notes.txt").write_text("hello")
+    for path, message in ((tmp_path / "nowhere", "no such checkpoint file or run folder"),
+                          (moved / "notes.txt", "not a readable checkpoint"),
+                          (tmp_path / "other", "the folder holds no checkpoint")):
+        with pytest.raises(AudioCodecError, match=f"--resume-from {path}: {message}"):
+            Trainer(other, resume_from=str(path))
+
+
 @pytest.mark.parametrize("section, key, value", [
     ("data", "batch_size", 0), ("data", "batch_size", -2), ("data", "segment_seconds", -1),
     ("data", "segment_seconds", 100_000),
@@ -226,7 +244,8 @@ def test_resuming_under_another_model_layout_is_refused_in_one_line(tmp_path):
     ("loss", "adversarial_loss", "wgan"), ("loss", "l1", -1), ("loss", "discriminator_ffts", []),
     ("loss", "discriminator_ffts", [3]),
     (None, "checkpoint_every", 0), (None, "log_every", 0), (None, "valid_every", -1), (None, "seed", -1),
-    (None, "seed", 2**70), (None, "keep_checkpoints", -1),
+    (None, "seed", 2**70), (None, "keep_checkpoints", -1), (None, "sync_check_every", -1),
+    (None, "collective_timeout", 0),
 ])
 def test_recipe_values_out_of_range_are_refused_naming_the_key(tmp_path, section, key, value):
     recipe = tmp_path / "bad.yaml"
