@@ -17,7 +17,8 @@ What is written (`export_onnx`):
   tensors and shapes are listed in `onnx.json`. The steps then give exactly what `Codec.streaming_encoder().push`
   and `streaming_decoder().push` give for the same chunks, up to float rounding.
 * `onnx.json`: rate, channels, hop, frame rate, bandwidths and their codebook counts, segments, opset, the
-  graphs' inputs and outputs, and the state tensors.
+  graphs' inputs and outputs, and the state tensors; `code_frequencies.npy`: the entropy coder's tables, with
+  which `audiocodec.export.runtime.decode_file` reads `.ac` files.
 
 The graphs hold plain operators (Pad-free reflection by Gather, Conv, ConvTranspose, Elu, LSTM, Gemm, ArgMax,
 Gather) with weight norm folded into the weights, opset `OPSET`, dynamic batch and time axes. Nearest-code search
@@ -41,7 +42,9 @@ from .graph import INT64_MAX, Graph
 #: The ONNX opset the graphs are written in (onnxruntime 1.14 and later run it).
 OPSET = 17
 MANIFEST = "onnx.json"
-FILES = ("encoder.onnx", "decoder.onnx", "encoder_step.onnx", "decoder_step.onnx", MANIFEST)
+#: The entropy coder's code counts `[n_q, bins]` (float32), which decoding a `.ac` file needs.
+FREQUENCIES = "code_frequencies.npy"
+FILES = ("encoder.onnx", "decoder.onnx", "encoder_step.onnx", "decoder_step.onnx", MANIFEST, FREQUENCIES)
 
 
 class ExportError(AudioCodecError):
@@ -473,6 +476,12 @@ def export_onnx(codec, directory: str | os.PathLike, force: bool = False) -> dic
     for name in ("encoder_step.onnx", "decoder_step.onnx"):  # stale graphs of another model must not remain
         if name not in sizes and (directory / name).exists():
             (directory / name).unlink()
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, _array(model.code_frequencies), allow_pickle=False)
+    _write(directory / FREQUENCIES, buffer.getvalue())
+    sizes[FREQUENCIES] = (directory / FREQUENCIES).stat().st_size
     manifest = manifest_for(model, graphs, why_not)
     _write(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     manifest["sizes"] = sizes

@@ -6,7 +6,8 @@ k for a bandwidth; `decode` joins decoded segments with EnCodec's linear cross-f
 `stream_encoder()` / `stream_decoder()` loop the step graphs, holding their state.
 
 This module imports numpy, json and onnxruntime only, so that a deployment needs neither torch nor the rest of
-the package (docs/deploy.md).
+the package (docs/deploy.md); `decode_file` adds the `.ac` reader (`audiocodec.bitstream`, `audiocodec.entropy`),
+which needs numpy and constriction, the range coder.
 """
 
 from __future__ import annotations
@@ -119,6 +120,40 @@ class OnnxCodec:
     def stream_decoder(self) -> "StreamStep":
         """Steps of `decoder_step.onnx`: `push(codes [B, k, n])` -> audio `[B, C, n * hop]`."""
         return StreamStep(self, "decoder_step", "codes")
+
+
+def decode_file(data: bytes, codec: OnnxCodec) -> tuple[np.ndarray, int]:
+    """Float32 audio `[channels, samples]` of the bytes of a `.ac` file, and its rate: `audiocodec decompress`
+    without torch, for files coded at the model's own rate and channel count. (`decompress` also resamples and
+    remixes files coded from other formats, with torchaudio: here those are refused.)"""
+    from ..bitstream import unpack
+    from ..entropy import decode_codes, probability_tables, unpack_fixed
+    from ..errors import FormatError, ModelMismatchError
+
+    header, payload = unpack(bytes(data))
+    if header.model_id != codec.manifest["model_id"]:
+        raise ModelMismatchError(f"the file was encoded with model {header.model_description()}, but the export is "
+                                 f"of model {codec.manifest['model_id']}")
+    if header.n_q > codec.n_q or (header.sample_rate, header.channels) != (codec.sample_rate, codec.channels):
+        raise FormatError("corrupted header: its layout does not fit the model")
+    if (header.original_rate, header.original_channels) != (header.sample_rate, header.channels):
+        raise ValueError(f"the file was coded from {header.original_channels} channel(s) at {header.original_rate} "
+                         f"Hz: restoring that format needs resampling (audiocodec decompress does it with torchaudio)")
+    if header.fixed_width:
+        codes = unpack_fixed(payload, header.bins, header.n_q, header.frames)
+    else:
+        frequencies = np.load(codec.folder / "code_frequencies.npy", allow_pickle=False)
+        codes = decode_codes(payload, probability_tables(frequencies[: header.n_q]), header.n_q, header.frames)
+    if codes.max() >= header.bins:
+        raise FormatError("corrupted payload (a code is out of range)")
+    scales = None if header.scales is None else np.array([header.scales], dtype=np.float32)
+    audio = codec.decode(codes[None].astype(np.int64), scales, header.length)[0]
+    if header.gain is not None:
+        audio = audio / np.float32(header.gain)
+    audio = audio[:, : header.original_length]
+    if audio.shape[-1] < header.original_length:
+        audio = np.pad(audio, ((0, 0), (0, header.original_length - audio.shape[-1])))
+    return audio, header.original_rate
 
 
 class StreamStep:
