@@ -3,8 +3,9 @@ of each with its state as explicit inputs and outputs.
 
 What is written (`export_onnx`):
 
-* `encoder.onnx`: `audio` float32 `[batch, channels, samples]` -> `codes` int64 `[batch, n_q, frames]`, every
-  level (a bandwidth of k codebooks is the first k), and `scale` float32 `[batch]` for models that normalise.
+* `encoder.onnx`: `audio` float32 `[batch, channels, samples]` (and optionally `levels`, an int64 scalar, n_q
+  unless given) -> `codes` int64 `[batch, levels, frames]`: every level by default, and a bandwidth of k codebooks
+  is the first k, which `levels=k` computes alone; `scale` float32 `[batch]` for models that normalise.
   For a model that codes in segments (EnCodec's 48 kHz), the graph codes one segment; cutting a signal into
   segments and joining decoded segments is numpy work, in `audiocodec.export.runtime`.
 * `decoder.onnx`: `codes` int64 `[batch, k, frames]`, any k from 1 to n_q (and `scale` `[batch]` where the model
@@ -288,30 +289,53 @@ class Emitter:
         return g.op("Transpose", [y], perm=[1, 2, 0])
 
     # -- quantizer --------------------------------------------------------------------------------------------
-    def quantize(self, quantizer, features: str) -> str:
-        """Codes `[B, n_q, F]` of features `[B, D, F]`, every level, as `ResidualVectorQuantizer.encode`."""
+    def quantize(self, quantizer, features: str, levels: str) -> str:
+        """Codes `[B, levels, F]` of features `[B, D, F]` (`levels`: an int64 scalar, at most n_q), as
+        `ResidualVectorQuantizer.encode`: a Loop over the levels, so that a lower bandwidth computes only its own."""
         import torch
+        from onnx import TensorProto, helper
 
         from ..quantization.nearest import squared_norms
 
         g = self.g
         embeddings = _codebooks(quantizer)
-        batch_frames = g.op("Shape", [features], start=0, end=1), g.length(features)
+        table = g.weight(np.stack(embeddings), "codebooks")  # [n_q, K, D]
+        norms = g.weight(np.stack([_array(squared_norms(torch.from_numpy(e))) for e in embeddings]))  # PyTorch's
+        batch, frames = g.op("Shape", [features], start=0, end=1), g.length(features)
         residual = g.op("Reshape", [g.op("Transpose", [features], perm=[0, 2, 1]), g.ints(-1, quantizer.dimension)])
-        codes = []
-        for k, embedding in enumerate(embeddings):
-            e = g.weight(embedding, "codebook")
-            norms = g.weight(_array(squared_norms(torch.from_numpy(embedding))))  # PyTorch's own |E|^2 [1, K]
-            product = g.op("Gemm", [residual, e], alpha=2.0, transB=1)  # 2 x.E^T  [N, K]
-            row = g.op("ReduceSum", [g.mul(residual, residual), g.ints(1)], keepdims=1)
-            score = g.op("Neg", [g.add(g.sub(row, product), norms)])
-            code = g.op("ArgMax", [score], axis=1, keepdims=0)
-            codes.append(g.op("Unsqueeze", [code, g.ints(1)]))
-            if k + 1 < len(embeddings):
-                residual = g.sub(residual, g.op("Gather", [e, code], axis=0))
-        stacked = g.concat(codes, axis=1)  # [N, n_q]
-        shape = g.concat([batch_frames[0], batch_frames[1], g.ints(len(embeddings))], axis=0)
-        return g.op("Transpose", [g.op("Reshape", [stacked, shape])], perm=[0, 2, 1])
+
+        body = Graph()
+        body._count = g._count + 100000  # names unique across the graphs
+        e = body.op("Gather", [table, "level"], axis=0)  # [K, D]
+        product = body.op("Gemm", ["residual", e], alpha=2.0, transB=1)  # 2 x.E^T  [N, K]
+        row = body.op("ReduceSum", [body.mul("residual", "residual"), body.ints(1)], keepdims=1)
+        score = body.op("Neg", [body.add(body.sub(row, product), body.op("Gather", [norms, "level"], axis=0))])
+        code = body.op("ArgMax", [score], axis=1, keepdims=0)
+        body.op("Sub", ["residual", body.op("Gather", [e, code], axis=0)], ["residual_out"])
+        body.op("Identity", ["condition"], ["condition_out"])
+        body.op("Identity", [code], ["code"])
+        subgraph = helper.make_graph(
+            body.nodes, "level",
+            [helper.make_tensor_value_info("level", TensorProto.INT64, []),
+             helper.make_tensor_value_info("condition", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("residual", TensorProto.FLOAT, ["rows", quantizer.dimension])],
+            [helper.make_tensor_value_info("condition_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("residual_out", TensorProto.FLOAT, ["rows", quantizer.dimension]),
+             helper.make_tensor_value_info("code", TensorProto.INT64, ["rows"])],
+            body.initializers)
+        true = self._true_scalar()
+        _, codes = g.op("Loop", [levels, true, residual], 2, body=subgraph)  # codes [levels, N]
+        shape = g.concat([g.ints(-1), batch, frames], axis=0)
+        return g.op("Transpose", [g.op("Reshape", [codes, shape])], perm=[1, 0, 2])
+
+    def _true_scalar(self) -> str:
+        from onnx import numpy_helper
+
+        if "true_scalar" not in self.g._constants:
+            name = self.g.fresh("k")
+            self.g.initializers.append(numpy_helper.from_array(np.array(True), name))
+            self.g._constants["true_scalar"] = name
+        return self.g._constants["true_scalar"]
 
     def dequantize(self, quantizer, codes: str) -> str:
         """Features `[B, D, F]` of codes `[B, k, F]`: the sum of the first k levels' vectors."""
@@ -366,18 +390,22 @@ def _normalise(g: Graph, audio: str) -> tuple[str, str]:
 
 
 def encoder_graph(codec, step: bool = False):
+    from onnx import numpy_helper
+
     g = Graph()
     emit = Emitter(g, step, "encoder")
     audio = "audio"
     scale = None
     if codec.config.normalize and not step:
         audio, scale = _normalise(g, audio)
-    codes = emit.quantize(codec.quantizer, emit.run(codec.encoder.model, audio))
+    # `levels`: codebooks to compute, n_q unless given (an initialiser of that name is the input's default).
+    g.initializers.append(numpy_helper.from_array(np.array(codec.quantizer.n_q, dtype=np.int64), "levels"))
+    codes = emit.quantize(codec.quantizer, emit.run(codec.encoder.model, audio), "levels")
     g.op("Identity", [codes], ["codes"])
     if scale is not None:
         g.op("Identity", [scale], ["scale"])
-    inputs = [_value("audio", "float32", ["batch", codec.channels, "samples"])]
-    outputs = [_value("codes", "int64", ["batch", codec.quantizer.n_q, "frames"])]
+    inputs = [_value("audio", "float32", ["batch", codec.channels, "samples"]), _value("levels", "int64", [])]
+    outputs = [_value("codes", "int64", ["batch", "levels", "frames"])]
     if scale is not None:
         outputs.append(_value("scale", "float32", ["batch"]))
     return _finish(g, emit, inputs, outputs, "audiocodec_encoder" + ("_step" if step else ""))
@@ -507,7 +535,7 @@ def manifest_for(codec, graphs: dict, why_not: str | None) -> dict[str, Any]:
         "segment_length": codec.segment_length,
         "segment_stride": codec.segment_stride,
         "graphs": {
-            "encoder": {"inputs": ["audio"], "outputs": ["codes"] + (["scale"] if config.normalize else [])},
+            "encoder": {"inputs": ["audio", "levels"], "outputs": ["codes"] + (["scale"] if config.normalize else [])},
             "decoder": {"inputs": ["codes"] + (["scale"] if config.normalize else []), "outputs": ["audio"]},
         },
     }
@@ -516,7 +544,7 @@ def manifest_for(codec, graphs: dict, why_not: str | None) -> dict[str, Any]:
         manifest["streaming"] = {
             "step_multiple": codec.hop_length,
             "first_step_frames": {"encoder": encoder_frames, "decoder": decoder_frames},
-            "encoder_step": {"inputs": ["audio"], "outputs": ["codes"], "states": graphs["encoder_step"][1]},
+            "encoder_step": {"inputs": ["audio", "levels"], "outputs": ["codes"], "states": graphs["encoder_step"][1]},
             "decoder_step": {"inputs": ["codes"], "outputs": ["audio"], "states": graphs["decoder_step"][1]},
         }
     else:

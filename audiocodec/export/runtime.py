@@ -33,6 +33,8 @@ class OnnxCodec:
         self.folder = Path(folder)
         self.manifest = json.loads((self.folder / "onnx.json").read_text(encoding="utf-8"))
         options = onnxruntime.SessionOptions()
+        # Not the warning that `levels`, an input with a default, is not folded as a constant: it is meant to vary.
+        options.log_severity_level = 3
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -87,8 +89,8 @@ class OnnxCodec:
         encoder = self.session("encoder")
         codes, scales = [], []
         for offset, n in self.segments(audio.shape[-1]):
-            out = encoder.run(None, {"audio": audio[..., offset : offset + n]})
-            codes.append(out[0][:, :k])
+            out = encoder.run(None, {"audio": audio[..., offset : offset + n], "levels": np.array(k)})
+            codes.append(out[0])
             if self.normalize:
                 scales.append(out[1])
         return np.concatenate(codes, axis=-1), np.stack(scales, axis=1) if scales else None

@@ -180,7 +180,8 @@ def test_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "encoder.onnx" in done.stdout
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"encoder.onnx", "decoder.onnx", "encoder_step.onnx",
-                                                            "decoder_step.onnx", "onnx.json"}
+                                                            "decoder_step.onnx", "onnx.json",
+                                                            "code_frequencies.npy"}
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 1 and again.stderr.count("\n") == 1 and "--force" in again.stderr
     mixed = subprocess.run(command + ["--compact", "--force"], capture_output=True, text=True)
