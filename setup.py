@@ -9,6 +9,8 @@ VERSION = re.search(r'^__version__ = "([^"]+)"$', (ROOT / "audiocodec" / "__init
                     re.MULTILINE).group(1)
 # `audiocodec eval`: PESQ-wb, STOI and the figures; the tests need them too.
 EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"]
+# `audiocodec export --onnx` and running its graphs (audiocodec.export; docs/deploy.md).
+ONNX_EXTRAS = ["onnx>=1.14", "onnxruntime>=1.16"]
 
 setup(
     name="audiocodec",
@@ -38,6 +40,7 @@ setup(
     extras_require={
         "train": ["tensorboard>=2.10"],
         "eval": EVAL_EXTRAS,
+        "onnx": ONNX_EXTRAS,
         # recipes/data/build_corpus.py: the scores it renders come from music21's corpus.
         "data": ["music21>=9"],
         "test": [
@@ -49,6 +52,7 @@ setup(
             "encodec==0.1.1",
             "tensorboard>=2.10",
             *EVAL_EXTRAS,
+            *ONNX_EXTRAS,
         ],
     },
     entry_points={"console_scripts": ["audiocodec=audiocodec.cli:main"]},

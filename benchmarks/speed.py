@@ -15,8 +15,13 @@ our codes equal EnCodec's float32 codes (on the GPU, float32 convolutions use TF
 both models). With random weights it hardly depends on precision: docs/performance.md measures that on trained
 weights.
 
+`--onnx` prints instead one table on one CPU thread: EnCodec's own code, audiocodec's prepared PyTorch model
+and onnxruntime running `audiocodec export --onnx`'s graphs of the same weights (`audiocodec.export.runtime`),
+alternating in one process; the last column is the share of onnxruntime's codes equal to PyTorch's.
+
     python benchmarks/speed.py [--variant 24khz] [--seconds 10] [--repeats 5] [--processes 5] [--threads 1 2]
                                [--gpu-batches 1 64] [--gpu-modes fp32 fp16 fp16+compile]
+    python benchmarks/speed.py --onnx [--variant 24khz] [--seconds 10] [--repeats 5] [--bandwidth 6]
 """
 
 from __future__ import annotations
@@ -106,12 +111,16 @@ def main() -> None:
     parser.add_argument("--gpu-modes", nargs="+", default=list(GPU_MODES), choices=list(GPU_MODES),
                         help="GPU precisions; compiled ones run at the largest batch only (compiling takes a minute)")
     parser.add_argument("--processes", type=int, default=5, help="fresh processes per CPU row (medians reported)")
+    parser.add_argument("--onnx", action="store_true", help="one-thread CPU table with onnxruntime (see above)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.processes < 1 or min(args.threads, default=1) < 1:
         parser.error("--processes and --threads must be at least 1")
 
     reference, codec = build_models(args)
+    if args.onnx:
+        onnx_table(reference, codec, args)
+        return
 
     audio_seconds = args.seconds
     configs = [("cpu", threads, 1, "fp32") for threads in args.threads]
@@ -173,6 +182,52 @@ def measure_row(reference, codec, args, device: str, threads: int | None, batch:
     return {f"{name}_rtf": total / r[name] for name in ("ref_encode", "our_encode", "ref_decode", "our_decode")} | {
         "speedup": (r["ref_encode"] + r["ref_decode"]) / (r["our_encode"] + r["our_decode"]),
         "agreement": float((r["our_codes"] == expected).float().mean())}
+
+def onnx_table(reference, codec, args) -> None:
+    """EnCodec, the prepared PyTorch model and onnxruntime, one thread each, encode and decode, side by side."""
+    from audiocodec.export.onnx import export_onnx
+    from audiocodec.export.runtime import OnnxCodec
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(codec, tmp)
+        runtime = OnnxCodec(tmp, threads=1)
+        for name in ("encoder", "decoder"):
+            runtime.session(name)  # loaded inside the directory's lifetime
+    torch.manual_seed(1)
+    wav = 0.1 * torch.randn(1, reference.channels, int(args.seconds * reference.sample_rate))
+    audio = wav.numpy()
+    with torch.inference_mode():
+        frames, encoded = reference.encode(wav), codec.encode(wav)
+        codes, scales = runtime.encode(audio, args.bandwidth)
+        numpy_codes, numpy_scales = encoded.codes.numpy(), None if encoded.scales is None else encoded.scales.numpy()
+        steps = {
+            "EnCodec": (lambda: reference.encode(wav), lambda: reference.decode(frames)),
+            "audiocodec prepared": (lambda: codec.encode(wav), lambda: codec.decode(encoded)),
+            "onnxruntime": (lambda: runtime.encode(audio, args.bandwidth),
+                            lambda: runtime.decode(numpy_codes, numpy_scales, wav.shape[-1])),
+        }
+        times = {(name, i): [] for name in steps for i in range(2)}
+        for name, pair in steps.items():  # warm-up
+            pair[0](), pair[1]()
+        for _ in range(args.repeats):
+            for name, pair in steps.items():
+                for i, step in enumerate(pair):
+                    start = time.perf_counter()
+                    step()
+                    times[name, i].append(time.perf_counter() - start)
+    median = {key: statistics.median(value) for key, value in times.items()}
+    print(f"EnCodec {args.variant} configuration, random weights, {args.bandwidth:g} kb/s, {args.seconds:g} s, one CPU "
+          f"thread, median of {args.repeats} runs; RTF = audio seconds per compute second")
+    print("| runtime | encode s | encode RTF | decode s | decode RTF | vs prepared PyTorch (enc, dec) |")
+    print("|---|---|---|---|---|---|")
+    for name in steps:
+        enc, dec = median[name, 0], median[name, 1]
+        base_enc, base_dec = median["audiocodec prepared", 0], median["audiocodec prepared", 1]
+        print(f"| {name} | {enc:.3f} | {args.seconds / enc:.1f} | {dec:.3f} | {args.seconds / dec:.1f} | "
+              f"{base_enc / enc:.2f}x, {base_dec / dec:.2f}x |")
+    print(f"onnxruntime's codes equal to PyTorch's: {100 * (codes == numpy_codes).mean():.2f}%")
+
 
 def _child_row(args, threads: int) -> dict:
     """One CPU row measured in a fresh Python process."""

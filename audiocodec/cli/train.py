@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of training audio (fitter than the counts gathered during training)")
     p.add_argument("--recount-seconds", type=float, default=1800.0,
                    help="audio to count codes on with --recount (default 1800 s)")
+    p.add_argument("--onnx", action="store_true",
+                   help="write ONNX graphs instead (encoder.onnx, decoder.onnx, the streaming steps of a causal "
+                        "model, onnx.json; needs the [onnx] extra; docs/deploy.md)")
     p.set_defaults(func=run_export)
 
 
@@ -126,7 +129,13 @@ def run_export(args: argparse.Namespace) -> int:
                               f"export under another name")
     if output.exists() and any(output.iterdir()) and not args.force:
         raise OutputExistsError(f"{output}: already exists (use --force to overwrite it)")
+    if args.onnx and (args.compact or args.int8 or args.recount):
+        raise AudioCodecError("--onnx writes float32 graphs: it takes none of --compact, --int8, --recount")
     model, origin, stored_int8 = _export_source(args.checkpoint)
+    if args.onnx:
+        from ..export.onnx import write_for_cli
+
+        return write_for_cli(model, output, origin, args.force)
     int8 = args.int8 or (args.compact and stored_int8)
     if int8 and not args.int8:  # float16 of its rounded weights would be a larger file under another id
         print("keeping the source's 8-bit weights (export without --compact for float32 ones)")

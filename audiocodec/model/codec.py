@@ -297,7 +297,8 @@ class Codec(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path = "default", map_location: str | torch.device = "cpu") -> Codec:
-        """Load a model written by `save_pretrained`; "default" is the model embedded in the package."""
+        """Load a model written by `save_pretrained`, or a transformers EnCodec folder; "default" is the model
+        embedded in the package (`persistence.from_pretrained`)."""
         return persistence.from_pretrained(cls, directory, map_location)
 
     @classmethod

@@ -77,7 +77,8 @@ def write_pretrained(cls: type[Codec], directory: str | Path, config: CodecConfi
 
 def from_pretrained(cls: type[Codec], directory: str | Path = "default",
                     map_location: str | torch.device = "cpu") -> Codec:
-    """Load a model written by `save_pretrained`; "default" is the model embedded in the package."""
+    """Load a model written by `save_pretrained`, or a transformers EnCodec folder (`EncodecModel.save_pretrained`);
+    "default" is the model embedded in the package."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -95,6 +96,10 @@ def from_pretrained(cls: type[Codec], directory: str | Path = "default",
         meta = json.loads(config_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise AudioCodecError(f"{config_path}: not a valid model config ({error})") from None
+    from .transformers_encodec import from_transformers, is_transformers_config
+
+    if is_transformers_config(meta):  # as transformers' EncodecModel.save_pretrained writes it
+        return from_transformers(directory, meta, map_location)
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if type(version) is not int or version not in (FORMAT_VERSION, INT8_FORMAT_VERSION):  # not true, 2.0
         raise AudioCodecError(f"{config_path}: unsupported model format version {version!r}")
