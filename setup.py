@@ -3,8 +3,11 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
-# `audiocodec eval`: PESQ-wb, STOI and the figures; the tests need them too.
-EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"]
+# `audiocodec eval`: PESQ-wb, STOI and the figures; ViSQOL (its port ships the SVR and lattice model files; numba
+# makes it about five times faster, ai-edge-litert runs the lattice mapper C++ ViSQOL uses by default in speech mode);
+# DNSMOS P.835 (speechmos ships the ONNX model, onnxruntime runs it). The tests need them too.
+EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6", "visqol-python[accel,lattice]>=3.8",
+               "speechmos>=0.0.1.1", "onnxruntime>=1.16"]
 
 setup(
     name="audiocodec",
