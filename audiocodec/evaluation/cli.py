@@ -58,8 +58,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from . import EvaluationError
     from .dataset import find_items, select
 
-    if args.html is None:  # on for a new report folder; an existing one keeps the files it had
-        args.html = not Path(args.out).exists()
+    if args.html is None:  # on for a new report folder, or one whose HTML report is being replaced
+        args.html = not Path(args.out).exists() or (Path(args.out) / "index.html").exists()
     out = _check_out(Path(args.out), args.force)
     if args.max_files is not None and args.max_files < 1:
         raise EvaluationError(f"--max-files must be at least 1, got {args.max_files}")
@@ -127,10 +127,8 @@ def _load_compared(folder: str) -> Codec:
     from . import EvaluationError
 
     path = Path(folder)
-    if folder != "default" and not path.is_dir():
-        raise EvaluationError(f"model:{folder}: {'no such folder' if not path.exists() else 'not a folder'}")
-    if folder != "default" and not (path / "config.json").is_file():
-        raise EvaluationError(f"model:{folder}: not a model folder (no config.json; `audiocodec export` writes one)")
+    if folder != "default" and not path.exists():
+        raise EvaluationError(f"model:{folder}: no such folder")
     try:
         return load_model(None if folder == "default" else folder)
     except AudioCodecError as error:
