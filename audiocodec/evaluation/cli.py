@@ -141,10 +141,9 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
 
     from .. import __version__
     from . import EvaluationError, plots, report
+    from .dataset import select
     from .evaluate import AudiocodecRunner, evaluate
     from .health import codebook_health, markdown_health
-
-    from .dataset import select
 
     runners = [AudiocodecRunner(model), *runners]
     # Spectrograms at the lowest bandwidth every codec can run at (mono), where the codecs differ most.

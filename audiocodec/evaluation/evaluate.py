@@ -22,8 +22,7 @@ from ..errors import AudioReadError
 from ..model import Codec
 from .dataset import UNKNOWN, Item, Skipped
 from .listener import DNSMOS_FIELDS, dnsmos, visqol, visqol_mode
-from .metrics import (MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance,
-                      stoi)
+from .metrics import MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance, stoi
 
 DNSMOS_METRICS = tuple(f"dnsmos_{name}" for name in DNSMOS_FIELDS)
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_distance", "stft_distance", "visqol", *DNSMOS_METRICS)

@@ -108,7 +108,8 @@ def write_html(out: Path, evaluation: Evaluation, table: list[Average], meta: di
                  "<p>Each metric against the bitrate each codec achieved, per category (ViSQOL runs in speech mode on "
                  "speech and in audio mode elsewhere, so the two scales are best read apart).</p>"]
         body += [f"<h3>{_esc(category)}</h3><div class=\"plots\"><img src=\"{plot.name}\" "
-                 f"alt=\"{_esc(category)}: each metric against the achieved bitrate\"></div>" for category, plot in plots]
+                 f"alt=\"{_esc(category)}: each metric against the achieved bitrate\"></div>"
+                 for category, plot in plots]
     body.append("<h2>Averages</h2>")
     for category in categories(table):
         header, rows = table_rows(table, category)

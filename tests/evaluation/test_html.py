@@ -11,9 +11,9 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+from tiny_models import tiny_codec
 
 from audiocodec import cli
-from tiny_models import tiny_codec
 
 RATE = 16000
 CHROMIUM = next((path for path in (shutil.which("chromium"), shutil.which("chromium-browser")) if path), None)
@@ -71,11 +71,12 @@ def test_two_models_in_one_report_with_the_listener_metrics(models, corpus, tmp_
     name = f"model:{os.path.basename(second)}"
     assert list(report["codecs"]) == ["audiocodec", name] and report["codecs"][name]["path"] == second
     assert report["listener_metrics"] == ["visqol", "dnsmos"]
-    voice, chord, beep = report["files"]
+    voice, chord, _ = report["files"]
     assert voice["reference_metrics"]["dnsmos_ovrl"] is not None and chord["reference_metrics"]["dnsmos_ovrl"] is None
     ours, theirs = ({r["codec"]: r for r in voice["results"]}[c] for c in ("audiocodec", name))
     for result in (ours, theirs):  # each model through its own .ac round trip, scored by every metric
-        assert result["kbps"] > 0 and 1 <= result["metrics"]["visqol"] <= 5 and 1 <= result["metrics"]["dnsmos_sig"] <= 5
+        metrics = result["metrics"]
+        assert result["kbps"] > 0 and 1 <= metrics["visqol"] <= 5 and 1 <= metrics["dnsmos_sig"] <= 5
     assert ours["metrics"] != theirs["metrics"]
     music = {r["codec"]: r for r in chord["results"]}["audiocodec"]["metrics"]
     assert 1 <= music["visqol"] <= 5 and music["dnsmos_ovrl"] is None and music["pesq_wb"] is None
@@ -98,7 +99,8 @@ def test_two_models_in_one_report_with_the_listener_metrics(models, corpus, tmp_
 def test_model_folders_that_are_not_models_are_one_line_errors(models, corpus, tmp_path, capsys):
     first, _ = models
     base = ["eval", "--model", first, "--data", str(corpus), "--out", str(tmp_path / "out"), "--against"]
-    assert "model:" + str(tmp_path / "nope") + ": no such folder" in _error([*base, f"model:{tmp_path / 'nope'}"], capsys)
+    missing = tmp_path / "nope"
+    assert f"model:{missing}: no such folder" in _error([*base, f"model:{missing}"], capsys)
     (tmp_path / "empty").mkdir()
     assert "not a model directory" in _error([*base, f"model:{tmp_path / 'empty'}"], capsys)
     broken = tmp_path / "broken"
