@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="leave out these listener metrics (the slowest: ViSQOL about 0.3 s per second of audio "
                    "per decoding on one core)")
     p.add_argument("--html", action=argparse.BooleanOptionalAction, default=None,
-                   help="write index.html, a listening report (default: on when --out does not exist yet)")
+                   help="write index.html, a listening report (default: on when --out does not exist yet, or "
+                   "holds one that --force replaces)")
     p.add_argument("--listen", type=int, default=6, metavar="N",
                    help="files with players and spectrograms in the HTML report, taken in turn from each "
                    "category (default: 6)")
@@ -94,20 +95,24 @@ def _against(codecs: list[str]) -> list[CodecRunner]:
 
     runners: list[CodecRunner] = []
     names: set[str] = {"audiocodec"}
+    seen: set[str] = set()
     for codec in codecs:
+        folder = codec[len(MODEL_PREFIX):] if codec.startswith(MODEL_PREFIX) else None
+        key = "opus" if codec == "opus" else str(Path(folder).resolve()) if folder and folder != "default" else codec
+        if key in seen:
+            raise EvaluationError(f"--against {codec}: given twice")
+        seen.add(key)
         if codec == "opus":
             from .opus import OpusRunner, check_tools
 
             check_tools()
             runner: CodecRunner = OpusRunner()
-        elif codec.startswith(MODEL_PREFIX) and codec[len(MODEL_PREFIX):]:
-            folder = codec[len(MODEL_PREFIX):]
+        elif folder:
+            # Named after the folder; two folders of one name (runs/a/model, runs/b/model) get #2, #3...
             name = _unique(f"{MODEL_PREFIX}{Path(folder).name or folder}", names)
             runner = AudiocodecRunner(_load_compared(folder), name=name, path=folder)
         else:
             raise EvaluationError(f"--against {codec}: expected 'opus' or 'model:DIR' (a model folder)")
-        if runner.name in names:
-            raise EvaluationError(f"--against {codec}: given twice")
         names.add(runner.name)
         runners.append(runner)
     return runners
@@ -149,8 +154,8 @@ def _run(args: argparse.Namespace, out: Path, model: Codec, runners: list[CodecR
     # Spectrograms at the lowest bandwidth every codec can run at (mono), where the codecs differ most.
     example_bandwidth = min((b for b in bandwidths if all(r.unavailable(b, 1) is None for r in runners)),
                             default=bandwidths[0])
-    html = getattr(args, "html", False)
-    listen = frozenset(item.name for item in select(items, args.listen)) if html and args.listen else frozenset()
+    html, count = getattr(args, "html", False), getattr(args, "listen", 0)
+    listen = frozenset(item.name for item in select(items, count)) if html and count else frozenset()
     evaluation = evaluate(items, runners, bandwidths, args.speech, args.spectrograms, example_bandwidth,
                           listener=listener, listen=listen)
     evaluation.skipped[:0] = skipped

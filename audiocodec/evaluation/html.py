@@ -21,7 +21,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from .evaluate import CodecRunner, Evaluation, Listening
+from .evaluate import CodecRunner, Evaluation, Listening, Result
 from .report import Average, categories, table_rows
 
 LISTEN_FOLDER = "listen"
@@ -167,7 +167,7 @@ def _card(folder: Path, stem: str, title: str, audio: torch.Tensor, sample_rate:
             + (f"<div><small>{_esc(detail)}</small></div>" if detail else "") + "</div>")
 
 
-def _summary(result) -> str:
+def _summary(result: Result) -> str:
     from .report import DECIMALS, LABELS
 
     parts = [f"{result.kbps:.2f} kb/s"] if result.kbps is not None else []

@@ -11,9 +11,9 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-from tiny_models import tiny_codec
 
 from audiocodec import cli
+from tiny_models import tiny_codec
 
 RATE = 16000
 CHROMIUM = next((path for path in (shutil.which("chromium"), shutil.which("chromium-browser")) if path), None)
@@ -110,6 +110,7 @@ def test_model_folders_that_are_not_models_are_one_line_errors(models, corpus, t
     assert "expected 'opus' or 'model:DIR'" in _error([*base, "flac"], capsys)
     assert "expected 'opus' or 'model:DIR'" in _error([*base, "model:"], capsys)
     assert "given twice" in _error([*base, "opus", "opus"], capsys)
+    assert "given twice" in _error([*base, f"model:{first}", f"model:{first}/"], capsys)
     assert not (tmp_path / "out").exists()
 
 
