@@ -1,7 +1,9 @@
-"""`audiocodec eval`: quality against bitrate on a test set, optionally against Opus, as JSON, Markdown and plots.
+"""`audiocodec eval`: quality against bitrate on a test set, optionally against Opus and other models, as JSON,
+Markdown, plots and an HTML page to listen on.
 
 Everything a user can get wrong (missing data, an existing report, a bandwidth the model lacks, missing Opus
-tools or evaluation packages, no default model) is refused with one line before the long loop starts. Heavy
+tools or evaluation packages, a `model:` folder that holds no model, no default model) is refused with one line
+before the long loop starts. Heavy
 imports happen inside the handler so that `audiocodec --help` stays fast.
 """
 
@@ -24,8 +26,9 @@ MODEL_PREFIX = "model:"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure quality against bitrate on a test set, optionally against Opus",
                               description="Compress and decompress every file at every bandwidth through the "
-                              "real file format, and report PESQ-wb and STOI (speech), SI-SDR, mel and "
-                              "multi-scale STFT distances against the achieved bitrate.")
+                              "real file format, and report PESQ-wb, STOI and DNSMOS (speech), ViSQOL, SI-SDR, "
+                              "mel and multi-scale STFT distances against the achieved bitrate, with an HTML "
+                              "page to listen on.")
     p.add_argument("--model", "-m", default="default",
                    help="model directory, or 'default' for the embedded model (the default)")
     p.add_argument("--data", "-d", required=True,
