@@ -7,8 +7,11 @@ ROOT = Path(__file__).parent
 # One version string: audiocodec.__version__, read here without importing the package.
 VERSION = re.search(r'^__version__ = "([^"]+)"$', (ROOT / "audiocodec" / "__init__.py").read_text(encoding="utf-8"),
                     re.MULTILINE).group(1)
-# `audiocodec eval`: PESQ-wb, STOI and the figures; the tests need them too.
-EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6"]
+# `audiocodec eval`: PESQ-wb, STOI and the figures; ViSQOL (its port ships the SVR and lattice model files; numba
+# makes it about five times faster, ai-edge-litert runs the lattice mapper C++ ViSQOL uses by default in speech mode);
+# DNSMOS P.835 (speechmos ships the ONNX model, onnxruntime runs it). The tests need them too.
+EVAL_EXTRAS = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.6", "visqol-python[accel,lattice]>=3.8",
+               "speechmos>=0.0.1.1", "onnxruntime>=1.16"]
 # `audiocodec export --onnx` and running its graphs (audiocodec.export; docs/deploy.md).
 ONNX_EXTRAS = ["onnx>=1.14", "onnxruntime>=1.16"]
 

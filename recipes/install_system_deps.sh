@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # System packages that pip cannot install: Debian's opus-tools (opusenc, opusdec), which `audiocodec eval
-# --against opus` and its tests use. Quiet and does nothing when they are already installed; installs them
+# --against opus` and its tests use, and chromium, in which tests/evaluation/test_html.py opens the HTML report. Quiet and does nothing when they are already installed; installs them
 # non-interactively as root or through password-less sudo; otherwise says what to install and exits 1.
 set -euo pipefail
 
 packages=()
 command -v opusenc >/dev/null 2>&1 && command -v opusdec >/dev/null 2>&1 || packages+=(opus-tools)
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -23,12 +23,16 @@ from ..format.header import read_codes
 from ..io.audio import read_audio, remix, resample
 from ..model import Codec
 from .dataset import UNKNOWN, Item, Skipped
+from .listener import DNSMOS_FIELDS, dnsmos, visqol, visqol_mode
 from .metrics import MEL_FFT_SIZE, STFT_FFT_SIZES, mel_distance, min_length, pesq_wb, si_sdr, stft_distance, stoi
 
-METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_distance", "stft_distance")
+DNSMOS_METRICS = tuple(f"dnsmos_{name}" for name in DNSMOS_FIELDS)
+METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_distance", "stft_distance", "visqol", *DNSMOS_METRICS)
+LISTENER_METRICS = ("visqol", "dnsmos")  # the slow ones, which `--skip-metrics` can leave out
 SPEECH_MODES = ("auto", "all", "none")
 MAX_TRIM_SECONDS = 0.05  # decoded audio whose length differs more than this is reported, not compared
 EXAMPLE_SECONDS = 10.0  # audio kept per example file for the spectrogram figures
+LISTEN_SECONDS = 30.0  # audio kept per file for the HTML report's players
 
 
 @dataclass
@@ -65,13 +69,15 @@ class AudiocodecRunner:
     model: Codec
     name: str = "audiocodec"
     code_counts: np.ndarray | None = None
+    path: str | None = None  # the model folder, for a model compared with `--against model:DIR`
 
     def __post_init__(self) -> None:
         self.code_counts = np.zeros((self.model.quantizer.n_q, self.model.quantizer.bins), dtype=np.int64)
 
     def settings(self) -> dict:
         return {"model": self.model.config.name, "model_id": self.model.model_id(),
-                "sample_rate": self.model.sample_rate, "channels": self.model.channels}
+                "sample_rate": self.model.sample_rate, "channels": self.model.channels,
+                **({"path": self.path} if self.path is not None else {})}
 
     def unavailable(self, kbps: float, channels: int) -> str | None:
         if kbps in self.model.bandwidths:
@@ -117,12 +123,13 @@ class FileReport:
 
     name: str
     category: str
-    speech: bool  # whether PESQ and STOI were run
+    speech: bool  # whether PESQ, STOI and DNSMOS were run, and ViSQOL in speech mode
     duration: float
     sample_rate: int
     channels: int
     info: dict
     results: list[Result]
+    reference_metrics: dict[str, float | None] = field(default_factory=dict)  # DNSMOS of the original
 
 
 @dataclass
@@ -137,10 +144,23 @@ class Example:
 
 
 @dataclass
+class Listening:
+    """A file kept whole (up to LISTEN_SECONDS) for the HTML report's players: its original and every decoding,
+    aligned, at the reference's rate and channel count; None where a codec did not run at a bandwidth."""
+
+    name: str
+    category: str
+    sample_rate: int
+    reference: torch.Tensor  # [C, T]
+    decoded: dict[tuple[str, float], torch.Tensor | None]
+
+
+@dataclass
 class Evaluation:
     files: list[FileReport]
     skipped: list[Skipped]
     examples: list[Example]
+    listening: list[Listening] = field(default_factory=list)
 
 
 def is_speech(category: str, mode: str) -> bool:
@@ -158,8 +178,10 @@ def align(reference: torch.Tensor, decoded: torch.Tensor, decoded_rate: int, ref
     return Aligned(reference[..., :length], decoded[..., :length], trimmed)
 
 
-def score(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int, speech: bool) -> dict[str, float | None]:
-    """Every metric for aligned `[C, T]` audio: per-channel metrics averaged, PESQ and STOI on the mono mix."""
+def score(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int, speech: bool,
+          listener: tuple[str, ...] = ()) -> dict[str, float | None]:
+    """Every metric for aligned `[C, T]` audio: per-channel metrics averaged; PESQ, STOI, ViSQOL and DNSMOS on the
+    mono mix. `listener` names the listener metrics to run ("visqol", "dnsmos"); the others are None."""
     length = reference.shape[-1]
     mono_reference, mono_decoded = reference.mean(0), decoded.mean(0)
     values = {
@@ -171,13 +193,25 @@ def score(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int, spee
                          if length >= min_length(MEL_FFT_SIZE) else None),
         "stft_distance": (stft_distance(reference, decoded).mean()
                           if length >= min_length(max(STFT_FFT_SIZES)) else None),
+        "visqol": (visqol(mono_reference, mono_decoded, sample_rate, visqol_mode(speech))
+                   if "visqol" in listener else None),
+        **listener_reference(decoded, sample_rate, speech, listener),
     }
     return {name: None if value is None or not math.isfinite(float(value)) else float(value)
             for name, value in values.items()}
 
 
+def listener_reference(audio: torch.Tensor, sample_rate: int, speech: bool,
+                       listener: tuple[str, ...] = ()) -> dict[str, float | None]:
+    """DNSMOS of `[C, T]` audio on its own (the original's, or a decoding's): None off speech or when not asked."""
+    if "dnsmos" not in listener or not speech:
+        return dict.fromkeys(DNSMOS_METRICS)
+    values = dnsmos(audio.mean(0), sample_rate)
+    return {f"dnsmos_{name}": value for name, value in values.items()}
+
+
 def measure(runner: CodecRunner, reference: torch.Tensor, sample_rate: int, kbps: float,
-            speech: bool) -> tuple[Result, Aligned | None]:
+            speech: bool, listener: tuple[str, ...] = ()) -> tuple[Result, Aligned | None]:
     """One round trip scored, or an n/a result saying why it could not run or could not be compared."""
     reason = runner.unavailable(kbps, reference.shape[0])
     if reason is not None:
@@ -192,19 +226,22 @@ def measure(runner: CodecRunner, reference: torch.Tensor, sample_rate: int, kbps
         result.note = (f"decoded length differs from the reference by {aligned.trimmed / sample_rate:.3f} s; "
                        "not compared")
         return result, None
-    result.metrics = score(aligned.reference, aligned.decoded, sample_rate, speech)
+    result.metrics = score(aligned.reference, aligned.decoded, sample_rate, speech, listener)
     return result, aligned
 
 
 def evaluate(items: list[Item], runners: list[CodecRunner], bandwidths: list[float], speech_mode: str = "auto",
-             examples: int = 0, example_bandwidth: float | None = None, progress: bool = True) -> Evaluation:
+             examples: int = 0, example_bandwidth: float | None = None, progress: bool = True,
+             listener: tuple[str, ...] = (), listen: frozenset[str] = frozenset()) -> Evaluation:
     """Run every item through every runner at every bandwidth; unreadable files are skipped and reported.
 
-    The first `examples` files evaluated keep their mono audio at `example_bandwidth` for spectrograms.
+    The first `examples` files evaluated keep their mono audio at `example_bandwidth` for spectrograms; the files
+    named in `listen` keep their audio at every bandwidth for the HTML report. `listener` names the listener
+    metrics to run (`LISTENER_METRICS`); DNSMOS then also scores each original.
     """
     from tqdm import tqdm
 
-    files, skipped, kept = [], [], []
+    files, skipped, kept, listening = [], [], [], []
     bar = tqdm(items, desc="evaluating", unit="file", file=sys.stderr, disable=not progress)
     for item in bar:
         try:
@@ -218,19 +255,28 @@ def evaluate(items: list[Item], runners: list[CodecRunner], bandwidths: list[flo
         keep = len(kept) < examples
         example = Example(item.name, sample_rate, example_bandwidth,
                           _clip(reference.mean(0), sample_rate), {}) if keep else None
+        heard = (Listening(item.name, item.category, sample_rate,
+                           reference[:, : int(LISTEN_SECONDS * sample_rate)].clone(), {})
+                 if item.name in listen else None)
         results = []
         for kbps in bandwidths:
             for runner in runners:
-                result, aligned = measure(runner, reference, sample_rate, kbps, speech)
+                result, aligned = measure(runner, reference, sample_rate, kbps, speech, listener)
                 results.append(result)
                 if example is not None and kbps == example_bandwidth:
                     example.decoded[runner.name] = (None if aligned is None else
                                                     _clip(aligned.decoded.mean(0), sample_rate))
+                if heard is not None:
+                    heard.decoded[(runner.name, kbps)] = (
+                        None if aligned is None else aligned.decoded[:, : heard.reference.shape[-1]].clone())
         if example is not None:
             kept.append(example)
+        if heard is not None:
+            listening.append(heard)
         files.append(FileReport(item.name, item.category, speech, reference.shape[-1] / sample_rate, sample_rate,
-                                reference.shape[0], item.info, results))
-    return Evaluation(files, skipped, kept)
+                                reference.shape[0], item.info, results,
+                                listener_reference(reference, sample_rate, speech, listener)))
+    return Evaluation(files, skipped, kept, listening)
 
 
 def _clip(mono: torch.Tensor, sample_rate: int) -> torch.Tensor:

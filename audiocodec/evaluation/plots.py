@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .evaluate import Example
-from .report import ALL, Average
+from .report import ALL, HIGHER_IS_BETTER, LABELS, ORIGINAL, Average
 
 SPECTROGRAM_FFT = 1024
 
@@ -42,6 +42,56 @@ def rate_distortion(table: list[Average], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def rate_distortion_panels(table: list[Average], path: Path, category: str = ALL) -> bool:
+    """Every metric that has a value against achieved bitrate, one panel each, one line per codec (all the
+    models compared and Opus on the same axes); the originals' DNSMOS as a dashed line. False if nothing to plot."""
+    import math
+
+    plt = _pyplot()
+    rows = [a for a in table if a.category == category]
+    coded = [a for a in rows if a.codec != ORIGINAL and a.kbps.mean is not None]
+    metrics = [m for m in LABELS if any(a.metrics[m].mean is not None for a in coded)]
+    if not metrics:
+        return False
+    columns = min(3, len(metrics))
+    lines = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(4.6 * columns, 3.6 * lines), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for codec in dict.fromkeys(a.codec for a in coded):
+            points = sorted((a.kbps.mean, a.metrics[metric].mean) for a in coded
+                            if a.codec == codec and a.metrics[metric].mean is not None)
+            if points:
+                ax.plot(*zip(*points), marker="o", label=codec)
+        original = next((a.metrics[metric].mean for a in rows if a.codec == ORIGINAL), None)
+        if original is not None:
+            ax.axhline(original, color="grey", linestyle="--", label="original")
+        ax.set_title(f"{LABELS[metric]} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)", fontsize=10)
+        ax.set_xlabel("achieved kb/s (whole file)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def spectrogram_image(audio: torch.Tensor, sample_rate: int, path: Path) -> None:
+    """A small spectrogram of mono `audio` [T] alone (the HTML report's cards), on the figures' dB scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(3.2, 1.9))
+    seconds, nyquist = max(audio.shape[-1], 1) / sample_rate, sample_rate / 2000
+    ax.imshow(_log_spectrogram(audio).numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=0,
+              extent=(0, seconds, 0, nyquist))
+    ax.set_xlabel("s", fontsize=7)
+    ax.set_ylabel("kHz", fontsize=7)
+    ax.tick_params(labelsize=6)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

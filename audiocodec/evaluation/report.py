@@ -13,13 +13,22 @@ from pathlib import Path
 from statistics import fmean
 from typing import Iterable
 
-from .evaluate import METRICS, Evaluation, FileReport
+from .evaluate import DNSMOS_METRICS, METRICS, Evaluation, FileReport
 from .health import LevelHealth, markdown_health
 
 ALL = "all"
+#: The row of the originals themselves: only DNSMOS, which needs no reference, has values there.
+ORIGINAL = "original"
 LABELS = {"pesq_wb": "PESQ-wb", "stoi": "STOI", "si_sdr": "SI-SDR dB", "mel_distance": "mel distance",
-          "stft_distance": "STFT distance"}
-DECIMALS = {"pesq_wb": 2, "stoi": 3, "si_sdr": 2, "mel_distance": 3, "stft_distance": 3}
+          "stft_distance": "STFT distance", "visqol": "ViSQOL", "dnsmos_sig": "DNSMOS SIG",
+          "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
+DECIMALS = {"pesq_wb": 2, "stoi": 3, "si_sdr": 2, "mel_distance": 3, "stft_distance": 3, "visqol": 2,
+            "dnsmos_sig": 2, "dnsmos_bak": 2, "dnsmos_ovrl": 2}
+#: Columns a table leaves out when no row has a value (left out by `--skip-metrics`, or no speech for DNSMOS).
+OPTIONAL = ("visqol", *DNSMOS_METRICS)
+#: Whether a larger value is better, for the plots' labels.
+HIGHER_IS_BETTER = {"pesq_wb": True, "stoi": True, "si_sdr": True, "mel_distance": False, "stft_distance": False,
+                    "visqol": True, "dnsmos_sig": True, "dnsmos_bak": True, "dnsmos_ovrl": True}
 
 
 @dataclass
@@ -44,13 +53,23 @@ class Average:
 
 
 def averages(files: list[FileReport]) -> list[Average]:
-    """Averages per codec x bandwidth x category, then over all categories, in the order results appear."""
+    """Averages per codec x bandwidth x category, then over all categories, in the order results appear; then,
+    where any original has DNSMOS, an ORIGINAL row per category (bandwidth 0) with the originals' DNSMOS."""
     groups: dict[tuple[str, float, str], list] = defaultdict(list)
+    originals: dict[str, list[FileReport]] = defaultdict(list)
     for file in files:
+        for category in (file.category, ALL):
+            originals[category].append(file)
         for result in file.results:
             for category in (file.category, ALL):
                 groups[(result.codec, result.bandwidth, category)].append(result)
     out = []
+    if any(v is not None for file in files for v in file.reference_metrics.values()):
+        for category, group in originals.items():
+            if all(f.reference_metrics.get(name) is None for f in group for name in METRICS):
+                continue
+            out.append(Average(ORIGINAL, 0.0, category, len(group), Mean(None, 0), Mean(None, 0),
+                               {name: _mean(f.reference_metrics.get(name) for f in group) for name in METRICS}))
     for (codec, bandwidth, category), results in groups.items():
         ran = [r for r in results if r.kbps is not None]
         out.append(Average(codec, bandwidth, category, len(ran), _mean(r.kbps for r in ran),
@@ -72,15 +91,28 @@ def write_json(path: Path, evaluation: Evaluation, table: list[Average], meta: d
     path.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
+def table_rows(table: list[Average], category: str = ALL) -> tuple[list[str], list[list[str]]]:
+    """The header and cells of one category's table (shared by the Markdown and HTML reports): "n/a" where no
+    file had a value, "(n=k)" after a mean that covers fewer files than the row's count. Columns that are n/a
+    in every row (DNSMOS off speech, metrics left out) are dropped; the original's row comes last."""
+    rows = sorted((a for a in table if a.category == category), key=lambda a: a.codec == ORIGINAL)
+    metrics = [m for m in METRICS if m not in OPTIONAL or any(a.metrics[m].mean is not None for a in rows)]
+    header = ["codec", "nominal kb/s", "achieved kb/s", "payload kb/s", *(LABELS[m] for m in metrics), "n files"]
+    cells = []
+    for a in rows:
+        original = a.codec == ORIGINAL
+        cells.append([a.codec, "-" if original else f"{a.bandwidth:g}",
+                      "-" if original else _cell(a.kbps, 2, a.n_files),
+                      "-" if original else _cell(a.payload_kbps, 2, a.n_files),
+                      *(_cell(a.metrics[m], DECIMALS[m], a.n_files) for m in metrics), str(a.n_files)])
+    return header, cells
+
+
 def markdown_table(table: list[Average], category: str = ALL) -> str:
-    """The averages of one category as a Markdown table; "n/a" where no file had a value, and "(n=k)" after
-    a mean that covers fewer files than the row's count."""
-    header = ["codec", "nominal kb/s", "achieved kb/s", "payload kb/s", *(LABELS[m] for m in METRICS), "n files"]
+    """The averages of one category as a Markdown table (see `table_rows`)."""
+    header, cells = table_rows(table, category)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for a in (a for a in table if a.category == category):
-        cells = [a.codec, f"{a.bandwidth:g}", _cell(a.kbps, 2, a.n_files), _cell(a.payload_kbps, 2, a.n_files),
-                 *(_cell(a.metrics[m], DECIMALS[m], a.n_files) for m in METRICS), str(a.n_files)]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
 
@@ -91,7 +123,8 @@ def write_markdown(path: Path, evaluation: Evaluation, table: list[Average], met
              f"{len(evaluation.skipped)} skipped; speech metrics: {meta['speech']}.", "",
              "Achieved kb/s counts the whole file (headers and container included); payload kb/s the coded "
              "audio alone. n/a: not applicable "
-             "(see docs/evaluation.md); (n=k): the mean covers k of the row's files.", ""]
+             "(see docs/evaluation.md); (n=k): the mean covers k of the row's files. The \"original\" row gives "
+             "the DNSMOS of the input files themselves, what a codec's DNSMOS is to be compared with.", ""]
     for category in categories(table):
         parts += [f"## {category}", "", markdown_table(table, category), ""]
     if health:
