@@ -12,12 +12,12 @@ import os
 import numpy as np
 import torch
 
-from .format import bitstream, entropy
-from .coding import chunked
+from .format import bitstream, checks, entropy
+from .coding import chunked, silence
 from .io.audio import check_sample_rate, remix, resample, resampling_ratio, to_model_format
 from .pretrained import earlier_default
 from .errors import AudioReadError, FormatError, InvalidArgumentError, ModelMismatchError
-from .io.loudness import LoudnessMeter
+from .io.loudness import ABSOLUTE_GATE, LoudnessMeter
 from .model import Codec, EncodedAudio
 
 _DEFAULT_MODEL: Codec | None = None
@@ -116,7 +116,8 @@ def compress(
     if loudness_range is not None and not model.config.normalize:
         gain = level_gain(audio, model.sample_rate, loudness_range)
     encoded = _encode(model, audio[None] if gain is None else audio[None] * gain, progress, bandwidth)
-    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
+    silent = silence.find_runs(original, bitstream.silence_unit(sample_rate, model.frame_rate))
+    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain, silent)
 
 
 def check_duration(length: int, sample_rate: int, model: Codec) -> None:
@@ -133,9 +134,9 @@ def check_duration(length: int, sample_rate: int, model: Codec) -> None:
 
 
 def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: int, original_channels: int,
-         original_length: int, gain: float | None) -> bytes:
+         original_length: int, gain: float | None, silent: list[tuple[int, int]] | None = None) -> bytes:
     """The bytes of a `.ac` file holding `encoded` (one signal, coded at `bandwidth`), entropy-coded with the
-    model's tables."""
+    model's tables; `silent`: the input's silent runs (`coding.silence`), decoded as exact zeros."""
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
@@ -144,6 +145,7 @@ def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: i
         frames=codes.shape[1], length=encoded.length, original_rate=original_rate,
         original_channels=original_channels, original_length=original_length, bandwidth=bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]], gain=gain,
+        silence=list(silent) if silent else None,
     )
     payload = entropy.encode_codes(codes, tables)
     if entropy.fixed_width_bytes(codes.size, header.bins) < len(payload):  # audio unlike the training data
@@ -169,8 +171,8 @@ def decode_encoded(model: Codec, header: bitstream.Header, encoded: EncodedAudio
         audio = _decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
-    audio = to_original_format(audio, header, model.sample_rate)
-    return _fit_length(audio, header.original_length)
+    audio = _fit_length(to_original_format(audio, header, model.sample_rate), header.original_length)
+    return silence.zero_runs(audio, header.silence, bitstream.silence_unit(header.original_rate, header.frame_rate))
 
 
 def read_encoded(data: bytes, model: Codec) -> tuple[bitstream.Header, EncodedAudio]:
@@ -198,10 +200,17 @@ def level_gain(audio: torch.Tensor, sample_rate: int, loudness_range: tuple[floa
 
 def metered_gain(meter: LoudnessMeter, loudness_range: tuple[float, float]) -> float | None:
     """`level_gain` of the signal `meter` has measured. Raising the level stops where the peak reaches full
-    scale: the model was trained on audio within it."""
+    scale: the model was trained on audio within it. Audio `meter.loudness` cannot measure is raised only when its
+    ungated level is below the absolute gate (-70 LUFS)."""
     low, high = loudness_range
     loudness = meter.loudness()
-    if not math.isfinite(loudness) or low <= loudness <= high:  # NaN: under 0.4 s, or below -70 LUFS
+    if math.isnan(loudness):  # under 0.4 s, or entirely below -70 LUFS
+        # Audio that quiet is raised too: coded at its own level it came back at the model's noise floor (about
+        # -75 dBFS), up to 15 dB louder than it went in (coding.silence has the numbers).
+        loudness = meter.ungated_loudness()
+        if not loudness < ABSOLUTE_GATE:
+            return None
+    if low <= loudness <= high:
         return None
     gain = 10 ** ((min(max(loudness, low), high) - loudness) / 20)
     if gain > 1:
@@ -214,6 +223,7 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
     """The header and the codes `[n_q, frames]` of `.ac` bytes, checked against `model`, without decoding audio."""
     header, payload = bitstream.unpack(bytes(data))
     check_model(header, model)
+    checks.check_sizes(header, payload, entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy()))
     if header.fixed_width:
         codes = entropy.unpack_fixed(payload, header.bins, header.n_q, header.frames)
     else:
@@ -280,12 +290,12 @@ def _decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor
 
 
 def progress_bar(steps, enabled: bool, label: str, total: int | None = None):
-    """`steps` (chunks), under a progress bar when `enabled`."""
+    """`steps` (chunks), under a progress display when `enabled`: a bar on a terminal, lines in a log."""
     if not enabled:
         return steps
-    from tqdm import tqdm
+    from .io.progress import progress
 
-    return tqdm(steps, desc=label, unit="chunk", leave=False, total=total)
+    return progress(steps, total, label, "chunk")
 
 
 def _fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:

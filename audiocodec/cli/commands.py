@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"the model's highest")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run_compress)
 
@@ -39,11 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="audio format of a folder's outputs (default: wav); a single output's name says it")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run_decompress)
 
     p = subparsers.add_parser("info", help="describe .ac files")
     p.add_argument("inputs", nargs="+", metavar="input", help=".ac file, or - for standard input")
+    p.add_argument("--verify", action="store_true",
+                   help="also decode the payload's entropy coding (not the audio) to check that the file is whole")
+    p.add_argument("--model", "-m", default=None,
+                   help="directory of the model that coded the files, for their tables (default: the embedded model)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per file, on its own line (JSON Lines), for scripts")
     p.set_defaults(func=run_info)
@@ -64,6 +70,12 @@ def _default_bandwidths() -> str:
         return ", ".join(f"{b:g}" for b in embedded_config()["config"]["target_bandwidths"])
     except (KeyError, TypeError, ValueError):
         return "none embedded"
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress (a bar on a terminal, else a line every few seconds, for audio over a "
+                             "minute and for folders)")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +143,7 @@ def run_compress(args: argparse.Namespace) -> int:
     if args.bandwidth is not None:
         model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
-    size = compress_audio(model, source, args.output)
+    size = compress_audio(model, source, args.output, args.quiet)
     seconds = source.frames_read / source.sample_rate
     _report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {_duration(seconds)} of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
@@ -142,12 +154,12 @@ def run_compress(args: argparse.Namespace) -> int:
 MP3_FRAME = 1152
 
 
-def compress_audio(model, source, output: str | Path) -> int:
+def compress_audio(model, source, output: str | Path, quiet: bool = False) -> int:
     """Compress the `AudioSource` `source` with `model` into `output`, in blocks (`files`); the bytes written."""
     from ..io.audio import write_bytes
     from ..coding.files import compress_file
 
-    data, peak = compress_file(source, model, progress=_show_progress(source.frames / source.sample_rate))
+    data, peak = compress_file(source, model, progress=_show_progress(source.frames / source.sample_rate, quiet))
     if source.frames - source.frames_read >= MP3_FRAME:  # an MP3's header gives its length, the end may be gone
         _report(f"warning: {source.name} holds {_duration(source.frames_read / source.sample_rate)} of audio where "
                 f"its header announces {_duration(source.frames / source.sample_rate)}: is it cut short?")
@@ -172,25 +184,28 @@ def run_decompress(args: argparse.Namespace) -> int:
     check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
     seconds, channels, sample_rate = decompress_bytes(data, args.input, args.output,
-                                                      lambda: load_model(args.model, args.device))
+                                                      lambda: load_model(args.model, args.device), args.quiet)
     _report(f"{args.output}: {_duration(seconds)}, {channels} channel(s) at {sample_rate} Hz")
     return 0
 
 
-def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_model) -> tuple[float, int, int]:
+def decompress_bytes(data: bytes, source: str | Path, output: str | Path, get_model,
+                     quiet: bool = False) -> tuple[float, int, int]:
     """Decode `.ac` bytes read from `source` into the audio file `output`, in blocks (`files`), calling
     `get_model()` only once the header has been checked (a damaged file is refused before a model is loaded); the
     seconds, channels and sample rate written."""
-    from ..format import bitstream
+    from ..format import bitstream, checks
     from ..io.audio import check_output_channels
     from ..coding.files import decompress_file
 
     with _naming(str(source)):
-        header, _ = bitstream.unpack(data)
+        header, payload = bitstream.unpack(data)
+        # Under the embedded model's tables when it coded the file; `read_encoded` checks again under the model's own.
+        checks.check_sizes(header, payload, checks.code_tables(header.model_id))
         check_output_channels(output, header.original_channels)
         model = get_model()
         seconds = header.original_length / header.original_rate
-        clipped = decompress_file(data, output, model, progress=_show_progress(seconds))
+        clipped = decompress_file(data, output, model, progress=_show_progress(seconds, quiet))
     if clipped:
         _report(f"warning: {output}: {clipped} decoded samples were beyond full scale and were clipped in the 16-bit "
                 f"output")
@@ -208,7 +223,7 @@ def run_info(args: argparse.Namespace) -> int:
         try:
             data = read_input_bytes(path)
             with _naming(path):
-                facts = describe(data)
+                facts = describe(data, args.model, args.verify)
         except AudioCodecError as error:
             print(f"audiocodec: error: {error}", file=sys.stderr)
             failed = True
@@ -222,12 +237,18 @@ def run_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def describe(data: bytes) -> dict:
-    """What `info` says of a `.ac` file's bytes, as plain values."""
-    from ..format import bitstream, entropy
+def describe(data: bytes, model: str | None = None, verify: bool = False) -> dict:
+    """What `info` says of a `.ac` file's bytes, as plain values, once `checks.check_sizes` has passed them (under
+    the tables of `model`, a model directory, or of the embedded model, when the file names it). `verify` also
+    decodes the payload's entropy coding (a `FormatError` if it does not hold the codes the header announces)."""
+    from ..format import bitstream, checks, entropy
     from ..pretrained import model_origin
 
     header, payload = bitstream.unpack(data)
+    tables = checks.code_tables(header.model_id, model or "default")
+    checks.check_sizes(header, payload, tables)
+    if verify:
+        verify_payload(header, payload, tables, model)
     seconds = header.original_length / header.original_rate
     fixed_bytes = entropy.fixed_width_bytes(header.n_q * header.frames, header.bins)
     return {
@@ -239,7 +260,28 @@ def describe(data: bytes) -> dict:
         "payload_bytes": len(payload), "fixed_width_bytes": fixed_bytes,
         "coding": "fixed-width" if header.fixed_width else "range",
         "level_gain_db": None if header.gain is None else 20 * math.log10(header.gain),
+        "verified": verify,
     }
+
+
+def verify_payload(header, payload: bytes, tables, model: str | None) -> None:
+    """Decode the payload's codes (entropy coding only, no network) and check them; `tables` None: the file's
+    model is not the one given, and a range-coded payload cannot be decoded without its tables."""
+    from ..errors import AudioCodecError, FormatError
+    from ..format import entropy
+
+    if header.fixed_width:
+        codes = entropy.unpack_fixed(payload, header.bins, header.n_q, header.frames)
+    elif tables is None:
+        given = f"the model in {model}" if model else "the embedded model"
+        raise AudioCodecError(f"cannot verify: the file was coded with model {header.model_description()}, not "
+                              f"{given}; give its directory with --model")
+    elif len(tables) < header.n_q or tables.shape[1] != header.bins:
+        raise FormatError(f"corrupted header: {header.n_q} codebooks of {header.bins} codes do not fit the model")
+    else:
+        codes = entropy.decode_codes(payload, tables[: header.n_q], header.n_q, header.frames)
+    if codes.size and codes.max() >= header.bins:
+        raise FormatError("corrupted payload (a code is out of range)")
 
 
 def _info_text(facts: dict) -> str:
@@ -266,6 +308,9 @@ def _info_text(facts: dict) -> str:
     else:  # written before the fixed-width fallback existed
         coding = f"range-coded, {100 * (payload / fixed - 1):.1f}% larger than fixed-width packing"
     lines.append(f"size: {facts['bytes']} bytes, {facts['kbps']:.2f} kb/s; payload {payload} bytes ({coding})")
+    if facts["verified"]:
+        lines.append(f"verified: the payload decodes to all {facts['codebooks'] * facts['frames']} codes; the file "
+                     f"is whole")
     return "\n".join(lines)
 
 
@@ -319,9 +364,10 @@ def _naming(path: str):
         raise type(error)(f"{name}: {error}") from None
 
 
-def _show_progress(seconds: float) -> bool:
-    """Progress bars only for files longer than a minute, and only on a terminal."""
-    return seconds > 60 and sys.stderr.isatty()
+def _show_progress(seconds: float, quiet: bool = False) -> bool:
+    """Progress (`io.progress`: a bar on a terminal, lines in a log) for files longer than a minute, unless
+    `--quiet`."""
+    return seconds > 60 and not quiet
 
 
 def _duration(seconds: float) -> str:

@@ -202,10 +202,10 @@ def evaluate(items: list[Item], runners: list[CodecRunner], bandwidths: list[flo
 
     The first `examples` files evaluated keep their mono audio at `example_bandwidth` for spectrograms.
     """
-    from tqdm import tqdm
+    from ..io.progress import progress as progress_display  # a bar on a terminal, lines in a log
 
     files, skipped, kept = [], [], []
-    bar = tqdm(items, desc="evaluating", unit="file", file=sys.stderr, disable=not progress)
+    bar = progress_display(items, label="evaluating", unit="file", enabled=progress)
     for item in bar:
         try:
             wav, sample_rate = read_audio(item.path)

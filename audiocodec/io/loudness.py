@@ -69,6 +69,18 @@ class LoudnessMeter:
         kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
         return -0.691 + 10 * math.log10(float(kept.mean()))
 
+    def ungated_loudness(self) -> float:
+        """The K-weighted mean energy of every whole 100 ms step, in LUFS, without BS.1770's gates: a level for
+        audio that `loudness` cannot measure (entirely below its -70 LUFS gate, or under 400 ms); NaN for digital
+        silence or under 100 ms."""
+        end = self.length // self.step * self.step
+        if end > self.begin:
+            self._weigh(end)
+        energy = float(torch.cat(self.energies).sum()) if self.energies else 0.0
+        if energy <= 0:
+            return math.nan
+        return -0.691 + 10 * math.log10(energy / self.begin)  # channels summed, as `loudness` does
+
     def _weigh(self, end: int) -> None:
         """Energy of each step in [begin, end), K-weighted after warming the filters up on the samples before."""
         import torchaudio.functional as AF
