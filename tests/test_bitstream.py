@@ -92,7 +92,7 @@ def _version_1(header: bitstream.Header, payload: bytes, model_name: str, make_j
         tables = entropy.probability_tables(CODEC.code_frequencies[: header.n_q].numpy())
         payload = entropy.encode_codes(codes, tables)
     assert header.gain is None
-    fields = {k: v for k, v in dataclasses.asdict(header).items() if k not in ("fixed_width", "gain")}
+    fields = {k: v for k, v in dataclasses.asdict(header).items() if k not in ("fixed_width", "gain", "silence")}
     fields |= {"model_name": model_name}
     raw = make_json(fields).encode()
     return _with_crc(b"ACDC" + struct.pack("<HI", 1, len(raw)) + raw + struct.pack("<I", len(payload)) + payload)

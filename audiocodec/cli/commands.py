@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .common import (
     add_device_argument,
+    add_quiet_argument,
     check_names,
     compress_audio,
     decompress_bytes,
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"the model's highest")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run_compress)
 
@@ -46,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="audio format of a folder's outputs (default: wav); a single output's name says it")
     p.add_argument("--model", "-m", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite the output if it exists")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run_decompress)
 
@@ -68,7 +71,7 @@ def run_compress(args: argparse.Namespace) -> int:
     if args.bandwidth is not None:
         model.set_target_bandwidth(args.bandwidth)
     start = time.perf_counter()
-    size = compress_audio(model, source, args.output)
+    size = compress_audio(model, source, args.output, args.quiet)
     seconds = source.frames_read / source.sample_rate
     report(f"{args.output}: {size} bytes, {8 * size / seconds / 1000:.2f} kb/s for {duration(seconds)} of "
             f"audio at {model.bandwidth:g} kb/s nominal ({time.perf_counter() - start:.1f} s)")
@@ -89,7 +92,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     check_audio_output(args.output, args.force, args.input)
     data = read_input_bytes(args.input)
     seconds, channels, sample_rate = decompress_bytes(data, args.input, args.output,
-                                                      lambda: load_model(args.model, args.device))
+                                                      lambda: load_model(args.model, args.device), args.quiet)
     report(f"{args.output}: {duration(seconds)}, {channels} channel(s) at {sample_rate} Hz")
     return 0
 

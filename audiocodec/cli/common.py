@@ -29,6 +29,12 @@ def default_bandwidths() -> str:
         return "none embedded"
 
 
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress (a bar on a terminal, else a line every few seconds, for audio over a "
+                             "minute and for folders)")
+
+
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     """`--device cpu|cuda`, for the commands that run a model."""
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -83,12 +89,12 @@ def check_names(args: argparse.Namespace) -> None:
 MP3_FRAME = 1152
 
 
-def compress_audio(model: Codec, source: AudioSource, output: str | Path) -> int:
+def compress_audio(model: Codec, source: AudioSource, output: str | Path, quiet: bool = False) -> int:
     """Compress the `AudioSource` `source` with `model` into `output`, in blocks (`files`); the bytes written."""
     from ..coding.files import compress_file
     from ..io.audio import write_bytes
 
-    data, peak = compress_file(source, model, progress=show_progress(source.frames / source.sample_rate))
+    data, peak = compress_file(source, model, progress=show_progress(source.frames / source.sample_rate, quiet))
     if source.frames - source.frames_read >= MP3_FRAME:  # an MP3's header gives its length, the end may be gone
         report(f"warning: {source.name} holds {duration(source.frames_read / source.sample_rate)} of audio where "
                 f"its header announces {duration(source.frames / source.sample_rate)}: is it cut short?")
@@ -100,20 +106,22 @@ def compress_audio(model: Codec, source: AudioSource, output: str | Path) -> int
 
 
 def decompress_bytes(data: bytes, source: str | Path, output: str | Path,
-                     get_model: Callable[[], Codec]) -> tuple[float, int, int]:
+                     get_model: Callable[[], Codec], quiet: bool = False) -> tuple[float, int, int]:
     """Decode `.ac` bytes read from `source` into the audio file `output`, in blocks (`files`), calling
     `get_model()` only once the header has been checked (a damaged file is refused before a model is loaded); the
     seconds, channels and sample rate written."""
     from ..coding.files import decompress_file
-    from ..format import bitstream
+    from ..format import bitstream, checks
     from ..io.audio import check_output_channels
 
     with naming(str(source)):
-        header, _ = bitstream.unpack(data)
+        header, payload = bitstream.unpack(data)
+        # Under the embedded model's tables when it coded the file; `read_encoded` checks again under the model's own.
+        checks.check_sizes(header, payload, checks.code_tables(header.model_id))
         check_output_channels(output, header.original_channels)
         model = get_model()
         seconds = header.original_length / header.original_rate
-        clipped = decompress_file(data, output, model, progress=show_progress(seconds))
+        clipped = decompress_file(data, output, model, progress=show_progress(seconds, quiet))
     if clipped:
         report(f"warning: {output}: {clipped} decoded samples were beyond full scale and were clipped in the 16-bit "
                 f"output")
@@ -132,9 +140,10 @@ def naming(path: str) -> Iterator[None]:
         raise type(error)(f"{name}: {error}") from None
 
 
-def show_progress(seconds: float) -> bool:
-    """Progress bars only for files longer than a minute, and only on a terminal."""
-    return seconds > 60 and sys.stderr.isatty()
+def show_progress(seconds: float, quiet: bool = False) -> bool:
+    """Progress (`io.progress`: a bar on a terminal, lines in a log) for files longer than a minute, unless
+    `--quiet`."""
+    return seconds > 60 and not quiet
 
 
 def duration(seconds: float) -> str:

@@ -31,11 +31,11 @@ def compress_folder(args: argparse.Namespace) -> int:
 
     def one(source: Path, output: Path) -> None:
         audio = AudioSource(source)
-        totals["bytes"] += compress_audio(model, audio, output)
+        totals["bytes"] += compress_audio(model, audio, output, args.quiet)
         totals["seconds"] += audio.frames_read / audio.sample_rate
 
     start = time.perf_counter()
-    done, failed = run_each(pairs, one)
+    done, failed = run_each(pairs, one, args.quiet)
     rate = f", {8 * totals['bytes'] / totals['seconds'] / 1000:.2f} kb/s on average" if totals["seconds"] else ""
     report(f"{args.output}: {done} file(s) compressed, {duration(totals['seconds'])} of audio into "
             f"{totals['bytes']} bytes{rate} at {model.bandwidth:g} kb/s nominal"
@@ -51,10 +51,10 @@ def decompress_folder(args: argparse.Namespace) -> int:
 
     def one(source: Path, output: Path) -> None:
         nonlocal seconds
-        seconds += decompress_bytes(read_input_bytes(source), source, output, get_model)[0]
+        seconds += decompress_bytes(read_input_bytes(source), source, output, get_model, args.quiet)[0]
 
     start = time.perf_counter()
-    done, failed = run_each(pairs, one)
+    done, failed = run_each(pairs, one, args.quiet)
     report(f"{args.output}: {done} file(s) decompressed, {duration(seconds)} of audio"
             f"{f'; {failed} failed' if failed else ''} ({time.perf_counter() - start:.1f} s)")
     return 1 if failed else 0
@@ -104,11 +104,14 @@ def _identity(path: Path) -> tuple[int, int]:
     return status.st_dev, status.st_ino
 
 
-def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None]) -> tuple[int, int]:
+def run_each(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], None],
+             quiet: bool = False) -> tuple[int, int]:
     """`work(input, output)` for each pair, creating output folders; a user error or a refusing file system fails
-    that file alone, in one line. The numbers of files done and failed."""
+    that file alone, in one line. The numbers of files done and failed. Progress in files unless `quiet`."""
+    from ..io.progress import progress
+
     done = failed = 0
-    for source, target in pairs:
+    for source, target in progress(pairs, label="files", unit="file", enabled=not quiet):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             work(source, target)

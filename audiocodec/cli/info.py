@@ -12,6 +12,10 @@ from .common import duration, naming, read_input_bytes
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="describe .ac files")
     p.add_argument("inputs", nargs="+", metavar="input", help=".ac file, or - for standard input")
+    p.add_argument("--verify", action="store_true",
+                   help="also decode the payload's entropy coding (not the audio) to check that the file is whole")
+    p.add_argument("--model", "-m", default=None,
+                   help="directory of the model that coded the files, for their tables (default: the embedded model)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per file, on its own line (JSON Lines), for scripts")
     p.set_defaults(func=run_info)
@@ -28,7 +32,7 @@ def run_info(args: argparse.Namespace) -> int:
         try:
             data = read_input_bytes(path)
             with naming(path):
-                facts = describe(data)
+                facts = describe(data, args.model, args.verify)
         except AudioCodecError as error:
             print(f"audiocodec: error: {error}", file=sys.stderr)
             failed = True
@@ -42,12 +46,18 @@ def run_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def describe(data: bytes) -> dict:
-    """What `info` says of a `.ac` file's bytes, as plain values."""
-    from ..format import bitstream, entropy
+def describe(data: bytes, model: str | None = None, verify: bool = False) -> dict:
+    """What `info` says of a `.ac` file's bytes, as plain values, once `checks.check_sizes` has passed them (under
+    the tables of `model`, a model directory, or of the embedded model, when the file names it). `verify` also
+    decodes the payload's entropy coding (a `FormatError` if it does not hold the codes the header announces)."""
+    from ..format import bitstream, checks, entropy
     from ..pretrained import model_origin
 
     header, payload = bitstream.unpack(data)
+    tables = checks.code_tables(header.model_id, model or "default")
+    checks.check_sizes(header, payload, tables)
+    if verify:
+        verify_payload(header, payload, tables, model)
     seconds = header.original_length / header.original_rate
     fixed_bytes = entropy.fixed_width_bytes(header.n_q * header.frames, header.bins)
     return {
@@ -59,7 +69,28 @@ def describe(data: bytes) -> dict:
         "payload_bytes": len(payload), "fixed_width_bytes": fixed_bytes,
         "coding": "fixed-width" if header.fixed_width else "range",
         "level_gain_db": None if header.gain is None else 20 * math.log10(header.gain),
+        "verified": verify,
     }
+
+
+def verify_payload(header, payload: bytes, tables, model: str | None) -> None:
+    """Decode the payload's codes (entropy coding only, no network) and check them; `tables` None: the file's
+    model is not the one given, and a range-coded payload cannot be decoded without its tables."""
+    from ..errors import AudioCodecError, FormatError
+    from ..format import entropy
+
+    if header.fixed_width:
+        codes = entropy.unpack_fixed(payload, header.bins, header.n_q, header.frames)
+    elif tables is None:
+        given = f"the model in {model}" if model else "the embedded model"
+        raise AudioCodecError(f"cannot verify: the file was coded with model {header.model_description()}, not "
+                              f"{given}; give its directory with --model")
+    elif len(tables) < header.n_q or tables.shape[1] != header.bins:
+        raise FormatError(f"corrupted header: {header.n_q} codebooks of {header.bins} codes do not fit the model")
+    else:
+        codes = entropy.decode_codes(payload, tables[: header.n_q], header.n_q, header.frames)
+    if codes.size and codes.max() >= header.bins:
+        raise FormatError("corrupted payload (a code is out of range)")
 
 
 def info_text(facts: dict) -> str:
@@ -86,5 +117,8 @@ def info_text(facts: dict) -> str:
     else:  # written before the fixed-width fallback existed
         coding = f"range-coded, {100 * (payload / fixed - 1):.1f}% larger than fixed-width packing"
     lines.append(f"size: {facts['bytes']} bytes, {facts['kbps']:.2f} kb/s; payload {payload} bytes ({coding})")
+    if facts["verified"]:
+        lines.append(f"verified: the payload decodes to all {facts['codebooks'] * facts['frames']} codes; the file "
+                     f"is whole")
     return "\n".join(lines)
 

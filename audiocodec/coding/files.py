@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import torch
 
 from ..errors import AudioReadError, InvalidArgumentError
+from ..format.bitstream import silence_unit
 from ..format.header import check_duration, pack, read_encoded
 from ..io.audio import AudioSink, AudioSource, BlockResampler, as_audio_tensor, remix, resampling_ratio, write_audio
 from ..io.loudness import LOUDNESS_RANGE, LoudnessMeter, metered_gain
@@ -27,21 +28,25 @@ from ..model.segmented import decoded_segments, encode_segments
 from . import signal
 from .chunked import decoded_chunks, encode_chunks, encoder_chunk_length
 from .signal import compress_signal, decode_encoded, in_chunks, is_long, progress_bar
+from .silence import SilenceFinder, zero_runs
 
 #: Seconds of a file read, or of audio resampled and written, at a time.
 BLOCK_SECONDS = 10.0
 
 
 class _Reading:
-    """The blocks of a file, noting the largest sample (the source counts the samples: `frames_read`)."""
+    """The blocks of a file, noting the largest sample and the silent runs (`silence`) of the last reading (the
+    source counts the samples: `frames_read`)."""
 
-    def __init__(self, source: AudioSource):
-        self.source, self.peak = source, 0.0
+    def __init__(self, source: AudioSource, silence_unit: int):
+        self.source, self.peak, self.silence = source, 0.0, SilenceFinder(silence_unit)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         self.peak = 0.0
+        self.silence.reset()
         for block in self.source.blocks(math.ceil(BLOCK_SECONDS * self.source.sample_rate)):
             self.peak = max(self.peak, float(block.abs().max()))
+            self.silence.push(block)
             yield block
         if not self.source.frames_read:  # the header promised samples that are not there
             raise AudioReadError(f"{self.source.name}: the file holds no audio samples")
@@ -54,7 +59,7 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
         check_duration(source.frames, source.sample_rate, model)
     except InvalidArgumentError as error:
         raise AudioReadError(f"{source.name}: {error}") from None
-    reading = _Reading(source)
+    reading = _Reading(source, silence_unit(source.sample_rate, model.frame_rate))
     from_step, to_step = resampling_ratio(source.sample_rate, model.sample_rate)
     if not in_blocks(model, math.ceil(source.frames * to_step / from_step)):
         wav = torch.cat(list(reading), dim=-1)
@@ -76,8 +81,8 @@ def compress_file(source: AudioSource, model: Codec, progress: bool = False) -> 
             codes, scales = encode_segments(model, blocks, meter.length,
                                             lambda segments: progress_bar(segments, progress, "encoding"))
     encoded = EncodedAudio(codes, scales, meter.length)
-    return (pack(model, encoded, model.bandwidth, source.sample_rate, source.channels, source.frames_read, gain),
-            reading.peak)
+    return (pack(model, encoded, model.bandwidth, source.sample_rate, source.channels, source.frames_read, gain,
+                 reading.silence.runs()), reading.peak)
 
 
 def decompress_file(data: bytes, output: str | Path, model: Codec, progress: bool = False) -> int:
@@ -101,8 +106,9 @@ def decompress_file(data: bytes, output: str | Path, model: Codec, progress: boo
         remixed = (remix(part, header.original_channels) for part in decoded)
         with AudioSink(output, header.original_rate, header.original_channels, header.original_length) as sink:
             written = 0
+            unit = silence_unit(header.original_rate, header.frame_rate)
             for audio in _resampled(remixed, model.sample_rate, header.original_rate):
-                audio = audio[..., : header.original_length - written]
+                audio = zero_runs(audio[..., : header.original_length - written], header.silence, unit, written)
                 sink.write(audio.numpy())
                 written += audio.shape[-1]
             if written < header.original_length:  # resampling rounds the length; the file says the original's

@@ -12,12 +12,12 @@ from typing import Iterable, TypeVar
 import torch
 
 from ..errors import FormatError
-from ..format.bitstream import Header
+from ..format.bitstream import Header, silence_unit
 from ..format.header import check_duration, pack
 from ..io.audio import remix, resample, to_model_format
 from ..io.loudness import level_gain
 from ..model import Codec, EncodedAudio
-from . import chunked
+from . import chunked, silence
 
 T = TypeVar("T")
 CHUNK_SECONDS = 10.0  # long audio runs through causal models in chunks this long, with bounded memory
@@ -33,7 +33,8 @@ def compress_signal(model: Codec, original: torch.Tensor, sample_rate: int, band
     if loudness_range is not None and not model.config.normalize:
         gain = level_gain(audio, model.sample_rate, loudness_range)
     encoded = encode(model, audio[None] if gain is None else audio[None] * gain, progress, bandwidth)
-    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain)
+    silent = silence.find_runs(original, silence_unit(sample_rate, model.frame_rate))
+    return pack(model, encoded, bandwidth, sample_rate, original.shape[0], original.shape[1], gain, silent)
 
 
 def decode_encoded(model: Codec, header: Header, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
@@ -42,8 +43,8 @@ def decode_encoded(model: Codec, header: Header, encoded: EncodedAudio, progress
         audio = decode(model, encoded, progress)[0]
     except ValueError as error:  # the header's sizes disagree with what the model derives from them
         raise FormatError(f"corrupted file ({error})") from None
-    audio = to_original_format(audio, header, model.sample_rate)
-    return fit_length(audio, header.original_length)
+    audio = fit_length(to_original_format(audio, header, model.sample_rate), header.original_length)
+    return silence.zero_runs(audio, header.silence, silence_unit(header.original_rate, header.frame_rate))
 
 
 def to_original_format(audio: torch.Tensor, header: Header, model_rate: int) -> torch.Tensor:
@@ -83,12 +84,12 @@ def decode(model: Codec, encoded: EncodedAudio, progress: bool) -> torch.Tensor:
 
 
 def progress_bar(steps: Iterable[T], enabled: bool, label: str, total: int | None = None) -> Iterable[T]:
-    """`steps` (chunks), under a progress bar when `enabled`."""
+    """`steps` (chunks), under a progress display when `enabled`: a bar on a terminal, lines in a log."""
     if not enabled:
         return steps
-    from tqdm import tqdm
+    from ..io.progress import progress
 
-    return tqdm(steps, desc=label, unit="chunk", leave=False, total=total)
+    return progress(steps, total, label, "chunk")
 
 
 def fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:

@@ -239,10 +239,10 @@ def evaluate(items: list[Item], runners: list[CodecRunner], bandwidths: list[flo
     named in `listen` keep their audio at every bandwidth for the HTML report. `listener` names the listener
     metrics to run (`LISTENER_METRICS`); DNSMOS then also scores each original.
     """
-    from tqdm import tqdm
+    from ..io.progress import progress as progress_display  # a bar on a terminal, lines in a log
 
     files, skipped, kept, listening = [], [], [], []
-    bar = tqdm(items, desc="evaluating", unit="file", file=sys.stderr, disable=not progress)
+    bar = progress_display(items, label="evaluating", unit="file", enabled=progress)
     for item in bar:
         try:
             wav, sample_rate = read_audio(item.path)

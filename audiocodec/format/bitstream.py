@@ -45,6 +45,13 @@ _V2_INTEGERS = ("sample_rate", "channels", "bins", "n_q", "frames", "length", "o
 _HAS_SCALES = 1
 _FIXED_WIDTH = 2
 _HAS_GAIN = 4
+_HAS_SILENCE = 8
+
+
+def silence_unit(original_rate: int, frame_rate: float) -> int:
+    """Samples per unit of `Header.silence` at the input's rate: one code frame, rounded (from the frame rate as
+    the header stores it, float32, so that writer and reader agree)."""
+    return max(1, round(original_rate / _F32.unpack(_F32.pack(frame_rate))[0]))
 
 
 def max_frames(frame_rate: float) -> int:
@@ -68,6 +75,9 @@ class Header:
     gain: the factor the audio was multiplied by before coding, to bring its loudness within the range the
         model was trained on (`io.loudness.level_gain`); decoding divides by it. None: the audio was coded as it was.
     model_name: the model's `config.name`, in version-1 files only (None otherwise).
+    silence: where the input was digitally silent, as (first unit, units) runs in units of `silence_unit`
+        samples at the original rate, in order and apart; decoding writes exact zeros there
+        (`coding.silence`). None: no run was noted (version-1 files never have one).
     """
 
     model_id: str
@@ -86,6 +96,7 @@ class Header:
     fixed_width: bool = False
     gain: float | None = None
     model_name: str | None = None
+    silence: list[tuple[int, int]] | None = None
 
     def validate(self) -> None:
         """Raise `FormatError` unless every field has the right type and a plausible value."""
@@ -112,12 +123,29 @@ class Header:
             raise FormatError("corrupted header: the payload's coding is not a flag")
         if self.model_name is not None and not isinstance(self.model_name, str):
             raise FormatError("corrupted header: the model name is not text")
+        if self.silence is not None:
+            self._validate_silence()
         if self.scales is not None:
             if not isinstance(self.scales, list) or len(self.scales) > MAX_SECONDS * 100 or not all(
                 _number_in(s, MIN_SCALE, MAX_SCALE) for s in self.scales
             ):
                 raise FormatError(f"corrupted header: segment scales are not a list of numbers in "
                                   f"[{MIN_SCALE:g}, {MAX_SCALE:g}]")
+
+    def _validate_silence(self) -> None:
+        units = -(-self.original_length // silence_unit(self.original_rate, self.frame_rate))
+        end = -1
+        if not isinstance(self.silence, list) or not self.silence:
+            raise FormatError("corrupted header: the silent runs are not a non-empty list")
+        for run in self.silence:
+            if not (isinstance(run, (tuple, list)) and len(run) == 2 and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in run)):
+                raise FormatError("corrupted header: a silent run is not two integers")
+            start, count = run
+            if start <= end or count < 1 or start + count > units:
+                raise FormatError(f"corrupted header: silent run {start}+{count} is out of order or beyond the "
+                                  f"{units} units of the audio")
+            end = start + count
 
     def model_description(self) -> str:
         """The encoding model as messages name it: its id, after its name when the file records one (version 1)."""
@@ -145,7 +173,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     body = bytearray(_PREFIX.pack(MAGIC, VERSION))
     body += bytes.fromhex(header.model_id)
     body.append((_HAS_SCALES if header.scales is not None else 0) | (_FIXED_WIDTH if header.fixed_width else 0)
-                | (_HAS_GAIN if header.gain is not None else 0))
+                | (_HAS_GAIN if header.gain is not None else 0) | (_HAS_SILENCE if header.silence is not None else 0))
     for name in _V2_INTEGERS:
         body += _varint(getattr(header, name))
     body += _F32.pack(header.frame_rate) + _F32.pack(header.bandwidth)
@@ -153,6 +181,12 @@ def pack(header: Header, payload: bytes) -> bytes:
         body += _varint(len(header.scales)) + b"".join(_F32.pack(scale) for scale in header.scales)
     if header.gain is not None:
         body += _F32.pack(header.gain)
+    if header.silence is not None:  # (gap since the last run's end, length) pairs
+        body += _varint(len(header.silence))
+        end = 0
+        for start, count in header.silence:
+            body += _varint(start - end) + _varint(count)
+            end = start + count
     body += _varint(len(payload)) + payload
     return bytes(body) + _U32.pack(zlib.crc32(body))
 
@@ -231,7 +265,7 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
     def parse() -> Header:
         try:
             fields = json.loads(raw.decode("utf-8"))
-            if isinstance(fields, dict) and fields.keys() & {"fixed_width", "gain"}:
+            if isinstance(fields, dict) and fields.keys() & {"fixed_width", "gain", "silence"}:
                 raise FormatError("corrupted header (a version-1 file with version-2 fields)")
             return Header(**fields)
         except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:  # ValueError: JSON, long ints
@@ -243,7 +277,7 @@ def _read_v1_header(reader: _Reader) -> Callable[[], Header]:
 def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
     """Version 2: the binary fields (checked by `Header.validate` once the CRC has been; returned callable)."""
     model_id, flags = reader.take(8).hex(), reader.take(1)[0]
-    if flags & ~(_HAS_SCALES | _FIXED_WIDTH | _HAS_GAIN):
+    if flags & ~(_HAS_SCALES | _FIXED_WIDTH | _HAS_GAIN | _HAS_SILENCE):
         raise FormatError(f"corrupted header (unknown flags {flags:#x}: written by a newer audiocodec, or damaged)")
     integers = {name: reader.varint() for name in _V2_INTEGERS}
     frame_rate, bandwidth = reader.f32(), reader.f32()
@@ -254,8 +288,17 @@ def _read_v2_header(reader: _Reader) -> Callable[[], Header]:
             raise FormatError(f"corrupted header ({count} segment scales)")
         scales = list(struct.unpack(f"<{count}f", reader.take(4 * count)))
     gain = reader.f32() if flags & _HAS_GAIN else None
+    silence = None
+    if flags & _HAS_SILENCE:
+        count, silence, end = reader.varint(), [], 0
+        if 2 * count > len(reader.data) - reader.position:  # two bytes a run at least
+            raise FormatError(f"corrupted header ({count} silent runs)")
+        for _ in range(count):
+            start = end + reader.varint()
+            end = start + reader.varint()
+            silence.append((start, end - start))
     header = Header(model_id=model_id, frame_rate=frame_rate, bandwidth=bandwidth, scales=scales,
-                    fixed_width=bool(flags & _FIXED_WIDTH), gain=gain, **integers)
+                    fixed_width=bool(flags & _FIXED_WIDTH), gain=gain, silence=silence, **integers)
     return lambda: header
 
 

@@ -85,6 +85,15 @@ def encode_codes(codes: np.ndarray, probabilities: np.ndarray) -> bytes:
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
+def least_coded_bytes(probabilities: np.ndarray, frames: int) -> int:
+    """A lower bound on the size of `encode_codes` of `frames` codes per level under `probabilities` [n_q, bins]:
+    each code costs at least `-log2` of its level's largest probability. Margins cover the coder's fixed-point
+    probabilities (24 bits) and its final words, so a real payload is never below it (`checks.check_sizes`)."""
+    largest = np.minimum(1.0, np.asarray(probabilities, dtype=np.float64).max(axis=-1) * (1 + 1e-3) + 2.0**-20)
+    bits = frames * float(-np.log2(largest).sum())
+    return max(0, (int(bits // 8) - 8) // 4 * 4)
+
+
 def decode_codes(data: bytes, probabilities: np.ndarray, n_q: int, frames: int) -> np.ndarray:
     """Inverse of `encode_codes`; a payload that cannot be decoded is a `FormatError`."""
     if len(data) % 4:

@@ -16,7 +16,7 @@ from ..errors import FormatError, InvalidArgumentError, ModelMismatchError
 from ..io.audio import resampling_ratio
 from ..model import Codec, EncodedAudio
 from ..pretrained import earlier_default
-from . import bitstream, entropy
+from . import bitstream, checks, entropy
 
 
 def check_duration(length: int, sample_rate: int, model: Codec) -> None:
@@ -33,9 +33,9 @@ def check_duration(length: int, sample_rate: int, model: Codec) -> None:
 
 
 def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: int, original_channels: int,
-         original_length: int, gain: float | None) -> bytes:
+         original_length: int, gain: float | None, silent: list[tuple[int, int]] | None = None) -> bytes:
     """The bytes of a `.ac` file holding `encoded` (one signal, coded at `bandwidth`), entropy-coded with the
-    model's tables."""
+    model's tables; `silent`: the input's silent runs (`coding.silence`), decoded as exact zeros."""
     codes = encoded.codes[0].cpu().numpy()
     tables = entropy.probability_tables(model.code_frequencies[: codes.shape[0]].cpu().numpy())
     header = bitstream.Header(
@@ -44,6 +44,7 @@ def pack(model: Codec, encoded: EncodedAudio, bandwidth: float, original_rate: i
         frames=codes.shape[1], length=encoded.length, original_rate=original_rate,
         original_channels=original_channels, original_length=original_length, bandwidth=bandwidth,
         scales=None if encoded.scales is None else [float(s) for s in encoded.scales[0]], gain=gain,
+        silence=list(silent) if silent else None,
     )
     payload = entropy.encode_codes(codes, tables)
     if entropy.fixed_width_bytes(codes.size, header.bins) < len(payload):  # audio unlike the training data
@@ -63,6 +64,7 @@ def read_codes(data: bytes, model: Codec) -> tuple[bitstream.Header, np.ndarray]
     """The header and the codes `[n_q, frames]` of `.ac` bytes, checked against `model`, without decoding audio."""
     header, payload = bitstream.unpack(bytes(data))
     check_model(header, model)
+    checks.check_sizes(header, payload, entropy.probability_tables(model.code_frequencies[: header.n_q].cpu().numpy()))
     if header.fixed_width:
         codes = entropy.unpack_fixed(payload, header.bins, header.n_q, header.frames)
     else:

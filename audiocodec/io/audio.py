@@ -377,8 +377,30 @@ def check_output(path: str | Path, force: bool, source: str | Path | None = None
         raise AudioCodecError(f"{path}: is the input file{reading}; write the output under another name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite it)")
-    if not path.parent.exists():
+    check_writable_folder(path)
+
+
+#: File systems that hold the kernel's state, not files: writing an output there is always a mistake.
+KERNEL_FOLDERS = (Path("/proc"), Path("/sys"))
+
+
+def check_writable_folder(path: Path) -> None:
+    """Refuse, before any coding, an output whose folder is missing, not a folder, not writable, or under /proc or
+    /sys: outputs are written to a temporary file beside them, so the test is creating one there."""
+    import tempfile
+
+    folder = path.parent.resolve()
+    if any(folder == root or root in folder.parents for root in KERNEL_FOLDERS):
+        raise AudioCodecError(f"{path}: is under /{folder.parts[1]}, which holds the kernel's state, not files")
+    if not folder.exists():
         raise AudioCodecError(f"{path.parent}: no such directory")
+    if not folder.is_dir():
+        raise AudioCodecError(f"{path.parent}: is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".audiocodec-check-"):
+            pass
+    except OSError as error:
+        raise AudioCodecError(f"{path.parent}: cannot write there ({error.strerror or error})") from None
 
 
 def _is_source(path: Path, source: str | Path) -> bool:

@@ -79,6 +79,18 @@ class LoudnessMeter:
         kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
         return -0.691 + 10 * math.log10(float(kept.mean()))
 
+    def ungated_loudness(self) -> float:
+        """The K-weighted mean energy of every whole 100 ms step, in LUFS, without BS.1770's gates: a level for
+        audio that `loudness` cannot measure (entirely below its -70 LUFS gate, or under 400 ms); NaN for digital
+        silence or under 100 ms."""
+        end = self.length // self.step * self.step
+        if end > self.begin:
+            self._weigh(end)
+        energy = float(torch.cat(self.energies).sum()) if self.energies else 0.0
+        if energy <= 0:
+            return math.nan
+        return -0.691 + 10 * math.log10(energy / self.begin)  # channels summed, as `loudness` does
+
     def _weigh(self, end: int) -> None:
         """Energy of each step in [begin, end), K-weighted after warming the filters up on the samples before."""
         import torchaudio.functional as AF
@@ -124,13 +136,19 @@ def level_gain(audio: torch.Tensor, sample_rate: int, loudness_range: tuple[floa
     return metered_gain(meter, loudness_range)
 
 
-
 def metered_gain(meter: LoudnessMeter, loudness_range: tuple[float, float]) -> float | None:
     """`level_gain` of the signal `meter` has measured. Raising the level stops where the peak reaches full
-    scale: the model was trained on audio within it."""
+    scale: the model was trained on audio within it. Audio `meter.loudness` cannot measure is raised only when its
+    ungated level is below the absolute gate (-70 LUFS)."""
     low, high = loudness_range
     loudness = meter.loudness()
-    if not math.isfinite(loudness) or low <= loudness <= high:  # NaN: under 0.4 s, or below -70 LUFS
+    if math.isnan(loudness):  # under 0.4 s, or entirely below -70 LUFS
+        # Audio that quiet is raised too: coded at its own level it came back at the model's noise floor (about
+        # -75 dBFS), up to 15 dB louder than it went in (coding.silence has the numbers).
+        loudness = meter.ungated_loudness()
+        if not loudness < ABSOLUTE_GATE:
+            return None
+    if low <= loudness <= high:
         return None
     gain = 10 ** ((min(max(loudness, low), high) - loudness) / 20)
     if gain > 1:

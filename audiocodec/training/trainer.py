@@ -21,7 +21,6 @@ import math
 import os
 import random
 import signal
-import sys
 import time
 from pathlib import Path
 from types import FrameType
@@ -612,12 +611,12 @@ class Trainer:
         return SummaryWriter(str(self.output / "tensorboard"), purge_step=self.step + 1 if self.step else None)
 
     def _progress(self):
-        if self.rank != 0 or not sys.stderr.isatty():
+        if self.rank != 0:
             return None
-        from tqdm import tqdm
+        from ..io.progress import progress  # a bar on a terminal, a line every few seconds in a log
 
         total = None if math.isinf(self.schedule.end) else self.schedule.end
-        return tqdm(total=total, initial=self.step, unit="step")
+        return progress(total=total, initial=self.step, unit="step", label="training")
 
 
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
