@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from audiocodec import api
-from audiocodec.coding import files, silence
+from audiocodec.coding import files, signal, silence
 from audiocodec.errors import FormatError
 from audiocodec.format import bitstream
 from audiocodec.io import loudness
@@ -59,7 +59,7 @@ def test_files_coded_block_by_block_note_the_same_runs_and_write_the_same_zeros(
     sf.write(tmp_path / "in.wav", wav.T, RATE, subtype="FLOAT")
     whole = bitstream.unpack(api.compress(wav, RATE, model=CODEC))[0]
     monkeypatch.setattr(files, "BLOCK_SECONDS", block)
-    monkeypatch.setattr(api, "CHUNK_SECONDS", 0.5)  # long enough to be coded in blocks
+    monkeypatch.setattr(signal, "CHUNK_SECONDS", 0.5)  # long enough to be coded in blocks
     data, _ = files.compress_file(AudioSource(tmp_path / "in.wav"), CODEC)
     header, _ = bitstream.unpack(data)
     assert header.silence == whole.silence
