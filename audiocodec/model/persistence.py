@@ -99,7 +99,7 @@ def from_pretrained(cls: type[Codec], directory: str | Path = "default",
     from .transformers_encodec import from_transformers, is_transformers_config
 
     if is_transformers_config(meta):  # as transformers' EncodecModel.save_pretrained writes it
-        return from_transformers(directory, meta, map_location)
+        return from_transformers(cls, directory, meta, map_location)
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if type(version) is not int or version not in (FORMAT_VERSION, INT8_FORMAT_VERSION):  # not true, 2.0
         raise AudioCodecError(f"{config_path}: unsupported model format version {version!r}")

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from ..errors import AudioCodecError, ModelMismatchError
+from .config import CodecConfig
+
+if TYPE_CHECKING:
+    from .codec import Codec
 
 
 def is_transformers_config(meta: Any) -> bool:
@@ -23,9 +29,8 @@ def is_transformers_config(meta: Any) -> bool:
     return isinstance(meta, dict) and "model_type" in meta and "format_version" not in meta
 
 
-def codec_config(meta: dict, where: str):
+def codec_config(meta: dict, where: str) -> CodecConfig:
     """The `CodecConfig` of a transformers `EncodecConfig` (as a dict); one-line errors for anything else."""
-    from ..model import CodecConfig
     from ..quantization import QuantizerConfig
 
     kind = meta.get("model_type")
@@ -75,7 +80,7 @@ _RENAMES = (
 )
 
 
-def convert_state(state: dict, codec) -> tuple[dict, dict]:
+def convert_state(state: dict, codec: Codec) -> tuple[dict, dict]:
     """(network tensors under audiocodec's names, quantizer tensors under EnCodec's) of a transformers state."""
     from ..modules import PaddedConvTranspose1d
 
@@ -95,15 +100,15 @@ def convert_state(state: dict, codec) -> tuple[dict, dict]:
     return network, quantizer
 
 
-def from_transformers(directory: Path, meta: dict, map_location="cpu"):
-    """The `Codec` of a transformers EnCodec folder (`Codec.from_pretrained` calls this for such folders)."""
+def from_transformers(cls: type[Codec], directory: Path, meta: dict,
+                      map_location: str | torch.device = "cpu") -> Codec:
+    """The `Codec` (`cls`) of a transformers EnCodec folder (`Codec.from_pretrained` calls this for such folders)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ..model import Codec
 
     config = codec_config(meta, str(directory / "config.json"))
-    codec = Codec(config)
+    codec = cls(config)
     weights = directory / "model.safetensors"
     try:
         state = load_file(str(weights), device=str(map_location))
