@@ -56,6 +56,8 @@ setup(
             "tensorboard>=2.10",
             *EVAL_EXTRAS,
             *ONNX_EXTRAS,
+            # The oracle for reading transformers' EnCodec folders (random weights; nothing is downloaded).
+            "transformers>=4.31",
         ],
     },
     entry_points={"console_scripts": ["audiocodec=audiocodec.cli:main"]},
