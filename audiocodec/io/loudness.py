@@ -24,9 +24,9 @@ ABSOLUTE_GATE, RELATIVE_GATE = -70.0, -10.0  # LUFS, and LU below the loudness o
 
 
 #: Loudness range (LUFS, ITU-R BS.1770, `integrated_loudness`) that `compress` brings
-#: audio into before coding. A codec learns the levels it was trained at: the corpus's speech lies at -25 to -15
-#: LUFS (10th to 90th percentile), and with the 16-filter default the same speech coded 20 dB quieter came back
-#: with PESQ-wb 1.25 instead of 1.88 (docs/default-model.md). Audio inside the range is coded as it is.
+#: audio into before coding. A codec learns the levels it was trained at, and the corpus's speech lies at -25 to -15
+#: LUFS (10th to 90th percentile): far quieter audio comes back much worse (docs/default-model.md, "Limitations").
+#: Audio inside the range is coded as it is.
 LOUDNESS_RANGE = (-26.0, -14.0)
 
 

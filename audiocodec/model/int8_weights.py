@@ -3,9 +3,8 @@
 Each chosen tensor is stored as int8 with one float32 scale per row (its first dimension: an output channel of a
 convolution, an input channel of a transposed one, a gate unit of an LSTM), the scale being the row's largest
 magnitude over 127, so the integers lie in -127..127. Rounding a row to 255 levels moves each weight by at most half
-a step, about 0.4% of the row's largest weight. On a 24-filter default layout, storing every convolution and LSTM
-matrix so left PESQ-wb, SI-SDR and mel distance within 0.01 of the float16 model's on 30 test speech files at 6 kb/s
-(docs/default-model.md). The loaded model is float32, so training and inference see an ordinary model whose identity
+a step, about 0.4% of the row's largest weight, which leaves a trained model's quality where it was (the default
+model's measurements are in docs/notes/2026-11-27-default-model-rounds.md). The loaded model is float32, so training and inference see an ordinary model whose identity
 is that of the rounded weights.
 """
 

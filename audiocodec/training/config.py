@@ -60,9 +60,8 @@ class LossConfig(Config):
     discriminator_ffts: tuple = (1024, 2048, 512, 256, 128)
     # Steps in which the discriminator trains but the generator ignores it. Fine-tuning a generator that is
     # already good needs this: a fresh discriminator's preferences start faint, the balancer scales the generator's
-    # response to them up to the adversarial losses' full share, and the generator erases them every step. From
-    # the 16-filter default model, without a warm-up the discriminator's hinge loss was still 2.000 (chance) after 1,800
-    # steps on a GPU; with a 200-step warm-up it fell to 1.80 by step 190.
+    # response to them up to the adversarial losses' full share, and the generator erases them every step (a hinge
+    # loss stuck at chance).
     discriminator_warmup: int = 0
 
     def __post_init__(self) -> None:

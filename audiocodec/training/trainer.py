@@ -53,9 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("audiocodec.train")
 
-# Fine-tunes of the embedded default on the CPU in fp32 above this learning rate made it worse from their first
-# steps; with bf16 rounding, as the default was trained, they held it (docs/training.md, "Fine-tuning the default
-# model").
+# Above this learning rate, a CPU fine-tune of the embedded default in fp32 makes it worse from the first steps; with
+# bf16 rounding, as the default was trained, it holds (docs/training.md, "Fine-tuning the default model").
 DEFAULT_FINETUNE_SAFE_LR = 3e-6
 
 
