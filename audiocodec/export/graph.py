@@ -15,17 +15,19 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 class Graph:
-    """Nodes and initialisers of one ONNX graph; every method returns the name of the value it creates."""
+    """Nodes and initialisers of one ONNX graph; every method returns the name of the value it creates.
+    `prefix` starts every name, so that a subgraph's names (a Loop's body) never shadow its parent's."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.nodes: list = []
         self.initializers: list = []
+        self.prefix = prefix
         self._count = 0
         self._constants: dict[tuple, str] = {}
 
     def fresh(self, prefix: str) -> str:
         self._count += 1
-        return f"{prefix}_{self._count}"
+        return f"{self.prefix}{prefix}_{self._count}"
 
     def weight(self, array: np.ndarray, prefix: str = "w") -> str:
         """An initialiser holding `array` (float32 unless it is an integer array)."""
@@ -37,6 +39,16 @@ class Graph:
         name = self.fresh(prefix)
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
+
+    def constant(self, array: np.ndarray) -> str:
+        """An initialiser holding `array` as is (any dtype, scalars too), shared between uses."""
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._constants:
+            from onnx import numpy_helper
+
+            self._constants[key] = self.fresh("k")
+            self.initializers.append(numpy_helper.from_array(array, self._constants[key]))
+        return self._constants[key]
 
     def ints(self, *values: int) -> str:
         """A 1-D int64 constant (shared between uses)."""

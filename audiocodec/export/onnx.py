@@ -82,17 +82,7 @@ class Emitter:
         if step:
             started = self.state("started", [1], "bool")  # false in the initial state, true after a step
             self.started = started.input
-            self.updates.append((started, self.g.op("Or", [started.input, self._true()])))
-
-    def _true(self) -> str:
-        from onnx import numpy_helper
-
-        key = "true"
-        if key not in self.g._constants:
-            name = self.g.fresh("k")
-            self.g.initializers.append(numpy_helper.from_array(np.array([True]), name))
-            self.g._constants[key] = name
-        return self.g._constants[key]
+            self.updates.append((started, self.g.op("Or", [started.input, self.g.constant(np.array([True]))])))
 
     def state(self, kind: str, shape: list, dtype: str = "float32") -> State:
         state = State(f"{self.prefix}{len(self.states)}_{kind}", shape, dtype)
@@ -324,8 +314,7 @@ class Emitter:
         batch, frames = g.op("Shape", [features], start=0, end=1), g.length(features)
         residual = g.op("Reshape", [g.op("Transpose", [features], perm=[0, 2, 1]), g.ints(-1, quantizer.dimension)])
 
-        body = Graph()
-        body._count = g._count + 100000  # names unique across the graphs
+        body = Graph(prefix="level_")
         e = body.op("Gather", [table, "level"], axis=0)  # [K, D]
         product = body.op("Gemm", ["residual", e], alpha=2.0, transB=1)  # 2 x.E^T  [N, K]
         row = body.op("ReduceSum", [body.mul("residual", "residual"), body.ints(1)], keepdims=1)
@@ -343,19 +332,10 @@ class Emitter:
              helper.make_tensor_value_info("residual_out", TensorProto.FLOAT, ["rows", quantizer.dimension]),
              helper.make_tensor_value_info("code", TensorProto.INT64, ["rows"])],
             body.initializers)
-        true = self._true_scalar()
+        true = g.constant(np.array(True))
         _, codes = g.op("Loop", [levels, true, residual], 2, body=subgraph)  # codes [levels, N]
         shape = g.concat([g.ints(-1), batch, frames], axis=0)
         return g.op("Transpose", [g.op("Reshape", [codes, shape])], perm=[1, 0, 2])
-
-    def _true_scalar(self) -> str:
-        from onnx import numpy_helper
-
-        if "true_scalar" not in self.g._constants:
-            name = self.g.fresh("k")
-            self.g.initializers.append(numpy_helper.from_array(np.array(True), name))
-            self.g._constants["true_scalar"] = name
-        return self.g._constants["true_scalar"]
 
     def dequantize(self, quantizer, codes: str) -> str:
         """Features `[B, D, F]` of codes `[B, k, F]`: the sum of the first k levels' vectors."""
