@@ -208,7 +208,7 @@ def onnx_table(reference, codec, args) -> None:
                             lambda: runtime.decode(numpy_codes, numpy_scales, wav.shape[-1])),
         }
         times = {(name, i): [] for name in steps for i in range(2)}
-        for name, pair in steps.items():  # warm-up
+        for pair in steps.values():  # warm-up
             pair[0](), pair[1]()
         for _ in range(args.repeats):
             for name, pair in steps.items():

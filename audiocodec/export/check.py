@@ -10,9 +10,14 @@ between the squared distances of PyTorch's residual to the two codes, relative t
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from ..model import Codec
+    from .runtime import OnnxCodec
 
 
 @dataclasses.dataclass
@@ -30,7 +35,7 @@ class Agreement:
 
 
 @torch.no_grad()
-def compare(codec, runtime, wav: torch.Tensor) -> list[Agreement]:
+def compare(codec: Codec, runtime: OnnxCodec, wav: torch.Tensor) -> list[Agreement]:
     """`codec` (PyTorch) against `runtime` (an `OnnxCodec` of its export) on `wav` `[B, C, T]`, per bandwidth."""
     out = []
     for bandwidth in codec.bandwidths:
@@ -47,7 +52,7 @@ def compare(codec, runtime, wav: torch.Tensor) -> list[Agreement]:
     return out
 
 
-def first_difference_gaps(codec, wav: torch.Tensor, scales: torch.Tensor | None, reference: np.ndarray,
+def first_difference_gaps(codec: Codec, wav: torch.Tensor, scales: torch.Tensor | None, reference: np.ndarray,
                           codes: np.ndarray) -> list[float]:
     """For each frame where `codes` differ from PyTorch's `reference` (which came with `scales`), the relative
     distance gap at the first level that differs, measured on PyTorch's residual there."""

@@ -33,12 +33,21 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import AudioCodecError
 from .graph import INT64_MAX, Graph
+
+if TYPE_CHECKING:  # annotations only: torch and onnx are imported where the export runs
+    import torch
+    from onnx import ModelProto, ValueInfoProto
+    from torch import nn
+
+    from ..model import Codec
+    from ..modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d
+    from ..quantization import ResidualVectorQuantizer
 
 #: The ONNX opset the graphs are written in (onnxruntime 1.14 and later run it).
 OPSET = 17
@@ -53,7 +62,7 @@ class ExportError(AudioCodecError):
 
 
 # -- the layers -----------------------------------------------------------------------------------------------------
-def _array(tensor) -> np.ndarray:
+def _array(tensor: torch.Tensor) -> np.ndarray:
     """A float32 numpy copy; of a weight-normed layer's `weight`, the plain weight `g * v / |v|` it computes."""
     import torch
 
@@ -90,7 +99,7 @@ class Emitter:
         return state
 
     # -- dispatch ----------------------------------------------------------------------------------------------
-    def run(self, module, x: str) -> str:
+    def run(self, module: nn.Module, x: str) -> str:
         from torch import nn
 
         from ..modules import ConvLSTM, PaddedConv1d, PaddedConvTranspose1d
@@ -110,7 +119,7 @@ class Emitter:
             return self.g.add(self.run(module.shortcut, x), self.run(module.block, x))
         return self.activation(module, x)
 
-    def activation(self, module, x: str) -> str:
+    def activation(self, module: nn.Module, x: str) -> str:
         from torch import nn
 
         g = self.g
@@ -131,7 +140,7 @@ class Emitter:
         raise ExportError(f"cannot export layer {type(module).__name__} to ONNX (supported activations: ELU, ReLU, "
                           f"LeakyReLU, Tanh, Sigmoid, SiLU)")
 
-    def norm(self, module, x: str) -> str:
+    def norm(self, module: nn.Module, x: str) -> str:
         from torch import nn
 
         if isinstance(module, nn.Identity):
@@ -185,7 +194,7 @@ class Emitter:
         return g.concat(parts)
 
     # -- convolutions -----------------------------------------------------------------------------------------
-    def conv(self, layer, x: str) -> str:
+    def conv(self, layer: PaddedConv1d, x: str) -> str:
         g = self.g
         conv = layer.conv
         weight = g.weight(_array(conv.weight))
@@ -212,7 +221,7 @@ class Emitter:
         x = self.pad(x, left, right, extra, layer.pad_mode)
         return self.norm(layer.norm, g.op("Conv", [x, *inputs], **attrs))
 
-    def _start_pad(self, layer, x: str, buffer: str, total: int) -> str:
+    def _start_pad(self, layer: PaddedConv1d, x: str, buffer: str, total: int) -> str:
         """Left context of a stream's step for constant or replicate padding: the buffer, or at the start zeros or
         copies of the first sample."""
         g = self.g
@@ -222,7 +231,7 @@ class Emitter:
             start = g.op("Expand", [g.slice(x, 0, 1), g.op("Shape", [buffer])])
         return g.op("Where", [self.started, buffer, start])
 
-    def transposed(self, layer, x: str) -> str:
+    def transposed(self, layer: PaddedConvTranspose1d, x: str) -> str:
         g = self.g
         convtr = layer.convtr
         k, s = convtr.kernel_size[0], convtr.stride[0]
@@ -270,7 +279,7 @@ class Emitter:
         interleaved = g.op("Transpose", [phases], perm=[0, 1, 3, 2])
         return g.op("Reshape", [interleaved, g.concat([batch, g.ints(out_channels, -1)], axis=0)])
 
-    def lstm(self, block, x: str) -> str:
+    def lstm(self, block: ConvLSTM, x: str) -> str:
         g = self.g
         lstm = block.lstm.stacked() if hasattr(block.lstm, "stacked") else block.lstm
         if lstm.bidirectional or lstm.proj_size or lstm.batch_first or not lstm.bias:
@@ -299,7 +308,7 @@ class Emitter:
         return g.op("Transpose", [y], perm=[1, 2, 0])
 
     # -- quantizer --------------------------------------------------------------------------------------------
-    def quantize(self, quantizer, features: str, levels: str) -> str:
+    def quantize(self, quantizer: ResidualVectorQuantizer, features: str, levels: str) -> str:
         """Codes `[B, levels, F]` of features `[B, D, F]` (`levels`: an int64 scalar, at most n_q), as
         `ResidualVectorQuantizer.encode`: a Loop over the levels, so that a lower bandwidth computes only its own."""
         import torch
@@ -337,7 +346,7 @@ class Emitter:
         shape = g.concat([g.ints(-1), batch, frames], axis=0)
         return g.op("Transpose", [g.op("Reshape", [codes, shape])], perm=[1, 0, 2])
 
-    def dequantize(self, quantizer, codes: str) -> str:
+    def dequantize(self, quantizer: ResidualVectorQuantizer, codes: str) -> str:
         """Features `[B, D, F]` of codes `[B, k, F]`: the sum of the first k levels' vectors."""
         g = self.g
         embeddings = _codebooks(quantizer)
@@ -351,7 +360,7 @@ class Emitter:
         return g.op("Transpose", [summed], perm=[0, 2, 1])
 
 
-def _codebooks(quantizer) -> list[np.ndarray]:
+def _codebooks(quantizer: ResidualVectorQuantizer) -> list[np.ndarray]:
     from ..quantization.codebook import EMACodebook
     from ..quantization.gumbel import GumbelCodebook
 
@@ -365,7 +374,7 @@ def _codebooks(quantizer) -> list[np.ndarray]:
 
 
 # -- the graphs -----------------------------------------------------------------------------------------------------
-def _model(graph: Graph, inputs: list, outputs: list, name: str):
+def _model(graph: Graph, inputs: list, outputs: list, name: str) -> ModelProto:
     from onnx import helper
 
     g = helper.make_graph(graph.nodes, name, inputs, outputs, graph.initializers)
@@ -374,7 +383,7 @@ def _model(graph: Graph, inputs: list, outputs: list, name: str):
     return model
 
 
-def _value(name: str, dtype: str, shape: list):
+def _value(name: str, dtype: str, shape: list) -> ValueInfoProto:
     from onnx import TensorProto, helper
 
     types = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "bool": TensorProto.BOOL}
@@ -389,7 +398,9 @@ def _normalise(g: Graph, audio: str) -> tuple[str, str]:
     return g.op("Div", [audio, scale]), g.op("Reshape", [scale, g.ints(-1)])
 
 
-def encoder_graph(codec, step: bool = False):
+def encoder_graph(codec: Codec, step: bool = False) -> tuple[ModelProto, list[dict[str, Any]]]:
+    """`encoder.onnx` of `codec` (or with `step`, `encoder_step.onnx`), and the step graph's state tensors as
+    `onnx.json` lists them (empty for the whole-signal graph)."""
     from onnx import numpy_helper
 
     g = Graph()
@@ -411,7 +422,8 @@ def encoder_graph(codec, step: bool = False):
     return _finish(g, emit, inputs, outputs, "audiocodec_encoder" + ("_step" if step else ""))
 
 
-def decoder_graph(codec, step: bool = False):
+def decoder_graph(codec: Codec, step: bool = False) -> tuple[ModelProto, list[dict[str, Any]]]:
+    """`decoder.onnx` of `codec` (or with `step`, `decoder_step.onnx`), and the step graph's state tensors."""
     g = Graph()
     emit = Emitter(g, step, "decoder")
     audio = emit.run(codec.decoder.model, emit.dequantize(codec.quantizer, "codes"))
@@ -424,7 +436,8 @@ def decoder_graph(codec, step: bool = False):
     return _finish(g, emit, inputs, outputs, "audiocodec_decoder" + ("_step" if step else ""))
 
 
-def _finish(g: Graph, emit: Emitter, inputs: list, outputs: list, name: str):
+def _finish(g: Graph, emit: Emitter, inputs: list, outputs: list,
+            name: str) -> tuple[ModelProto, list[dict[str, Any]]]:
     for state, value in emit.updates:
         g.op("Identity", [value], [state.output])
     inputs += [_value(s.input, s.dtype, s.shape) for s in emit.states]
@@ -434,12 +447,12 @@ def _finish(g: Graph, emit: Emitter, inputs: list, outputs: list, name: str):
 
 
 # -- streaming: the first step's length ------------------------------------------------------------------------------
-def first_step_frames(codec) -> tuple[int, int]:
+def first_step_frames(codec: Codec) -> tuple[int, int]:
     """Frames the first step of the encoder and of the decoder must hold: every causal reflect-padded convolution
     needs more input samples than it pads before its first output (`StreamingRunner` waits for them too)."""
     from ..modules import PaddedConv1d, PaddedConvTranspose1d
 
-    def need(model, rate: float, down: bool) -> float:
+    def need(model: nn.Module, rate: float, down: bool) -> float:
         most = 0.0
         for module in model.modules():
             if isinstance(module, PaddedConv1d):
@@ -459,7 +472,7 @@ def first_step_frames(codec) -> tuple[int, int]:
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
-def streamable(codec) -> str | None:
+def streamable(codec: Codec) -> str | None:
     """None if step graphs can be exported, else why not."""
     config = codec.config
     if not config.causal:
@@ -471,7 +484,7 @@ def streamable(codec) -> str | None:
     return None
 
 
-def export_onnx(codec, directory: str | os.PathLike, force: bool = False) -> dict[str, Any]:
+def export_onnx(codec: Codec, directory: str | os.PathLike, force: bool = False) -> dict[str, Any]:
     """Write the ONNX graphs of `codec` and `onnx.json` into `directory` (module docstring); returns the manifest.
 
     An existing folder holding any of these files is refused unless `force`; other files in it are left alone.
@@ -516,7 +529,7 @@ def export_onnx(codec, directory: str | os.PathLike, force: bool = False) -> dic
     return manifest
 
 
-def manifest_for(codec, graphs: dict, why_not: str | None) -> dict[str, Any]:
+def manifest_for(codec: Codec, graphs: dict, why_not: str | None) -> dict[str, Any]:
     config = codec.config
     manifest: dict[str, Any] = {
         "format": "audiocodec-onnx",
@@ -564,7 +577,7 @@ def _write(path: Path, data: bytes) -> None:
             temporary.unlink()
 
 
-def write_for_cli(codec, directory: Path, origin: str, force: bool) -> int:
+def write_for_cli(codec: Codec, directory: Path, origin: str, force: bool) -> int:
     """`audiocodec export MODEL OUT --onnx`: write the graphs and say what was written."""
     manifest = export_onnx(codec, directory, force=force)
     sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in manifest["sizes"].items())

@@ -15,8 +15,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: onnxruntime is imported when a session is first needed
+    from onnxruntime import InferenceSession
 
 
 class OnnxCodec:
@@ -49,7 +53,7 @@ class OnnxCodec:
         self.segment_length: int | None = m["segment_length"]
         self.segment_stride: int | None = m["segment_stride"]
 
-    def session(self, name: str):
+    def session(self, name: str) -> InferenceSession:
         """The onnxruntime session of graph `name` ("encoder", "decoder", "encoder_step", "decoder_step")."""
         if name not in self._sessions:
             import onnxruntime

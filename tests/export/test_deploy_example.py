@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_codec
 
 from audiocodec import compress, decompress
+from tiny_models import tiny_codec
 
 pytest.importorskip("onnxruntime")
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from tiny_models import tiny_codec
 
 from audiocodec import Codec
 from audiocodec.errors import OutputExistsError
+from tiny_models import tiny_codec
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
