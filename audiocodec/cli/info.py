@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from .common import duration, naming, read_input_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..format.bitstream import Header
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +79,7 @@ def describe(data: bytes, model: str | None = None, verify: bool = False) -> dic
     }
 
 
-def verify_payload(header, payload: bytes, tables, model: str | None) -> None:
+def verify_payload(header: Header, payload: bytes, tables: np.ndarray | None, model: str | None) -> None:
     """Decode the payload's codes (entropy coding only, no network) and check them; `tables` None: the file's
     model is not the one given, and a range-coded payload cannot be decoded without its tables."""
     from ..errors import AudioCodecError, FormatError

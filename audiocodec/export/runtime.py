@@ -132,9 +132,9 @@ def decode_file(data: bytes, codec: OnnxCodec) -> tuple[np.ndarray, int]:
     """Float32 audio `[channels, samples]` of the bytes of a `.ac` file, and its rate: `audiocodec decompress`
     without torch, for files coded at the model's own rate and channel count. (`decompress` also resamples and
     remixes files coded from other formats, with torchaudio: here those are refused.)"""
+    from ..errors import FormatError, ModelMismatchError
     from ..format.bitstream import unpack
     from ..format.entropy import decode_codes, probability_tables, unpack_fixed
-    from ..errors import FormatError, ModelMismatchError
 
     header, payload = unpack(bytes(data))
     if header.model_id != codec.manifest["model_id"]:

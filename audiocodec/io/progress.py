@@ -21,7 +21,7 @@ INTERVAL_SECONDS = 5.0
 
 
 def progress(iterable: Iterable | None = None, total: int | None = None, label: str = "", unit: str = "step",
-             enabled: bool = True, initial: int = 0, stream: TextIO | None = None):
+             enabled: bool = True, initial: int = 0, stream: TextIO | None = None) -> Any:
     """`iterable` (or a counter, when None) under a progress display on `stream` (standard error): a tqdm bar on a
     terminal, `LogProgress` lines elsewhere, nothing when not `enabled` (`--quiet`, or a short job)."""
     stream = sys.stderr if stream is None else stream

@@ -4,8 +4,8 @@ Each chosen tensor is stored as int8 with one float32 scale per row (its first d
 convolution, an input channel of a transposed one, a gate unit of an LSTM), the scale being the row's largest
 magnitude over 127, so the integers lie in -127..127. Rounding a row to 255 levels moves each weight by at most half
 a step, about 0.4% of the row's largest weight, which leaves a trained model's quality where it was (the default
-model's measurements are in docs/notes/2026-11-27-default-model-rounds.md). The loaded model is float32, so training and inference see an ordinary model whose identity
-is that of the rounded weights.
+model's measurements are in docs/notes/2026-11-27-default-model-rounds.md). The loaded model is float32, so
+training and inference see an ordinary model whose identity is that of the rounded weights.
 """
 
 from __future__ import annotations

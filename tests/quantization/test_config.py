@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from audiocodec.errors import ConfigError
-from audiocodec.quantization import (KINDS, EMAConfig, GumbelConfig, QuantizerConfig, QuantizerLevel,
-                                     ResidualVectorQuantizer, build_quantizer)
+from audiocodec.quantization import (
+    KINDS,
+    EMAConfig,
+    GumbelConfig,
+    QuantizerConfig,
+    QuantizerLevel,
+    ResidualVectorQuantizer,
+    build_quantizer,
+)
 from audiocodec.quantization.config import SECTIONS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "audiocodec" / "pretrained" / "default" / "config.json"
