@@ -6,9 +6,9 @@ on residuals (Lloyd's k-means, as a residual VQ is classically trained: Juang & 
 fit of EnCodec's and SoundStream's RVQ), and the shipped codebooks and the refit are both judged on the encoder
 outputs of the test split, which neither saw.
 
-Printed, for each level count n = 1..n_q: the SNR of the first n levels' reconstruction (shipped and refit, on the
-test split; with `--judge-train` also on the training frames the refit was fitted on), the gap, and per level: that level's own SNR
-on the residual it receives, and the share of its codes the test split uses.
+Printed, for each level count n = 1..n_q: the SNR of the first n levels' reconstruction (shipped and refit, on
+the test split; with `--judge-train` also on the training frames the refit was fitted on) and the gap; per level:
+that level's own SNR on the residual it receives, and the share of its codes the test split uses.
 
 Audio goes through what `compress` does before coding (resampled to the model's rate, brought into the loudness
 range by `api.level_gain`), each file whole (the corpus cuts recordings into pieces of at most 10 s). Features are
@@ -19,11 +19,12 @@ k-means settings costs only the fits.
         --train-seconds 1800 --fit-frames 60000 --init data --iters 10 --cache /work/scratch/realfeat
     ... --init shipped --iters 6   # Lloyd iterations started from the shipped codebooks instead of from the data
     ... --save-refit refit.pt      # the refit codebooks and cluster sizes
-    ... --write-model DIR          # the model with the refit codebooks, for `audiocodec export` or fine-tuning
+    ... --write-model DIR          # the model with the refit codebooks (full state), for `audiocodec export`
 
-Cost, on one thread: encoding runs at about 20 times real time on an idle core (docs/default-model.md); each Lloyd pass over
-N frames at one level is N x 1024 x 128 multiply-adds (0.11 s of CPU per 16,384 frames), so a 16-level fit is
-16 x (iters + 1) passes: 60,000 frames and 10 iterations take about 75 s of CPU.
+Cost, on one thread: encoding runs at about 20 times real time on an idle core (docs/default-model.md); a Lloyd
+pass over N frames at one level is N x 1024 x 128 multiply-adds (0.11 s of CPU per 16,384 frames), so a 16-level
+fit is 16 x (iters + 1) passes: 60,000 frames and 10 iterations take about 75 s of CPU. `--levels 4` fits and
+judges the first four levels only (the 1.5 and 3 kb/s ones), a quarter of that.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import math
 import random
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -210,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge-train", action="store_true",
                         help="also print SNRs on the training frames the refit was fitted on (in-sample)")
     parser.add_argument("--no-level", action="store_true", help="code audio at its own level (compress levels it)")
-    parser.add_argument("--cache", type=Path, default=Path("/work/scratch/realfeat"), help="feature cache folder")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "audiocodec_codebook_real",
+                        help="feature cache folder (default: audiocodec_codebook_real in the temporary folder)")
     parser.add_argument("--save-refit", type=Path, default=None,
                         help="write each refit's codebooks and cluster sizes (torch.save, keyed by --init)")
     parser.add_argument("--write-model", type=Path, default=None,
