@@ -285,6 +285,10 @@ class EncodecQuantizer(torch.nn.Module):
         self.rvq = EncodecRVQ(dimension=dimension, n_q=n_q, bins=bins)
         self.n_q, self.bins = n_q, bins
 
+    @property
+    def dtype(self) -> torch.dtype:  # the codec casts features to its quantizer's dtype
+        return self.rvq.vq.layers[0]._codebook.embed.dtype
+
     def forward(self, x: torch.Tensor, n_q: int | None = None):
         from audiocodec.quantization import QuantizerOutput
 
