@@ -47,7 +47,7 @@ def corpus(tmp_path):
 def test_eval_against_opus_writes_every_output(model_dir, corpus, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["eval", "--model", model_dir, "--data", str(corpus), "--against", "opus", "--out", str(out),
-            "--skip-metrics", "visqol", "dnsmos"]  # (tests/evaluation/test_listener.py and test_html.py run them)
+            "--skip-metrics", "visqol", "dnsmos", "--no-html"]  # (test_listener.py and test_html.py test them)
     assert cli.main(argv) == 0
     stdout = capsys.readouterr().out
     assert stdout.startswith("| codec | nominal kb/s | achieved kb/s |") and "| opus | 4 | n/a |" in stdout
@@ -99,7 +99,7 @@ def test_plain_folder_counts_as_speech_and_unreadable_files_are_skipped(model_di
     (data / "README.txt").write_text("ignored: not an audio extension")
     out = tmp_path / "out"
     assert cli.main(["eval", "--model", model_dir, "--data", str(data), "--out", str(out), "-b", "4",
-                     "--skip-metrics", "visqol", "dnsmos"]) == 0
+                     "--skip-metrics", "visqol", "dnsmos", "--no-html"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert [(f["name"], f["category"], f["speech"]) for f in report["files"]] == [("voice.wav", "unknown", True)]
     assert [s["name"] for s in report["skipped"]] == ["broken.wav"]
@@ -120,7 +120,7 @@ def _error(argv, capsys) -> str:
 @pytest.mark.skipif(not HAS_OPUS, reason="opus-tools not installed: run recipes/install_system_deps.sh")
 def test_a_bandwidth_only_the_baseline_offers_runs_with_audiocodec_na(model_dir, corpus, tmp_path, capsys):
     argv = ["eval", "--model", model_dir, "--data", str(corpus), "--against", "opus", "-b", "12",
-            "--spectrograms", "0", "--out", str(tmp_path / "out"), "--skip-metrics", "visqol", "dnsmos"]
+            "--spectrograms", "0", "--out", str(tmp_path / "out"), "--skip-metrics", "visqol", "dnsmos", "--no-html"]
     assert cli.main(argv) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     results = {r["codec"]: r for r in report["files"][0]["results"]}
