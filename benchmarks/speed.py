@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from pathlib import Path
 import torch
 
 from audiocodec import Codec
+from audiocodec.modules import activations, conv, cpu_cache
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -133,6 +135,9 @@ def main() -> None:
         print(json.dumps(r))
         return
     device_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    print(f"CPU: {cpu_cache.describe()}; time tiles of {conv.TILE_ELEMENTS} values ({conv.TIME_MAJOR_TILE_ELEMENTS} "
+          f"time-major), ELU pieces of {activations.ELU_PIECE}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
     print(f"EnCodec {args.variant} configuration, random weights, {args.bandwidth:g} kb/s, {audio_seconds:g} s of "
           f"audio per item, median of {args.repeats} runs (CPU rows: median over {args.processes} processes); "
           f"RTF = audio seconds per compute second; GPU: {device_name}")

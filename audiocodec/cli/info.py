@@ -75,6 +75,8 @@ def describe(data: bytes, model: str | None = None, verify: bool = False) -> dic
         "payload_bytes": len(payload), "fixed_width_bytes": fixed_bytes,
         "coding": "fixed-width" if header.fixed_width else "range",
         "level_gain_db": None if header.gain is None else 20 * math.log10(header.gain),
+        "silent_seconds": min(seconds, sum(count for _, count in header.silence or []) * bitstream.silence_unit(
+            header.original_rate, header.frame_rate) / header.original_rate),
         "verified": verify,
     }
 
@@ -113,6 +115,8 @@ def info_text(facts: dict) -> str:
     if facts["level_gain_db"] is not None:
         lines.append(f"level: coded {facts['level_gain_db']:+.1f} dB from the original's, into the loudness range "
                      f"the model knows; decoding restores it")
+    if facts["silent_seconds"]:
+        lines.append(f"silence: {duration(facts['silent_seconds'])} of digital silence, decoded as exact zeros")
     payload, fixed = facts["payload_bytes"], facts["fixed_width_bytes"]
     if facts["coding"] == "fixed-width":
         from ..format.entropy import code_width

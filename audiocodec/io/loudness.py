@@ -144,7 +144,7 @@ def metered_gain(meter: LoudnessMeter, loudness_range: tuple[float, float]) -> f
     loudness = meter.loudness()
     if math.isnan(loudness):  # under 0.4 s, or entirely below -70 LUFS
         # Audio that quiet is raised too: coded at its own level it came back at the model's noise floor (about
-        # -75 dBFS), up to 15 dB louder than it went in (coding.silence has the numbers).
+        # -75 dBFS), up to 15 dB louder than it went in (docs/notes/2026-12-07-ux-first-contact.md).
         loudness = meter.ungated_loudness()
         if not loudness < ABSOLUTE_GATE:
             return None

@@ -40,6 +40,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from . import cpu_cache
 from .streamable import Streaming
 
 NORMS = ("none", "weight_norm", "time_group_norm")
@@ -140,14 +141,14 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
     return padded[..., : padded.shape[-1] - extra]
 
 
-#: Elements (channels x time steps) of the largest tensor a tile handles: 512 Ki floats, 2 MiB, a core's L2 cache
-#: on current x86 servers. The fastest of 2**17 to 2**21 for the 24 kHz model on one core: smaller tiles pay more
-#: per-call overhead, larger ones leave the cache.
-TILE_ELEMENTS = 1 << 19
+#: Elements (channels x time steps) of the largest tensor a tile handles: `cpu_cache.tile_bytes` of floats (512 Ki on
+#: a Xeon with 2 MiB of L2 a core, the fastest of 2**17 to 2**21 for the 24 kHz model on one core there: smaller
+#: tiles pay more per-call overhead, larger ones leave the cache).
+TILE_ELEMENTS = cpu_cache.elements_in(cpu_cache.tile_bytes())
 #: The same for time-major activations, whose convolutions (oneDNN's channels-last kernels) gain more from long
-#: tiles than they lose to the cache (ELU keeps to the cache on its own, `activations.ELU_PIECE`): 8 MiB, the
-#: fastest of 2**19 to 2**23 for the 24 kHz model on one core, by 2.5% over 2**20 and 4% over 2**19.
-TIME_MAJOR_TILE_ELEMENTS = 1 << 21
+#: tiles than they lose to the cache (ELU keeps to the cache on its own, `activations.ELU_PIECE`): four times that
+#: (8 MiB on that Xeon, the fastest of 2**19 to 2**23 there, by 2.5% over 2**20 and 4% over 2**19).
+TIME_MAJOR_TILE_ELEMENTS = cpu_cache.elements_in(4 * cpu_cache.tile_bytes())
 
 
 def tiles_apply(x: torch.Tensor) -> bool:
