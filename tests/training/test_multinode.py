@@ -3,6 +3,7 @@ uninterrupted run's state (its resume under two torchrun agents, `--nnodes 2`, c
 resuming from folders that are not shared refused in seconds; diverged ranks and a killed rank stopped with one
 line. Runs other than the torchrun one fork the test process (`ddp_check.fork_ranks`), which has imported torch."""
 
+import copy
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def two_nodes(tmp_path: Path, config, args: list[str], timeout: float = 120) -> 
         command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
                    f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
                    "--rdzv_id=test", f"--rdzv_conf=is_host={int(node == 0)}", "--max_restarts=0",
-                   "--monitor_interval=0.1", "-m", "audiocodec.train", "--config", str(recipe), *args]
+                   "-m", "audiocodec.train", "--config", str(recipe), *args]
         agents.append(subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True))
     outputs = []
@@ -123,7 +124,7 @@ def test_two_nodes_train_checkpoint_on_rank_0_and_resume_to_an_uninterrupted_run
 
 def test_resuming_on_nodes_that_do_not_share_output_dir_is_refused_in_seconds(resumed_run):
     """Node 0's folder holds a checkpoint, node 1's none (each has its own `output_dir`, relative to its folder)."""
-    tmp_path, config = resumed_run["root"] / "apart", resumed_run["config"]
+    tmp_path, config = resumed_run["root"] / "apart", copy.deepcopy(resumed_run["config"])
     checkpoint = tmp_path / "node0" / "run" / "checkpoint_00000003.pt"
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes((resumed_run["shared"] / "resumed" / "checkpoint_00000003.pt").read_bytes())
@@ -141,12 +142,12 @@ def test_resuming_on_nodes_that_do_not_share_output_dir_is_refused_in_seconds(re
     print("\n".join(refusals))
 
     # The same checkpoint given to every node with --resume-from: they agree, resume, and write into output_dir.
-    copy = tmp_path / "copy.pt"
-    copy.write_bytes(checkpoint.read_bytes())
+    given = tmp_path / "copy.pt"
+    given.write_bytes(checkpoint.read_bytes())
     config.optim.max_steps = 4
-    codes, out, _ = forked_nodes(tmp_path, config, ["--resume-from", str(copy)], timeout=120)
+    codes, out, _ = forked_nodes(tmp_path, config, ["--resume-from", str(given)], timeout=120)
     assert codes == [0, 0], out[-3000:]
-    assert len(lines_with(out, f"resumed from step 3 ({copy})")) == 2
+    assert len(lines_with(out, f"resumed from step 3 ({given})")) == 2
     assert (tmp_path / "node0" / "run" / "checkpoint_00000004.pt").is_file()  # where rank 0 runs, here node 0
 
 
