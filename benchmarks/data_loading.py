@@ -5,7 +5,8 @@
 Writes synthetic 24 kHz mono clips (tones and noise, `--clip-seconds` long) as WAV, FLAC, Ogg Vorbis and MP3, then
 loads 1-second training segments from them at 24 kHz (`--segment`, batches of `--batch`), as the trainer does:
 - threads: a thread pool in the training process calling `SegmentDataset.segment_of`, as the trainer loaded data
-  before it used processes (its `BatchPrefetcher`), kept as busy as it can be;
+  before it used processes (its `BatchPrefetcher`: the next batch loads while the current one is used;
+  `--busy-threads` queues all batches at once instead, the best case for threads);
 - processes: `audiocodec.training.data.TrainLoader`, the trainer's loader (torch's DataLoader, worker processes).
 Each round times both kinds, for every format and worker count, one after the other on the same files; the table
 gives medians over rounds, the ratio of the medians, the processes' rate per worker, and how many workers (each a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import math
 import os
 import statistics
@@ -51,16 +53,31 @@ def write_clips(folder: Path, kind: str, clips: int, seconds: float) -> None:
         sf.write(folder / f"clip{i}.{extension}", audio, RATE, format=file_format, subtype=subtype)
 
 
-def time_threads(dataset: SegmentDataset, order: BatchOrder, workers: int, batches: int) -> float:
-    """Seconds to load `batches` batches (after a first one) with `workers` threads, never idle."""
-    keys = [(0, i) for b in range(batches + 1) for i in order.batch(0, b % order.batches_per_epoch)]
-    size = order.batch_size
+def time_threads(dataset: SegmentDataset, order: BatchOrder, workers: int, batches: int, busy: bool = False) -> float:
+    """Seconds to load `batches` batches (after a first one) as the trainer's thread loader did: `workers` threads
+    load the next batch while the current one is used, one batch ahead (`--busy-threads`: all batches queued at
+    once, the threads never idle, a best case for threads)."""
+    keys = [[(0, i) for i in order.batch(0, b % order.batches_per_epoch)] for b in range(batches + 1)]
+
+    def submit(pool, batch):
+        return [pool.submit(dataset.segment_of, index, epoch) for epoch, index in batch]
+
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        torch.stack(list(pool.map(lambda key: dataset.segment_of(key[1], key[0]), keys[:size])))
+        if busy:
+            torch.stack([f.result() for f in submit(pool, keys[0])])
+            start = time.perf_counter()
+            pending = [submit(pool, batch) for batch in keys[1:]]
+            for futures in pending:
+                torch.stack([f.result() for f in futures])
+            return time.perf_counter() - start
+        pending = submit(pool, keys[0])
+        torch.stack([f.result() for f in pending])
         start = time.perf_counter()
-        items = list(pool.map(lambda key: dataset.segment_of(key[1], key[0]), keys[size:]))
-        for b in range(batches):
-            torch.stack(items[b * size : (b + 1) * size])
+        pending = submit(pool, keys[1])
+        for b in range(1, batches + 1):
+            items = [f.result() for f in pending]
+            pending = submit(pool, keys[b + 1]) if b < batches else []
+            torch.stack(items)
         return time.perf_counter() - start
 
 
@@ -89,6 +106,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--clip-seconds", type=float, default=6.0)
     parser.add_argument("--gpu-rate", type=float, default=650.0, help="audio-s/s one GPU trains at")
+    parser.add_argument("--busy-threads", action="store_true",
+                        help="queue every batch for the threads at once instead of one batch ahead")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as a DataLoader worker runs; the threads' pool gets no more
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -104,7 +123,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for kind, (dataset, order) in datasets.items():
                 for workers in args.workers:
-                    for how, timer in (("threads", time_threads), ("processes", time_processes)):
+                    for how, timer in (("threads", functools.partial(time_threads, busy=args.busy_threads)),
+                                       ("processes", time_processes)):
                         seconds = timer(dataset, order, workers, args.batches)
                         results.setdefault((kind, workers, how), []).append(audio / seconds)
     print(f"load average after: {os.getloadavg()[0]:.1f}")

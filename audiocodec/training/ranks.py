@@ -126,7 +126,8 @@ def tensor_checksums(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
         if bits.dtype == torch.bool:
             bits = bits.to(torch.uint8)
         elif bits.is_floating_point():
-            bits = bits.contiguous().view({2: torch.int16, 4: torch.int32, 8: torch.int64}[bits.element_size()])
+            bits = bits.contiguous().view({1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[
+                bits.element_size()])
         bits = bits.reshape(-1).to(torch.int64)
         weights = torch.arange(bits.numel(), device=bits.device) % 65_521 + 1
         sums.append(torch.stack([bits.sum(), (bits * weights).sum()]))

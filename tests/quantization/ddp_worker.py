@@ -1,9 +1,13 @@
-"""Run by torchrun from test_distributed.py: each rank trains on its half of every batch, then saves its state.
+"""Two ranks forked by test_distributed.py (`fork_ranks`), or run under torchrun (`python -m
+tests.quantization.ddp_worker OUT_DIR STEPS`): each rank trains on its half of every batch, then saves its state.
 
 Each scenario is run the same way by one process on the whole batches (`run(..., rank=0, world=1)`), so the test
 compares the two.
 """
 
+import multiprocessing
+import os
+import socket
 import sys
 
 import torch
@@ -64,6 +68,29 @@ def main(out_dir: str, steps: int) -> None:
     for name in SCENARIOS:
         torch.save(run(name, steps, rank, world), f"{out_dir}/{name}_rank{rank}.pt")
     dist.destroy_process_group()
+
+
+def _rank(rank: int, world: int, port: int, out_dir: str, steps: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    main(out_dir, steps)
+
+
+def fork_ranks(out_dir: str, steps: int, world: int = 2, timeout: float = 120) -> list[int]:
+    """`main` on `world` gloo ranks forked from this process, which has imported torch already (under torchrun, an
+    agent and every rank import it again: seconds of CPU each): their exit codes, -9 for one killed at `timeout`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = multiprocessing.get_context("fork")
+    ranks = [context.Process(target=_rank, args=(rank, world, port, out_dir, steps)) for rank in range(world)]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return [process.exitcode for process in ranks]
 
 
 if __name__ == "__main__":

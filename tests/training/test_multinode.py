@@ -1,9 +1,10 @@
-"""Two torchrun agents on this machine, as two nodes (`--nnodes 2`, c10d rendezvous on 127.0.0.1), each in its own
-folder: a run that trains, checkpoints on rank 0 and resumes to an uninterrupted run's state; resuming from
-folders that are not shared refused in seconds; diverged ranks and a killed rank stopped with one line."""
+"""Two ranks as two nodes, each in its own folder: a run that trains, checkpoints on rank 0 and resumes to an
+uninterrupted run's state (its resume under two torchrun agents, `--nnodes 2`, c10d rendezvous on 127.0.0.1);
+resuming from folders that are not shared refused in seconds; diverged ranks and a killed rank stopped with one
+line. Runs other than the torchrun one fork the test process (`ddp_check.fork_ranks`), which has imported torch."""
 
+import copy
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,24 +14,24 @@ import pytest
 import torch
 import yaml
 
+from .ddp_check import fork_ranks, free_port, train_main
+from .ddp_check import main as check
 from .test_trainer import tiny_config
 
 ROOT = Path(__file__).parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def two_nodes(tmp_path: Path, config, args: list[str], module: str = "audiocodec.train",
-              timeout: float = 120) -> tuple[list[int], str, float]:
-    """Run `module` under two torchrun agents, node i in `tmp_path/node{i}`: their exit codes, their output (the
-    ranks' and the agents'), and the seconds they took."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    recipe = tmp_path / "recipe.yaml"
+def write_recipe(folder: Path, config) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = folder / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(config.to_dict()))
+    return recipe
+
+
+def two_nodes(tmp_path: Path, config, args: list[str], timeout: float = 120) -> tuple[list[int], str, float]:
+    """Run `audiocodec.train` under two torchrun agents, node i in `tmp_path/node{i}`: their exit codes, their
+    output (the ranks' and the agents'), and the seconds they took."""
+    recipe = write_recipe(tmp_path, config)
     port, env = free_port(), {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     agents, started = [], time.monotonic()
     for node in range(2):
@@ -39,7 +40,7 @@ def two_nodes(tmp_path: Path, config, args: list[str], module: str = "audiocodec
         command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
                    f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
                    "--rdzv_id=test", f"--rdzv_conf=is_host={int(node == 0)}", "--max_restarts=0",
-                   "-m", module, *(["--config"] if module == "audiocodec.train" else []), str(recipe), *args]
+                   "-m", "audiocodec.train", "--config", str(recipe), *args]
         agents.append(subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True))
     outputs = []
@@ -52,12 +53,21 @@ def two_nodes(tmp_path: Path, config, args: list[str], module: str = "audiocodec
     return [agent.returncode for agent in agents], "\n".join(outputs), time.monotonic() - started
 
 
+def forked_nodes(tmp_path: Path, config, args: list[str], module=train_main, timeout: float = 60):
+    """As `two_nodes`, with the two ranks forked from this process (LOCAL_RANK 0 each) instead of torchrun's."""
+    recipe = write_recipe(tmp_path, config)
+    if module is train_main:
+        args = ["--config", str(recipe), *args]
+    else:
+        args = [str(recipe), *args]
+    return fork_ranks([tmp_path / "node0", tmp_path / "node1"], args, target=module, nodes=True, timeout=timeout)
+
+
 def lines_with(text: str, *needles: str) -> list[str]:
     return [line for line in text.splitlines() if any(needle in line for needle in needles)]
 
 
-@pytest.fixture
-def config(tmp_path):
+def small_config(tmp_path: Path):
     config = tiny_config(tmp_path)
     config.data.workers = 1
     config.valid_every = config.log_every = 1000
@@ -65,22 +75,40 @@ def config(tmp_path):
     return config
 
 
-def test_two_nodes_train_checkpoint_on_rank_0_and_resume_to_an_uninterrupted_runs_state(tmp_path, config):
+@pytest.fixture
+def config(tmp_path):
+    return small_config(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """An uninterrupted two-node run of 6 steps, and one stopped after step 3 then resumed under torchrun: the
+    folders, and the stopped and resumed runs' output. Run once; the tests below assert on them."""
+    tmp_path = tmp_path_factory.mktemp("nodes")
+    config = small_config(tmp_path)
     shared = tmp_path / "shared"
     config.checkpoint_every = 1000
     config.output_dir = str(shared / "straight")
-    codes, out, _ = two_nodes(tmp_path / "a", config, [])
+    codes, out, _ = forked_nodes(tmp_path / "a", config, [])
     assert codes == [0, 0], out[-3000:]
-    print("\n".join(lines_with(out, "training data:", "stopping")))
     config.output_dir = str(shared / "resumed")
     # Rank 1 alone asks to stop after step 3, as a SIGTERM reaching one node does: both stop, rank 0 writes.
-    codes, out, _ = two_nodes(tmp_path / "b", config, ["stop=3"], module="tests.training.ddp_check")
-    assert codes == [0, 0], out[-3000:]
-    print("\n".join(lines_with(out, "stopping", "stopped after")))
-    assert sorted(p.name for p in (shared / "resumed").iterdir() if p.suffix == ".pt") == ["checkpoint_00000003.pt"]
-    assert not list((tmp_path / "b" / "node1").rglob("*.pt"))  # nothing written by rank 1's node
-    codes, out, _ = two_nodes(tmp_path / "c", config, ["--resume"])
-    assert codes == [0, 0], out[-3000:]
+    codes, stopped, _ = forked_nodes(tmp_path / "b", config, ["stop=3"], module=check)
+    assert codes == [0, 0], stopped[-3000:]
+    checkpoints = sorted(p.name for p in (shared / "resumed").iterdir() if p.suffix == ".pt")
+    rank_1_wrote = list((tmp_path / "b" / "node1").rglob("*.pt"))
+    codes, resumed, seconds = two_nodes(tmp_path / "c", config, ["--resume"])
+    print(f"two torchrun agents resumed in {seconds:.1f} s")
+    return {"root": tmp_path, "shared": shared, "codes": codes, "stopped": stopped, "resumed": resumed,
+            "config": config, "checkpoints": checkpoints, "rank_1_wrote": rank_1_wrote}
+
+
+def test_two_nodes_train_checkpoint_on_rank_0_and_resume_to_an_uninterrupted_runs_state(resumed_run):
+    shared, out = resumed_run["shared"], resumed_run["resumed"]
+    print("\n".join(lines_with(resumed_run["stopped"], "stopping", "stopped after")))
+    assert resumed_run["checkpoints"] == ["checkpoint_00000003.pt"]
+    assert not resumed_run["rank_1_wrote"]  # nothing written by rank 1's node
+    assert resumed_run["codes"] == [0, 0], out[-3000:]
     print("\n".join(lines_with(out, "training data:", "ranks found", "resumed from")))
     assert len(lines_with(out, "resumed from step 3")) == 2  # both ranks read the shared checkpoint
     straight = torch.load(shared / "straight" / "checkpoint_00000006.pt", weights_only=True)
@@ -94,39 +122,38 @@ def test_two_nodes_train_checkpoint_on_rank_0_and_resume_to_an_uninterrupted_run
     assert (straight["epoch"], straight["batch_index"]) == (resumed["epoch"], resumed["batch_index"])
 
 
-def test_resuming_on_nodes_that_do_not_share_output_dir_is_refused_in_seconds(tmp_path, config):
+def test_resuming_on_nodes_that_do_not_share_output_dir_is_refused_in_seconds(resumed_run):
     """Node 0's folder holds a checkpoint, node 1's none (each has its own `output_dir`, relative to its folder)."""
-    config.optim.max_steps, config.checkpoint_every = 2, 2
+    tmp_path, config = resumed_run["root"] / "apart", copy.deepcopy(resumed_run["config"])
+    checkpoint = tmp_path / "node0" / "run" / "checkpoint_00000003.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes((resumed_run["shared"] / "resumed" / "checkpoint_00000003.pt").read_bytes())
     config.collective_timeout = 300.0  # a rank left waiting in a collective would take this long
-    config.output_dir = str(tmp_path / "node0" / "run")
-    from audiocodec.training.trainer import Trainer
-
-    Trainer(config).train()  # node 0's checkpoint, at step 2
     config.output_dir = "run"
-    codes, out, seconds = two_nodes(tmp_path, config, ["--resume"], timeout=60)
+    codes, out, seconds = forked_nodes(tmp_path, config, ["--resume"], timeout=120)
     assert codes == [1, 1], out[-3000:]
     refusals = lines_with(out, "error: the ranks found different checkpoints")
     assert len(refusals) == 2, out[-3000:]  # one line from each rank
     for line in refusals:
-        assert "found step 2 (" in line and f"{tmp_path / 'node0' / 'run' / 'checkpoint_00000002.pt'}" in line
+        assert "found step 3 (" in line and f"{checkpoint}" in line
         assert "found none (in " in line and "shared folder" in line and "--resume-from PATH" in line
-    print(f"refused after {seconds:.1f} s, torchrun's start-up included")
-    assert seconds < 150  # no rank waited out the timeout (the refusal itself takes one all-gather)
+    print(f"refused after {seconds:.1f} s")
+    assert seconds < 60  # no rank waited out the timeout (the refusal itself takes one all-gather)
     print("\n".join(refusals))
 
     # The same checkpoint given to every node with --resume-from: they agree, resume, and write into output_dir.
-    copy = tmp_path / "copy.pt"
-    copy.write_bytes((tmp_path / "node0" / "run" / "checkpoint_00000002.pt").read_bytes())
-    config.optim.max_steps = 3
-    codes, out, _ = two_nodes(tmp_path, config, ["--resume-from", str(copy)], timeout=90)
+    given = tmp_path / "copy.pt"
+    given.write_bytes(checkpoint.read_bytes())
+    config.optim.max_steps = 4
+    codes, out, _ = forked_nodes(tmp_path, config, ["--resume-from", str(given)], timeout=120)
     assert codes == [0, 0], out[-3000:]
-    assert len(lines_with(out, f"resumed from step 2 ({copy})")) == 2
-    assert (tmp_path / "node0" / "run" / "checkpoint_00000003.pt").is_file()  # where rank 0 runs, here node 0
+    assert len(lines_with(out, f"resumed from step 3 ({given})")) == 2
+    assert (tmp_path / "node0" / "run" / "checkpoint_00000004.pt").is_file()  # where rank 0 runs, here node 0
 
 
 def test_ranks_that_diverge_stop_naming_the_first_tensor_that_differs(tmp_path, config):
     config.sync_check_every, config.checkpoint_every = 2, 1000
-    codes, out, _ = two_nodes(tmp_path, config, ["diverge=4"], module="tests.training.ddp_check")
+    codes, out, _ = forked_nodes(tmp_path, config, ["diverge=4"], module=check)
     assert codes == [1, 1], out[-3000:]
     errors = lines_with(out, "audiocodec.train: error:")
     assert len(errors) == 2, out[-3000:]
@@ -138,8 +165,8 @@ def test_ranks_that_diverge_stop_naming_the_first_tensor_that_differs(tmp_path, 
 
 def test_a_rank_killed_mid_step_stops_the_others_with_a_message(tmp_path, config):
     config.collective_timeout = 20.0
-    codes, out, _ = two_nodes(tmp_path, config, ["kill=2"], module="tests.training.ddp_check", timeout=90)
-    assert codes == [1, 1], out[-3000:]  # the node of the killed rank, and the node whose rank lost it
+    codes, out, _ = forked_nodes(tmp_path, config, ["kill=2"], module=check)
+    assert codes == [1, -9], out[-3000:]  # rank 0 stopped with its error; rank 1 killed itself (SIGKILL)
     errors = lines_with(out, "audiocodec.train: error:")
     assert len(errors) == 1 and "step 2: a collective with the other ranks failed" in errors[0], out[-3000:]
     assert "--resume continues" in errors[0]

@@ -2,10 +2,7 @@
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -283,25 +280,24 @@ def test_empty_dataset_and_unknown_keys_are_clear_errors(tmp_path):
 
 
 def run_two_ranks(tmp_path: Path, config: TrainConfig, mode: str) -> str:
-    """tests/training/ddp_check.py under torchrun with two CPU ranks; its standard output."""
+    """tests/training/ddp_check.py on two CPU ranks of one node, forked from this process as torchrun would start
+    them (`ddp_check.fork_ranks`); their output."""
     import yaml
+
+    from .ddp_check import fork_ranks, main
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(config.to_dict()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
-         "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", "-m", "tests.training.ddp_check", str(recipe), mode],
-        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=180,
-    )
-    # Both ends of the ranks' stderr: a rank's own error comes first, torchrun's summary last.
-    assert result.returncode == 0, result.stderr[:3000] + "\n[...]\n" + result.stderr[-3000:]
-    assert "ranks identical" in result.stdout
-    assert "broadcast_buffers" not in result.stderr  # deprecated in torch 2.13: no FutureWarning for users
-    return result.stdout
+    codes, out, _ = fork_ranks([tmp_path / "rank0", tmp_path / "rank1"], [str(recipe), mode], target=main,
+                               timeout=120)
+    # Both ends of the ranks' output: a rank's own error comes first.
+    assert codes == [0, 0], out[:3000] + "\n[...]\n" + out[-3000:]
+    assert "ranks identical" in out
+    assert "broadcast_buffers" not in out  # deprecated in torch 2.13: no FutureWarning for users
+    return out
 
 
-def test_two_ranks_under_torchrun_stay_in_sync_and_stop_together(tmp_path):
+def test_two_ranks_stay_in_sync_and_stop_together(tmp_path):
     config = tiny_config(tmp_path, max_steps=8)
     config.checkpoint_every = 3
     out = run_two_ranks(tmp_path, config, "stop=5")
