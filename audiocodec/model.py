@@ -526,13 +526,14 @@ class Codec(nn.Module):
     def model_id(self) -> str:
         """A short hash of the config and every weight: the identity written into compressed files.
 
-        Of the quantizer's config only what decoding depends on is hashed (kind, levels, codes): a new training
-        option must not change the identity of existing models, or their compressed files would stop decoding.
+        Of the quantizer's config only what decoding depends on is hashed (`QuantizerConfig.identity`): a new
+        training option must not change the identity of existing models, or their compressed files would stop
+        decoding.
         """
         if self._inference_id is not None:
             return self._inference_id
         config = self.config.to_dict()
-        config["quantizer"] = {key: config["quantizer"][key] for key in ("kind", "n_q", "bins")}
+        config["quantizer"] = self.config.quantizer.identity()
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())

@@ -1,8 +1,8 @@
 """Residual vector quantizer: chains codebook levels, one synchronised training step for all of them.
 
 Each level quantizes what the previous levels left over. `encode`/`decode` give EnCodec's codes bit for bit
-on EnCodec weights (see `nearest.py`); `forward` in training also learns the codebooks, for EMA levels through
-`EMACodebook` and for Gumbel levels through gradients, and applies quantizer dropout.
+on EnCodec weights (see `nearest.py`); `forward` in training also lets the levels learn (each kind as its
+`QuantizerLevel` says, see `level.py`), and applies quantizer dropout. Nothing here depends on the kind.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from ..errors import ConfigError, ModelMismatchError, NonFiniteError
 from . import distributed
 from .codebook import EMACodebook
 from .config import QuantizerConfig
-from .gumbel import GumbelCodebook
+from .kinds import KINDS
+from .level import LevelStep, StepInfo
 
 # Purposes of the random streams, so that each decision draws from its own generator.
-_DROPOUT, _KMEANS, _EXPIRY, _GUMBEL = 1, 2, 3, 4
+_DROPOUT, _KMEANS, _EXPIRY, _SAMPLE = 1, 2, 3, 4
 _ENCODEC_BUFFERS = ("inited", "cluster_size", "embed", "embed_avg")
 
 
@@ -31,72 +32,72 @@ class QuantizerOutput:
 
     quantized [B, D, T]: the quantized features; in training the gradient flows straight through to the input.
     codes [B, n_q_used, T]: code indices of the levels used.
-    loss: scalar, commitment loss (plus codebook and diversity losses for Gumbel levels); zero-valued but
-        differentiable before the codebooks are initialised.
+    loss: scalar, the mean of the levels' own losses (commitment; codebook for Gumbel) plus `terms`; zero-valued
+        but differentiable before the codebooks are initialised.
     metrics: per level `q{k}/perplexity`, `q{k}/used` (share of codes used in this step, over all ranks),
-        `q{k}/expired` (codes replaced this step), for EMA levels `q{k}/dead` (codes below the expiry
-        threshold in the window so far), plus `n_q` (and `temperature` for Gumbel); plain floats for logging.
+        `q{k}/expired` (codes replaced this step), and the level's own (`q{k}/dead` for EMA levels: codes below
+        the expiry threshold in the window so far), plus `n_q`, each term's value and the kind's own
+        (`temperature` for Gumbel); plain floats for logging.
+    terms: loss terms computed on the global batch after the step's all-reduce (`diversity` for Gumbel), each
+        averaged over the levels used, already included in `loss`.
     """
 
     quantized: torch.Tensor
     codes: torch.Tensor
     loss: torch.Tensor
     metrics: dict[str, float]
+    terms: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 class ResidualVectorQuantizer(nn.Module):
-    """Residual VQ with EMA (default) or Gumbel-softmax levels.
+    """Residual quantizer whose levels are of the kind the config names (`kinds.KINDS`): EMA by default.
 
     Args:
         dimension: D, feature size of the encoder output.
         n_q: number of levels.
         bins: codes per level.
-        **options: any other `QuantizerConfig` field (decay, epsilon, kmeans_init, kmeans_iters, expire_every,
-            threshold, quantizer_dropout, kind, ...).
+        **options: any other `QuantizerConfig` field (kind, kmeans_init, quantizer_dropout, ema=..., ...), or
+            the flat keys of older configs (decay, expire_every, threshold, temperature_start, ...).
 
     Buffers besides the levels': `step` (training steps taken, which seeds every random decision),
-    `recent` [kmeans_factor * bins, D] (a ring of recent encoder outputs gathered from all ranks: the k-means
-    data, and the source of replacement vectors), `recent_count` (rows ever pushed into it).
+    `recent` [kmeans_factor * bins, d] (a ring of recent encoder outputs gathered from all ranks: the k-means
+    data, and the source of replacement vectors; empty for kinds that use neither), `recent_count` (rows ever
+    pushed into it). Kinds whose levels work in fewer dimensions d than D (`code_dimension`) add
+    `project_in` (D -> d) and `project_out` (d -> D).
     """
 
     def __init__(self, dimension: int = 256, n_q: int = 8, bins: int = 1024, **options: Any):
         super().__init__()
-        try:
-            config = QuantizerConfig(n_q=n_q, bins=bins, **options)
-        except TypeError as error:
-            raise ConfigError(f"ResidualVectorQuantizer: {error}") from None
+        config = QuantizerConfig.from_options(n_q=n_q, bins=bins, **options)
         if dimension < 1:
             raise ConfigError(f"quantizer dimension must be at least 1, got {dimension}")
         self.config = config
         self.dimension = dimension
         self.n_q = n_q
         self.bins = bins
-        if config.kind == "ema":
-            levels: list[nn.Module] = [
-                EMACodebook(dimension, bins, config.decay, config.epsilon, config.threshold, config.kmeans_init,
-                            config.expire_min_usage)
-                for _ in range(n_q)
-            ]
-        else:
-            levels = [GumbelCodebook(dimension, bins, config.kmeans_init) for _ in range(n_q)]
-        self.levels = nn.ModuleList(levels)
+        kind = KINDS[config.kind]
+        code_dimension = kind.code_dimension(dimension, config)
+        self.project_in = nn.Linear(dimension, code_dimension) if code_dimension != dimension else None
+        self.project_out = nn.Linear(code_dimension, dimension) if code_dimension != dimension else None
+        self.levels = nn.ModuleList([kind.from_config(code_dimension, config, k) for k in range(n_q)])
+        ring = config.kmeans_factor * bins if kind.uses_recent else 0
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.register_buffer("recent", torch.zeros(config.kmeans_factor * bins, dimension))
+        self.register_buffer("recent", torch.zeros(ring, code_dimension))
         self.register_buffer("recent_count", torch.zeros((), dtype=torch.long))
 
     # -- inference ------------------------------------------------------------------------------------------
     @property
     def dtype(self) -> torch.dtype:
-        """The codebooks' dtype, which features must have: float32 unless the whole model was cast."""
-        return self.levels[0].embedding.dtype
+        """The levels' dtype, which features must have: float32 unless the whole model was cast."""
+        return self.levels[0].dtype
 
     def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
-        """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level takes the nearest code to the residual (in
-        the codebooks' dtype, under autocast too)."""
+        """Codes `[B, n_q, T]` for features `x` [B, D, T]: each level encodes the residual (in the levels'
+        dtype, under autocast too)."""
         n_q = self._check_n_q(n_q)
         flat, (batch, frames) = self._flatten(self._in_codebook_dtype(x))
         with torch.autocast(flat.device.type, enabled=False):
-            codes, _, _ = self._encode_flat(flat, n_q)
+            codes, _, _ = self._encode_flat(self._project_in(flat), n_q)
         return torch.stack([c.view(batch, frames) for c in codes], dim=1)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -112,32 +113,34 @@ class ResidualVectorQuantizer(nn.Module):
         out = torch.tensor(0.0, device=codes.device)
         for k in range(codes.shape[1]):
             out = out + self.levels[k].decode(codes[:, k])
-        return out.transpose(1, 2)
+        return self._project_out(out).transpose(1, 2)
 
     # -- training -------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, n_q: int | None = None) -> QuantizerOutput:
-        """Quantizes `x` [B, D, T]; in training mode also learns the codebooks.
+        """Quantizes `x` [B, D, T]; in training mode also lets the levels learn.
 
         In eval mode this is `decode(encode(x))`, bit for bit, plus the loss. A training step runs, in order:
 
         1. choose the levels used: `n_q` if given, else a random count (quantizer dropout, from a generator
            seeded by `seed` and `step`, so identical on all ranks), else all;
-        2. each level quantizes its residual with the codebook as it was at the start of the step, and
-           computes this rank's usage counts and embedding sums;
-        3. ONE all-reduce of every level's counts, sums, non-finite flags and the ranks' row counts;
+        2. each level takes its pass over its residual (`QuantizerLevel.train_step`) as it stands at the start
+           of the step, and returns this rank's statistics (usage counts; for EMA levels embedding sums; for
+           Gumbel levels summed probabilities);
+        3. ONE all-reduce of every level's statistics, non-finite flags and the ranks' row counts;
         4. any NaN/Inf: raise, naming the first bad level; nothing has been modified yet;
-        5. ONE all-gather of (a strided subset of) this step's encoder outputs into the `recent` ring;
+        5. ONE all-gather of at most `rows_per_step` of the step's encoder outputs, evenly strided over all ranks'
+           rows (each rank's share in proportion to its rows), into the `recent` ring;
         6. before initialisation: once the ring holds `kmeans_factor * bins` vectors, k-means level by level on
            it (each level on the residual the previous ones leave), then broadcast from rank 0; until then the
            step is a pass-through (quantized = x, codes 0);
-        7. EMA levels: EMA of usage and sums with the synced statistics, embedding derived from them;
-        8. every `expire_every` steps, AFTER the EMA copy, for each level whose window holds `expire_min_usage`
-           vectors per code (others keep theirs open): codes used less than `threshold` x uniform over the
-           window are replaced by recent encoder outputs pushed through the earlier levels, writing usage and
-           sums so that step 7 of later steps keeps them (EnCodec expired before its EMA copy, which undid it);
+        7. each level uses the synced statistics (`apply_statistics`: the EMA update of usage and sums, the
+           embedding derived from them; Gumbel's diversity loss on the global batch);
+        8. every `expire_every` steps of the kind, AFTER the EMA copy: each level replaces its unused codes with
+           recent encoder outputs pushed through the earlier levels (EMA levels write usage and sums, so that
+           step 7 of later steps keeps them; EnCodec expired before its EMA copy, which undid it);
         9. `step += 1`.
 
-        Autocast is turned off inside, and `x` cast to the codebooks' dtype: in bf16, the distances picked codes
+        Autocast is turned off inside, and `x` cast to the levels' dtype: in bf16, the distances picked codes
         other than the nearest for up to a tenth of the vectors at the deepest levels, which the EMA, k-means and
         expiry then learnt from.
         """
@@ -152,55 +155,38 @@ class ResidualVectorQuantizer(nn.Module):
         flat, (batch, frames) = self._flatten(x)
         if not self.training:
             n_used = self._check_n_q(n_q)
-            level_codes, quantized, residuals = self._encode_flat(flat, n_used)
+            level_codes, quantized, residuals = self._encode_flat(self._project_in(flat), n_used)
             loss = sum(F.mse_loss(r, q) for r, q in zip(residuals, quantized)) / n_used
             codes = torch.stack([c.view(batch, frames) for c in level_codes], dim=1)
-            return QuantizerOutput(self.decode(codes), codes, loss * self.config.commitment_weight,
+            return QuantizerOutput(self.decode(codes), codes, loss * self.levels[0].commitment_weight,
                                    {"n_q": float(n_used)})
         n_used = self._check_n_q(n_q) if n_q is not None else self._dropout_n_q()
         initialized = all(level.is_initialized for level in self.levels)
-        gumbel = self.config.kind == "gumbel"
+        info = StepInfo(step=int(self.step), world=distributed.world_size())
+        inner = self._project_in(flat)  # the rows the levels quantize (`flat` itself unless the kind projects)
 
-        # 2. local pass with the codebooks as they stand
-        residual = flat
-        level_codes, level_quantized, losses = [], [], []
-        finite = [torch.isfinite(flat).all()]
-        counts, sums = [], []
-        diversity = flat.new_zeros(())
+        # 2. local pass with the levels as they stand
+        residual = inner
+        passes: list[LevelStep] = []
+        finite = [torch.isfinite(inner).all()]
         if initialized:
             for k in range(n_used):
-                level = self.levels[k]
                 if k:
                     finite.append(torch.isfinite(residual).all())
-                if gumbel:
-                    sample = level.sample(residual, self._temperature(), self._generator(_GUMBEL, k, x.device))
-                    codes_k, q_k = sample.codes, sample.quantized
-                    losses.append(self.config.commitment_weight * F.mse_loss(residual, q_k.detach())
-                                  + sample.codebook_loss)
-                    diversity = diversity + sample.diversity
-                    counts.append(torch.bincount(codes_k, minlength=self.bins).to(flat.dtype))
-                else:
-                    codes_k = level.encode(residual.detach())
-                    q_k = level.decode(codes_k)
-                    losses.append(self.config.commitment_weight * F.mse_loss(residual, q_k.detach()))
-                    count_k, sum_k = level.statistics(residual, codes_k)
-                    counts.append(count_k)
-                    sums.append(sum_k)
-                level_codes.append(codes_k)
-                level_quantized.append(q_k)
-                residual = residual - q_k.detach()
+                passes.append(self.levels[k].train_step(residual, info, self._generator(_SAMPLE, k, x.device)))
+                residual = residual - passes[-1].quantized.detach()
 
-        # 3. one all-reduce for every level
-        rows = self._rows_for_ring(flat)
-        # Each rank's rows for the ring, then this step's vectors: all of them, which the EMA counts (the ring
-        # takes at most `rows_per_step` of a rank's).
-        sizes = flat.new_zeros(distributed.world_size() + 1)
-        sizes[distributed.rank()], sizes[-1] = rows.shape[0], flat.shape[0]
+        # 3. one all-reduce for every level, with each rank's number of rows
+        sizes = flat.new_zeros(distributed.world_size())
+        sizes[distributed.rank()] = flat.shape[0]
         flags = torch.stack([(~f).to(flat.dtype) for f in finite])
-        synced = distributed.all_reduce_sum([flags, sizes] + counts + sums)
-        flags, row_counts, vectors_per_step = synced[0], synced[1][:-1], float(synced[1][-1])
-        counts = synced[2:2 + len(counts)]
-        sums = synced[2 + len(counts):]
+        synced = distributed.all_reduce_sum([flags, sizes] + [t for p in passes for t in p.statistics])
+        flags, row_counts = synced[0], synced[1].round().long().tolist()
+        info.total_rows = float(synced[1].sum())
+        level_statistics, start = [], 2
+        for p in passes:
+            level_statistics.append(synced[start:start + len(p.statistics)])
+            start += len(p.statistics)
 
         # 4. refuse non-finite input before touching any buffer
         if bool((flags > 0).any()):
@@ -208,44 +194,51 @@ class ResidualVectorQuantizer(nn.Module):
             raise NonFiniteError(f"quantizer level {bad} received NaN or Inf values in a training step "
                                  f"(input shape {tuple(x.shape)}); the codebooks were left unchanged")
 
-        # 5. one all-gather of recent encoder outputs
-        self._push_recent(distributed.all_gather_rows(rows, row_counts.round().long()))
+        # 5. one all-gather of recent encoder outputs, every rank's in proportion to its rows
+        if self.recent.shape[0]:
+            rows, ring_counts = self._rows_for_ring(inner, row_counts)
+            self._push_recent(distributed.all_gather_rows(rows, ring_counts))
 
         metrics: dict[str, float] = {"n_q": float(n_used)}
-        with torch.no_grad():
-            if not initialized:
+        if not initialized:
+            with torch.no_grad():
                 # 6. initialise once enough data has been gathered; pass-through until then
                 if int(self.recent_count) >= self.recent.shape[0]:
-                    self._initialize(vectors_per_step)
+                    self._initialize(info.total_rows)
                 self.step += 1
                 codes = torch.zeros(batch, n_used, frames, dtype=torch.long, device=x.device)
                 return QuantizerOutput(x, codes, x.sum() * 0.0, metrics)
-            # 7. EMA update
-            if not gumbel:
-                for k in range(n_used):
-                    self.levels[k].ema_update(counts[k], sums[k])
-            # 8. windowed expiry, after the EMA copy
-            expired = self._expire() if not gumbel else [0] * self.n_q
+        # 7. the levels use the synced statistics (EMA update; global loss terms)
+        terms: dict[str, torch.Tensor] = {}
+        for k in range(n_used):
+            for name, term in self.levels[k].apply_statistics(passes[k], level_statistics[k], info).items():
+                terms[name] = terms[name] + term if name in terms else term
+        with torch.no_grad():
+            # 8. expiry, after the EMA copy
+            expired = self._expire()
             self.step += 1
 
         for k in range(n_used):
-            probs = counts[k] / counts[k].sum().clamp(min=1)
+            counts = level_statistics[k][0]
+            probs = counts / counts.sum().clamp(min=1)
             entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum()
             metrics[f"q{k}/perplexity"] = float(torch.exp(entropy))
-            metrics[f"q{k}/used"] = float((counts[k] > 0).to(torch.float64).mean())
+            metrics[f"q{k}/used"] = float((counts > 0).to(torch.float64).mean())
             metrics[f"q{k}/expired"] = float(expired[k])
-            if not gumbel:
-                metrics[f"q{k}/dead"] = float(self.levels[k].dead_codes().sum())
-        if gumbel:
-            metrics["temperature"] = self._temperature()
+            metrics.update({f"q{k}/{name}": value for name, value in self.levels[k].metrics().items()})
+        metrics.update(self.levels[0].kind_metrics(info))
 
-        quantized = torch.stack(level_quantized).sum(0) if gumbel else flat + (
-            torch.stack(level_quantized).sum(0) - flat).detach()
-        loss = torch.stack(losses).mean()
-        if gumbel:
-            loss = loss + self.config.diversity_weight * diversity / n_used
-        codes = torch.stack([c.view(batch, frames) for c in level_codes], dim=1)
-        return QuantizerOutput(quantized.view(batch, frames, -1).transpose(1, 2), codes, loss, metrics)
+        quantized = torch.stack([p.quantized for p in passes]).sum(0)
+        if self.levels[0].straight_through:
+            quantized = inner + (quantized - inner).detach()
+        quantized = self._project_out(quantized)
+        loss = torch.stack([p.loss for p in passes]).mean()
+        for name, term in terms.items():
+            terms[name] = term / n_used
+            loss = loss + terms[name]
+            metrics[name] = float(terms[name].detach())
+        codes = torch.stack([p.codes.view(batch, frames) for p in passes], dim=1)
+        return QuantizerOutput(quantized.view(batch, frames, -1).transpose(1, 2), codes, loss, metrics, terms)
 
     # -- compatibility --------------------------------------------------------------------------------------
     def load_encodec_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
@@ -254,6 +247,8 @@ class ResidualVectorQuantizer(nn.Module):
         Expects exactly `vq.layers.{i}._codebook.{inited,cluster_size,embed,embed_avg}` for i < n_q; anything
         missing, unexpected or of the wrong shape is a `ModelMismatchError` listing it.
         """
+        if not isinstance(self.levels[0], EMACodebook):
+            raise ModelMismatchError(f"EnCodec weights need a quantizer of kind ema, not {self.config.kind}")
         expected = {f"vq.layers.{i}._codebook.{name}" for i in range(self.n_q) for name in _ENCODEC_BUFFERS}
         missing = sorted(expected - set(state))
         unexpected = sorted(set(state) - expected)
@@ -277,10 +272,9 @@ class ResidualVectorQuantizer(nn.Module):
                 prefix = f"vq.layers.{i}._codebook."
                 level.embedding.copy_(state[prefix + "embed"])
                 level.inited.copy_(state[prefix + "inited"])
-                if isinstance(level, EMACodebook):
-                    level.cluster_usage.copy_(state[prefix + "cluster_size"])
-                    level.embedding_sum.copy_(state[prefix + "embed_avg"])
-                    level.window_usage.zero_()
+                level.cluster_usage.copy_(state[prefix + "cluster_size"])
+                level.embedding_sum.copy_(state[prefix + "embed_avg"])
+                level.window_usage.zero_()
 
     # -- compact exports -------------------------------------------------------------------------------------
     def derivable_state_keys(self) -> list[str]:
@@ -299,8 +293,7 @@ class ResidualVectorQuantizer(nn.Module):
         self.recent.zero_()
         self.recent_count.zero_()
         for level in self.levels:
-            if isinstance(level, EMACodebook):
-                level.restore_statistics()
+            level.restore_statistics()
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _flatten(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -312,6 +305,14 @@ class ResidualVectorQuantizer(nn.Module):
             raise ValueError(f"quantizer input must be a float tensor, got {x.dtype}")
         batch, _, frames = x.shape
         return x.transpose(1, 2).reshape(-1, self.dimension), (batch, frames)
+
+    def _project_in(self, flat: torch.Tensor) -> torch.Tensor:
+        """Rows `[N, D]` -> the rows `[N, d]` the levels quantize (unchanged when d = D)."""
+        return flat if self.project_in is None else self.project_in(flat)
+
+    def _project_out(self, inner: torch.Tensor) -> torch.Tensor:
+        """`[..., d]` -> `[..., D]`, undoing the shape of `_project_in` (unchanged when d = D)."""
+        return inner if self.project_out is None else self.project_out(inner)
 
     def _encode_flat(self, flat: torch.Tensor, n_q: int):
         """Per level: codes [N], code vectors [N, D], and the residual [N, D] that level quantized."""
@@ -336,7 +337,7 @@ class ResidualVectorQuantizer(nn.Module):
     def _generator(self, purpose: int, level: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
         """A generator for one decision, seeded from (seed, step, purpose, level): same on every rank, resumable."""
         seed = ((self.config.seed * 1_000_003 + int(self.step)) * 131 + purpose) * 1031 + level
-        if purpose == _GUMBEL:  # noise should differ between ranks: each rank samples its own data
+        if purpose == _SAMPLE:  # noise should differ between ranks: each rank samples its own data
             seed = seed * 65537 + distributed.rank()
         return torch.Generator(device=device).manual_seed(seed % (2**63 - 1))
 
@@ -346,18 +347,28 @@ class ResidualVectorQuantizer(nn.Module):
         choices = self.config.dropout_levels or range(1, self.n_q + 1)
         return int(choices[int(torch.randint(len(choices), (1,), generator=self._generator(_DROPOUT)))])
 
-    def _temperature(self) -> float:
-        c = self.config
-        return max(c.temperature_end, c.temperature_start * c.temperature_decay ** int(self.step))
+    def _rows_for_ring(self, inner: torch.Tensor, row_counts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows for the ring, and how many every rank gives (`[world]`).
 
-    def _rows_for_ring(self, flat: torch.Tensor) -> torch.Tensor:
-        """At most `rows_per_step` rows of this rank's input, evenly strided (deterministic, no RNG)."""
+        The step's rows of all ranks, in rank order, are one sequence (the batch one process would see); at most
+        `rows_per_step` (and the ring's capacity) of them are taken, evenly strided over that sequence, and each
+        rank gives those that fall in its part. So every rank's data is in the ring in proportion to its rows, and
+        2 ranks with half a batch each push exactly the rows 1 process with the whole batch pushes (on 1 process
+        this is the stride it always took). Deterministic, no RNG, no collective: every rank knows `row_counts`.
+        """
         limit = min(self.config.rows_per_step, self.recent.shape[0])
-        rows = flat.detach()
-        if rows.shape[0] > limit:
-            index = torch.linspace(0, rows.shape[0] - 1, limit, device=rows.device).round().long()
-            rows = rows[index]
-        return rows.to(self.recent.dtype)
+        total = sum(row_counts)
+        if total > limit:
+            index = torch.linspace(0, total - 1, limit, device=inner.device).round().long()
+        else:
+            index = torch.arange(total, device=inner.device)
+        ends = torch.tensor(row_counts, device=inner.device).cumsum(0)
+        owner = torch.bucketize(index, ends, right=True)  # the rank each taken row belongs to
+        rank = distributed.rank()
+        start = int(ends[rank]) - row_counts[rank]
+        mine = index[owner == rank] - start
+        counts = torch.bincount(owner, minlength=len(row_counts)).cpu()
+        return inner.detach()[mine].to(self.recent.dtype), counts
 
     def _push_recent(self, rows: torch.Tensor) -> None:
         capacity = self.recent.shape[0]
@@ -385,7 +396,7 @@ class ResidualVectorQuantizer(nn.Module):
 
     def _expire(self) -> list[int]:
         """Replaces each level's dead codes if this step closes an expiry window; returns counts per level."""
-        every = self.config.expire_every
+        every = self.levels[0].expire_every
         if not every or (int(self.step) + 1) % every:
             return [0] * self.n_q
         expired = []
@@ -398,4 +409,5 @@ class ResidualVectorQuantizer(nn.Module):
 
 def build_quantizer(dimension: int, config: QuantizerConfig) -> ResidualVectorQuantizer:
     """The quantizer a codec config asks for."""
-    return ResidualVectorQuantizer(dimension, **config.to_dict())
+    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return ResidualVectorQuantizer(dimension, **options)

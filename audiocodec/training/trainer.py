@@ -144,8 +144,8 @@ def layout_differences(ours: CodecConfig, theirs: CodecConfig) -> list[str]:
     free = ("name", "quantizer", "conv_init", "target_bandwidths")  # neither shapes nor meaning
     fixed = [f.name for f in dataclasses.fields(CodecConfig) if f.name not in free]
     differing = [name for name in fixed if getattr(ours, name) != getattr(theirs, name)]
-    differing += [f"quantizer {name}" for name in ("kind", "n_q", "bins")
-                  if getattr(ours.quantizer, name) != getattr(theirs.quantizer, name)]
+    ours_q, theirs_q = ours.quantizer.identity(), theirs.quantizer.identity()
+    differing += [f"quantizer {name}" for name in ours_q if ours_q[name] != theirs_q.get(name)]
     return differing
 
 
@@ -195,14 +195,15 @@ class Trainer:
         ).to(self.device) if config.loss.discriminator else None
         self.generator = self.model
         if self.distributed:
-            gumbel = config.model.quantizer.kind == "gumbel"
+            # Levels that learn by gradient (Gumbel, FSQ's projections) get none when quantizer dropout skips them.
+            learnt = any(True for _ in self.model.quantizer.parameters())
             # The codebooks all-reduce their own statistics: DDP must not overwrite them with rank 0's at every
             # forward. (torch 2.13 renamed that switch and deprecated the old name; its new one still syncs
             # buffers once at start, which is harmless: every rank starts from the same weights.)
             ddp = torch.nn.parallel.DistributedDataParallel
             no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
                               inspect.signature(ddp).parameters else {"broadcast_buffers": False})
-            self.generator = ddp(self.model, find_unused_parameters=gumbel, **no_buffer_sync)
+            self.generator = ddp(self.model, find_unused_parameters=learnt, **no_buffer_sync)
             if self.discriminator is not None:
                 self.discriminator = torch.nn.parallel.DistributedDataParallel(self.discriminator)
         optim = config.optim

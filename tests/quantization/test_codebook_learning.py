@@ -81,7 +81,10 @@ def test_statistics_are_all_reduced_before_the_ema_update(monkeypatch):
         q = ResidualVectorQuantizer(4, 2, 8, kmeans_factor=8, seed=3).train()  # ring holds both ranks' rows
         if mirrored:
             monkeypatch.setattr(distributed, "world_size", lambda: 2)
-            monkeypatch.setattr(distributed, "all_reduce_sum", lambda ts: [2 * t.double() for t in ts])
+            # every sum doubles, except the ranks' row counts [N, 0], which the mirror rank fills in: [N, N]
+            monkeypatch.setattr(distributed, "all_reduce_sum",
+                                lambda ts: [2 * ts[0].double(), ts[1].double() + ts[1].double().roll(1)]
+                                + [2 * t.double() for t in ts[2:]])
             monkeypatch.setattr(distributed, "all_gather_rows", lambda rows, counts: torch.cat([rows, rows]))
         for x in batches:
             q(x)

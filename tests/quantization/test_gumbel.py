@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from audiocodec.errors import ConfigError
-from audiocodec.quantization import GumbelCodebook, QuantizerConfig, build_quantizer
+from audiocodec.quantization import GumbelCodebook, GumbelConfig, QuantizerConfig, build_quantizer
+from audiocodec.quantization.gumbel import diversity
 
 
 def _book_on_codes(bins=4, dimension=3):
@@ -19,9 +20,9 @@ def test_diversity_loss_is_k_minus_perplexity_over_k():
     book = _book_on_codes(bins=3, dimension=3)
     generator = torch.Generator().manual_seed(0)
     spread = book.embedding.detach().repeat(5, 1)  # every code equally often: perplexity K
-    assert book.sample(spread, 1.0, generator).diversity.item() == pytest.approx(0.0, abs=1e-4)
+    assert diversity(book.sample(spread, 1.0, generator).probabilities / 15).item() == pytest.approx(0.0, abs=1e-4)
     one = book.embedding.detach()[:1].repeat(15, 1)  # one code only: perplexity 1
-    assert book.sample(one, 1.0, generator).diversity.item() == pytest.approx(2 / 3, abs=1e-4)
+    assert diversity(book.sample(one, 1.0, generator).probabilities / 15).item() == pytest.approx(2 / 3, abs=1e-4)
 
 
 def test_sample_is_hard_forward_and_soft_backward():
@@ -50,8 +51,8 @@ def test_noise_picks_other_codes_when_logits_are_flat_and_temperature_only_softe
 
 
 def test_gumbel_quantizer_trains_and_infers_with_argmax():
-    config = QuantizerConfig(kind="gumbel", n_q=2, bins=8, kmeans_factor=2, temperature_start=2.0,
-                             temperature_end=0.5, temperature_decay=0.5)
+    config = QuantizerConfig(kind="gumbel", n_q=2, bins=8, kmeans_factor=2,
+                             gumbel=GumbelConfig(temperature_start=2.0, temperature_end=0.5, temperature_decay=0.5))
     q = build_quantizer(4, config).train()
     assert all(isinstance(level, GumbelCodebook) for level in q.levels)
     optimizer = torch.optim.Adam(q.parameters(), lr=1e-2)
@@ -76,4 +77,4 @@ def test_gumbel_quantizer_trains_and_infers_with_argmax():
 
 def test_unknown_kind_is_a_config_error():
     with pytest.raises(ConfigError, match="kind"):
-        QuantizerConfig(kind="fsq")
+        QuantizerConfig(kind="lfq")
