@@ -249,17 +249,18 @@ def run_stream(spec: StreamSpec, n_q: int, bins: int, methods: list[Callable[[],
 def print_table(title: str, results: list[tuple[str, dict, float]], per_level_snr: bool = False) -> None:
     print(f"\n{title}")
     n_q = len(results[0][1]["used"])
-    width = 6 * n_q
-    print(f"{'method':<22} {'codes used per level (held-out)':<{width}} {'perplexity/bins per level':<{width}} "
+    width = max(6 * n_q, 34)
+    names = max(18, *(len(name) for name, _, _ in results))
+    print(f"{'method':<{names}} {'codes used per level (held-out)':<{width}} {'perplexity/bins per level':<{width}} "
           f"{'SNR dB':>7} {'ms/step':>8}")
     for name, r, ms in results:
         used = " ".join(f"{u:5.0%}" for u in r["used"])
         perp = " ".join(f"{p:5.2f}" for p in r["perplexity"])
-        print(f"{name:<22} {used:<{width}} {perp:<{width}} {r['snr']:7.2f} {ms:8.2f}")
+        print(f"{name:<{names}} {used:<{width}} {perp:<{width}} {r['snr']:7.2f} {ms:8.2f}")
     if per_level_snr:
-        print(f"{'SNR dB with 1..n_q levels':<22}")
+        print("SNR dB with the first 1, 2, ... levels:")
         for name, r, _ in results:
-            print(f"{name:<22} " + " ".join(f"{s:5.2f}" for s in r["snrs"]))
+            print(f"{name:<{names}} " + " ".join(f"{s:5.2f}" for s in r["snrs"]))
     base = dict((name, r["snr"]) for name, r, _ in results)
     reference = base["offline k-means"]
     for name in base:
@@ -303,7 +304,7 @@ def update_overhead(args) -> None:
         eval_ms = mean_ms(lambda: q(x), args.overhead_repeats)
     q.train()
     print(f"\nquantizer at codec size (D={dimension}, n_q={n_q}, bins={bins}, frames/step={frames}), "
-          f"mean of {args.overhead_repeats} steps (expiry every {q.config.expire_every} steps amortised):")
+          f"mean of {args.overhead_repeats} steps (expiry every {q.config.ema.expire_every} steps amortised):")
     print(f"{'eval forward':<44} {eval_ms:8.2f} ms")
     print(f"{'training forward (with codebook update)':<44} {train_ms:8.2f} ms")
     print(f"{'codebook update':<44} {train_ms - eval_ms:8.2f} ms")
@@ -482,8 +483,9 @@ def run_scale(args, scale: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=("small", "codec", "both"), default="both",
-                        help="codec: D=128, 8 levels (what a codec quantizes); small: D=32, 4 levels")
+    parser.add_argument("--scale", choices=("small", "codec", "both", "none"), default="both",
+                        help="codec: D=128, 8 levels (what a codec quantizes); small: D=32, 4 levels; none: only the "
+                        "cost table")
     parser.add_argument("--streams", choices=("stationary", "drifting", "both"), default="both")
     parser.add_argument("--dimension", type=int)
     parser.add_argument("--n-q", type=int)
@@ -516,7 +518,7 @@ def main() -> None:
     if args.audio:
         audio_run(args)
         return
-    for scale in (("codec", "small") if args.scale == "both" else (args.scale,)):
+    for scale in {"both": ("codec", "small"), "none": ()}.get(args.scale, (args.scale,)):
         run_scale(args, scale)
     if not args.no_overhead:
         update_overhead(args)
