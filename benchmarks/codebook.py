@@ -432,11 +432,11 @@ def audio_run(args) -> None:
 
 SCALES = {
     # The original configuration: small vectors, where the EMA quantizer was first shown to work.
-    "small": dict(dimension=32, n_q=4, bins=1024, clusters=4096, zipf=1.1, steps=300, frames=600, held_out=50000,
-                  reference_vectors=16 * 1024, reference_iters=100, methods="encodec,ema,gumbel"),
+    "small": dict(dimension=32, n_q=4, bins=1024, clusters=4096, zipf=1.1, spread=0.15, steps=300, frames=600,
+                  held_out=50000, reference_vectors=16 * 1024, reference_iters=100, methods="encodec,ema,gumbel"),
     # What a codec quantizes: EnCodec's quantizer size and one GPU's frames per step.
-    "codec": dict(dimension=128, n_q=8, bins=1024, clusters=4096, zipf=1.1, steps=400, frames=600, held_out=50000,
-                  reference_vectors=80000, reference_iters=10, methods="encodec,ema"),
+    "codec": dict(dimension=128, n_q=8, bins=1024, clusters=4096, zipf=1.1, spread=0.15, steps=400, frames=600,
+                  held_out=50000, reference_vectors=80000, reference_iters=10, methods="encodec,ema"),
 }
 
 
@@ -451,8 +451,8 @@ def parse_option(text: str) -> tuple[str, object]:
 
 def run_scale(args, scale: str) -> None:
     settings = dict(SCALES[scale])
-    for name in ("dimension", "n_q", "bins", "clusters", "zipf", "steps", "frames", "held_out", "reference_vectors",
-                 "reference_iters", "methods"):
+    for name in ("dimension", "n_q", "bins", "clusters", "zipf", "spread", "steps", "frames", "held_out",
+                 "reference_vectors", "reference_iters", "methods"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     s = settings
@@ -466,14 +466,15 @@ def run_scale(args, scale: str) -> None:
     methods = [builders[m] for m in s["methods"].split(",") if m]
     cache = None if args.no_cache else Path(args.cache)
     print(f"\n== {scale} scale: dimension={s['dimension']} n_q={s['n_q']} bins={s['bins']} clusters={s['clusters']} "
-          f"(Zipf {s['zipf']:g}) steps={s['steps']} frames/step={s['frames']} held-out={s['held_out']} "
+          f"(Zipf {s['zipf']:g}, spread {s['spread']:g}) steps={s['steps']} frames/step={s['frames']} "
+          f"held-out={s['held_out']} "
           f"offline k-means on {s['reference_vectors']} vectors of the final distribution, {s['reference_iters']} "
           f"iters, seed={args.seed}, threads={args.threads}")
     for drift in (False, True):
         if args.streams != "both" and args.streams != ("drifting" if drift else "stationary"):
             continue
         spec = StreamSpec(s["dimension"], s["clusters"], s["zipf"], s["steps"], s["frames"], drift, args.seed,
-                          args.drift_fraction)
+                          args.drift_fraction, s["spread"])
         results = run_stream(spec, s["n_q"], s["bins"], methods, s["held_out"], s["reference_vectors"],
                              s["reference_iters"], cache)
         title = (f"drifting stream (every cluster moves steadily during the first {args.drift_fraction:.0%} of "
@@ -492,6 +493,8 @@ def main() -> None:
     parser.add_argument("--bins", type=int, help="EnCodec uses 1024 codes for 600 frames a step")
     parser.add_argument("--clusters", type=int, help="mixture components (more than codes)")
     parser.add_argument("--zipf", type=float, help="Zipf exponent of the mixture weights (1.1; flatter: 0.8)")
+    parser.add_argument("--spread", type=float, help="per-cluster standard deviations are uniform in [0.5, 1.5] x "
+                        "this (0.15), around centres ~ N(0, 1)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--frames", type=int, help="frames per training step (EnCodec: 600 per GPU)")
     parser.add_argument("--held-out", type=int)
