@@ -1,19 +1,30 @@
-"""Codebook learning benchmark: EnCodec's quantizer vs audiocodec's EMA, Gumbel and FSQ quantizers vs offline k-means.
+"""Codebook learning benchmark: EnCodec's quantizer vs audiocodec's EMA (and Gumbel, FSQ) quantizers vs offline k-means.
 
-Each method trains on the same stream of encoder-like features (a Gaussian mixture with Zipf-like weights and more
-clusters than codes), then is measured on held-out data from the stream's final distribution. Two streams: a
-stationary one, and a drifting one whose clusters move during the first two thirds of training (as an encoder's
-outputs do while it learns), which is when dead codes appear and expiry matters.
+Each method trains on the same stream of encoder-like features (a Gaussian mixture with Zipf weights, per-cluster
+spreads and more clusters than codes), then is measured on held-out data from the stream's final distribution.
+Two streams: a stationary one, and a drifting one whose clusters all move steadily during the first two thirds of
+training (as an encoder's outputs do while it learns), which is when dead codes appear and expiry matters. The
+offline limit is k-means RVQ (level by level, each on the residual the previous ones leave) fitted on plenty of
+vectors of the final distribution.
 
-Printed per method: share of codes used on held-out data per level, perplexity / bins per level, quantization SNR
-in dB over all levels, and the median time of one training step. Run:
+Two row sets (`--scale`):
+- codec: what a codec quantizes. D = 128, 8 levels of 1,024 codes, 600 vectors a step (one of EnCodec's GPUs) for
+  400 steps, 4,096 clusters with Zipf 1.1 weights; the offline limit on 80,000 vectors, 10 Lloyd iterations
+  (cached in --cache, since it is the slowest part). Per level: codes used on held-out data, perplexity / bins,
+  and the SNR with the first 1, 2, ... levels.
+- small: the original configuration, D = 32, 4 levels, 300 steps, the offline limit on 16 x 1024 vectors, 100
+  iterations; also the Gumbel quantizer and residual FSQ at equal bits (a grid of 1,024 codes, 8x8x4x4).
 
-    .venv/bin/python benchmarks/codebook.py            # default: about 5 minutes on a shared 2-core machine
-    .venv/bin/python benchmarks/codebook.py --steps 100 --bins 64 --held-out 5000   # quick look
+Run (one thread; codec scale takes minutes a stream on an idle core, the offline limit once more per stream):
 
-A last table measures what the codebook update costs at EnCodec's size (D=128, 8 levels, 1024 codes, 600 frames):
-a training forward (with statistics, sync, EMA and amortised expiry) against an eval forward of the same data, and,
-when `audiocodec.model.Codec` is available, against one codec training step.
+    .venv/bin/python benchmarks/codebook.py                       # both scales, then the cost table
+    .venv/bin/python benchmarks/codebook.py --scale codec --zipf 0.8 --clusters 2048 --seed 1   # another mixture
+    .venv/bin/python benchmarks/codebook.py --scale codec --option threshold=0.05 --methods ema  # try a setting
+    .venv/bin/python benchmarks/codebook.py --scale small --steps 100 --bins 64 --held-out 5000   # quick look
+
+The cost table compares the quantizer's training forward (statistics, sync, EMA, amortised expiry) with its eval
+forward at codec size, and one training step (forward + backward) of the embedded default model's config with the
+quantizer learning and without (quantizer in eval mode), interleaved.
 
 With `--audio DIR` (mono or stereo WAV/FLAC files, e.g. the speech recordings of Debian's alsa-utils in
 /usr/share/sounds/alsa) it instead trains a small codec briefly on that real audio twice, with audiocodec's
@@ -24,10 +35,12 @@ codes used and perplexity on the whole corpus at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -37,45 +50,92 @@ from audiocodec.quantization.kmeans import kmeans
 from audiocodec.quantization.nearest import nearest_codes
 
 
+@dataclass(frozen=True)
+class StreamSpec:
+    """What a stream is: a Gaussian mixture in `dimension` dimensions with `clusters` components of Zipf(`zipf`)
+    weights and per-cluster spreads (standard deviations uniform in [0.5, 1.5] x `spread`, centres ~ N(0, 1)),
+    `frames` vectors a step for `steps` steps; with `drift`, every centre moves
+    steadily by about 1.5x the spread of the centres during the first `drift_fraction` of training."""
+
+    dimension: int
+    clusters: int
+    zipf: float
+    steps: int
+    frames: int
+    drift: bool
+    seed: int
+    drift_fraction: float = 2 / 3
+    spread: float = 0.15
+
+    def key(self) -> str:
+        return (f"d{self.dimension}-c{self.clusters}-z{self.zipf:g}-s{self.steps}-f{self.frames}-"
+                f"{'drift' + format(self.drift_fraction, '.3f') if self.drift else 'stationary'}-seed{self.seed}"
+                + (f"-sp{self.spread:g}" if self.spread != 0.15 else ""))
+
+
 @dataclass
 class Stream:
-    """A Gaussian mixture whose centres may move; `sample(step, frames)` gives features `[1, D, frames]`."""
+    """A Gaussian mixture whose centres may move. Training batches, held-out data and the offline reference's data
+    come from separate generators, so each is the same whatever else was drawn (and the reference can be cached)."""
 
+    spec: StreamSpec
     start: torch.Tensor  # [C, D] centres at step 0
     shift: torch.Tensor  # [C, D] total displacement (zero for a stationary stream)
     scales: torch.Tensor  # [C] within-cluster standard deviation
-    weights: torch.Tensor  # [C] Zipf-like probabilities
-    drift_steps: int
-    generator: torch.Generator
+    weights: torch.Tensor  # [C] Zipf probabilities
 
     def centres(self, step: int) -> torch.Tensor:
-        progress = min(step / max(self.drift_steps, 1), 1.0)
-        return self.start + progress * self.shift
+        drift_steps = max(round(self.spec.drift_fraction * self.spec.steps), 1)
+        return self.start + min(step / drift_steps, 1.0) * self.shift
 
-    def sample(self, step: int, frames: int) -> torch.Tensor:
-        pick = torch.multinomial(self.weights, frames, replacement=True, generator=self.generator)
-        noise = torch.randn(frames, self.start.shape[1], generator=self.generator)
+    def sample(self, step: int, frames: int, generator: torch.Generator) -> torch.Tensor:
+        """Features `[1, D, frames]` from the mixture as it is at `step`."""
+        pick = torch.multinomial(self.weights, frames, replacement=True, generator=generator)
+        noise = torch.randn(frames, self.start.shape[1], generator=generator)
         points = self.centres(step)[pick] + self.scales[pick, None] * noise
         return points.t().unsqueeze(0).contiguous()
 
+    def batches(self) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.spec.seed * 7919 + 1)
+        return [self.sample(step, self.spec.frames, generator) for step in range(self.spec.steps)]
 
-def make_stream(dimension: int, clusters: int, drift: bool, drift_steps: int, seed: int) -> Stream:
-    generator = torch.Generator().manual_seed(seed)
-    start = torch.randn(clusters, dimension, generator=generator)
-    shift = 1.5 * torch.randn(clusters, dimension, generator=generator) if drift else torch.zeros_like(start)
-    scales = 0.15 * (0.5 + torch.rand(clusters, generator=generator))
-    ranks = torch.randperm(clusters, generator=generator).double() + 1
-    weights = (1.0 / ranks ** 1.1).float()
-    return Stream(start, shift, scales, weights / weights.sum(), drift_steps, generator)
+    def final(self, frames: int, purpose: int) -> torch.Tensor:
+        """`frames` vectors `[1, D, frames]` of the final distribution; `purpose` picks an independent draw."""
+        generator = torch.Generator().manual_seed(self.spec.seed * 7919 + 2 + purpose)
+        return self.sample(self.spec.steps, frames, generator)
+
+
+HELD_OUT, REFERENCE = 0, 1
+
+
+def make_stream(spec: StreamSpec) -> Stream:
+    generator = torch.Generator().manual_seed(spec.seed)
+    start = torch.randn(spec.clusters, spec.dimension, generator=generator)
+    shift = 1.5 * torch.randn(spec.clusters, spec.dimension, generator=generator)
+    if not spec.drift:
+        shift.zero_()
+    scales = spec.spread * (0.5 + torch.rand(spec.clusters, generator=generator))
+    ranks = torch.randperm(spec.clusters, generator=generator).double() + 1
+    weights = (1.0 / ranks ** spec.zipf).float()
+    return Stream(spec, start, shift, scales, weights / weights.sum())
 
 
 @dataclass
 class Method:
-    """A quantizer under test: one training step on `[1, D, T]`, and codes `[n_q, N]` / reconstruction `[N, D]`."""
+    """A quantizer under test: one training step on `[1, D, T]`, and codes `[n_q, N]` / reconstruction `[N, D]`
+    per cumulative level count (`quantize(x)` returns the codes and the reconstructions with 1..n_q levels)."""
 
     name: str
     train_step: Callable[[torch.Tensor], None]
-    quantize: Callable[[torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]]
+    quantize: Callable[[torch.Tensor], tuple[list[torch.Tensor], list[torch.Tensor]]]
+
+
+def cumulative(books: Callable[[int], torch.Tensor], codes: list[torch.Tensor]) -> list[torch.Tensor]:
+    recons, total = [], 0
+    for k, c in enumerate(codes):
+        total = total + books(k)[c]
+        recons.append(total)
+    return recons
 
 
 def encodec_method(dimension: int, n_q: int, bins: int) -> Method:
@@ -84,17 +144,15 @@ def encodec_method(dimension: int, n_q: int, bins: int) -> Method:
     q = EncodecRVQ(dimension=dimension, n_q=n_q, bins=bins).train()  # shipped defaults: k-means 50, threshold 2
 
     def quantize(x):
-        q.eval()
-        codes = q.encode(x, sample_rate=1)  # [n_q, 1, T]
-        recon = q.decode(codes)
-        q.train()
-        return [c.reshape(-1) for c in codes], recon[0].t()
+        with torch.no_grad():
+            codes = [c.reshape(-1) for c in q.vq.encode(x, n_q=n_q)]  # [n_q, 1, T]
+        return codes, cumulative(lambda k: q.vq.layers[k].codebook, codes)
 
     return Method("encodec 0.1.1", lambda x: q(x, sample_rate=1), quantize)
 
 
-def audiocodec_method(dimension: int, n_q: int, bins: int, kind: str, steps: int) -> Method:
-    options = {}
+def audiocodec_method(dimension: int, n_q: int, bins: int, kind: str, steps: int, name: str | None = None,
+                      **options) -> Method:
     if kind == "gumbel":
         options = dict(temperature_start=2.0, temperature_end=0.5, temperature_decay=0.5 ** (1 / max(steps / 4, 1)))
     q = ResidualVectorQuantizer(dimension, n_q, bins, kind=kind, **options).train()
@@ -110,14 +168,11 @@ def audiocodec_method(dimension: int, n_q: int, bins: int, kind: str, steps: int
             optimizer.step()
 
     def quantize(x):
-        q.eval()
         with torch.no_grad():
-            codes = q.encode(x)
-            recon = q.decode(codes)
-        q.train()
-        return [codes[0, k] for k in range(n_q)], recon[0].t()
+            codes = [c.reshape(-1) for c in q.encode(x).unbind(1)]
+        return codes, cumulative(lambda k: q.levels[k].embedding, codes)
 
-    return Method(f"audiocodec {kind}", train_step, quantize)
+    return Method(name or f"audiocodec {kind}", train_step, quantize)
 
 
 def fsq_grid(bins: int) -> list[int]:
@@ -130,7 +185,7 @@ def fsq_grid(bins: int) -> list[int]:
     return [2 ** (bits // dims + (i < bits % dims)) for i in range(dims)]
 
 
-def fsq_method(dimension: int, n_q: int, bins: int, steps: int) -> Method:
+def fsq_method(dimension: int, n_q: int, bins: int) -> Method:
     """Residual FSQ at the same bits per level: a grid of `bins` codes, learnt projections (Adam, as Gumbel's
     codebook), trained by the same stand-in reconstruction loss."""
     levels = fsq_grid(bins)
@@ -148,84 +203,107 @@ def fsq_method(dimension: int, n_q: int, bins: int, steps: int) -> Method:
         q.eval()
         with torch.no_grad():
             codes = q.encode(x)
-            recon = q.decode(codes)
+            recons = [q.decode(codes[:, :k])[0].t() for k in range(1, n_q + 1)]
         q.train()
-        return [codes[0, k] for k in range(n_q)], recon[0].t()
+        return [codes[0, k] for k in range(n_q)], recons
 
     return Method(f"fsq {'x'.join(map(str, levels))}", train_step, quantize)
 
 
-def offline_reference(data: torch.Tensor, n_q: int, bins: int, iters: int) -> Method:
-    """K-means level by level on plenty of data from the final distribution, run to convergence."""
+def fit_reference(data: torch.Tensor, n_q: int, bins: int, iters: int) -> list[torch.Tensor]:
+    """K-means level by level on `data` [N, D], each level on the residual the previous ones leave."""
     books, residual = [], data
     for level in range(n_q):
         means, _ = kmeans(residual, bins, iters, torch.Generator().manual_seed(level))
         books.append(means)
         residual = residual - means[nearest_codes(residual, means)]
+    return books
+
+
+def offline_reference(stream: Stream, n_q: int, bins: int, vectors: int, iters: int,
+                      cache: Path | None) -> Method:
+    """The offline limit: k-means RVQ fitted on `vectors` vectors of the final distribution (cached on disk, since
+    at codec scale it is the slowest part of the benchmark)."""
+    path = None
+    if cache is not None:
+        path = cache / f"limit-{stream.spec.key()}-q{n_q}-b{bins}-n{vectors}-i{iters}.pt"
+    if path is not None and path.exists():
+        books = torch.load(path)
+    else:
+        books = fit_reference(stream.final(vectors, REFERENCE)[0].t(), n_q, bins, iters)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(books, path)
 
     def quantize(x):
-        residual, recon, codes = x[0].t(), torch.zeros_like(x[0].t()), []
+        residual, codes = x[0].t(), []
         for means in books:
             c = nearest_codes(residual, means)
             codes.append(c)
-            recon = recon + means[c]
             residual = residual - means[c]
-        return codes, recon
+        return codes, cumulative(lambda k: books[k], codes)
 
     return Method("offline k-means", lambda x: None, quantize)
 
 
 def measure(method: Method, held_out: torch.Tensor, bins: int) -> dict:
-    codes, recon = method.quantize(held_out)
+    """Per level: codes used and perplexity / bins; SNR (dB) with the first 1, 2, ... levels."""
+    codes, recons = method.quantize(held_out)
     target = held_out[0].t()
-    snr = 10 * math.log10(float(target.pow(2).sum() / (target - recon).pow(2).sum()))
+    energy = float(target.pow(2).sum())
+    snrs = [10 * math.log10(energy / float((target - r).pow(2).sum())) for r in recons]
     used, perplexity = [], []
     for c in codes:
         counts = torch.bincount(c, minlength=bins).double()
         p = counts / counts.sum()
         used.append(float((counts > 0).double().mean()))
         perplexity.append(math.exp(float(-(p[p > 0] * p[p > 0].log()).sum())) / bins)
-    return {"used": used, "perplexity": perplexity, "snr": snr}
+    return {"used": used, "perplexity": perplexity, "snrs": snrs, "snr": snrs[-1]}
 
 
-def run_stream(args, drift: bool) -> list[tuple[str, dict, float]]:
-    drift_steps = (2 * args.steps) // 3
-    stream = make_stream(args.dimension, args.clusters_per_code * args.bins, drift, drift_steps, args.seed)
-    batches = [stream.sample(step, args.frames) for step in range(args.steps)]
-    held_out = stream.sample(args.steps, args.held_out)
-    reference_data = stream.sample(args.steps, args.reference_factor * args.bins)[0].t()
-    methods = [
-        encodec_method(args.dimension, args.n_q, args.bins),
-        audiocodec_method(args.dimension, args.n_q, args.bins, "ema", args.steps),
-        audiocodec_method(args.dimension, args.n_q, args.bins, "gumbel", args.steps),
-        fsq_method(args.dimension, args.n_q, args.bins, args.steps),
-    ]
+def run_stream(spec: StreamSpec, n_q: int, bins: int, methods: list[Callable[[], Method]], held_out: int,
+               reference_vectors: int, reference_iters: int, cache: Path | None) -> list[tuple[str, dict, float]]:
+    stream = make_stream(spec)
+    batches = stream.batches()
+    held = stream.final(held_out, HELD_OUT)
     results = []
-    for method in methods:
-        torch.manual_seed(args.seed)
+    for build in methods:
+        torch.manual_seed(spec.seed)
+        method = build()
         times = []
         for x in batches:
             start = time.perf_counter()
             method.train_step(x)
             times.append(time.perf_counter() - start)
-        results.append((method.name, measure(method, held_out, args.bins), 1e3 * statistics.median(times)))
-    reference = offline_reference(reference_data, args.n_q, args.bins, args.reference_iters)
-    results.append((reference.name, measure(reference, held_out, args.bins), float("nan")))
+        results.append((method.name, measure(method, held, bins), 1e3 * statistics.median(times)))
+    reference = offline_reference(stream, n_q, bins, reference_vectors, reference_iters, cache)
+    results.append((reference.name, measure(reference, held, bins), float("nan")))
     return results
 
 
-def print_table(title: str, results: list[tuple[str, dict, float]]) -> None:
+def print_table(title: str, results: list[tuple[str, dict, float]], per_level_snr: bool = False) -> None:
     print(f"\n{title}")
-    print(f"{'method':<18} {'codes used per level (held-out)':<34} {'perplexity/bins per level':<34} "
+    n_q = len(results[0][1]["used"])
+    width = max(6 * n_q, 34)
+    names = max(18, *(len(name) for name, _, _ in results))
+    print(f"{'method':<{names}} {'codes used per level (held-out)':<{width}} {'perplexity/bins per level':<{width}} "
           f"{'SNR dB':>7} {'ms/step':>8}")
     for name, r, ms in results:
         used = " ".join(f"{u:5.0%}" for u in r["used"])
         perp = " ".join(f"{p:5.2f}" for p in r["perplexity"])
-        print(f"{name:<18} {used:<34} {perp:<34} {r['snr']:7.2f} {ms:8.2f}")
+        print(f"{name:<{names}} {used:<{width}} {perp:<{width}} {r['snr']:7.2f} {ms:8.2f}")
+    if per_level_snr:
+        print("SNR dB with the first 1, 2, ... levels:")
+        for name, r, _ in results:
+            print(f"{name:<{names}} " + " ".join(f"{s:5.2f}" for s in r["snrs"]))
     base = dict((name, r["snr"]) for name, r, _ in results)
-    ema = base["audiocodec ema"]
-    print(f"audiocodec ema - encodec: {ema - base['encodec 0.1.1']:+.2f} dB; "
-          f"audiocodec ema - offline k-means: {ema - base['offline k-means']:+.2f} dB")
+    reference = base["offline k-means"]
+    for name in base:
+        if name.startswith("audiocodec ema"):
+            line = f"{name} - offline k-means: {base[name] - reference:+.2f} dB"
+            if "encodec 0.1.1" in base:
+                line += f"; {name} - encodec: {base[name] - base['encodec 0.1.1']:+.2f} dB"
+            print(line)
 
 
 def mean_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -236,12 +314,22 @@ def mean_ms(fn: Callable[[], object], repeats: int) -> float:
     return 1e3 * (time.perf_counter() - start) / repeats
 
 
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
 def update_overhead(args) -> None:
-    """Training forward vs eval forward of the quantizer at codec size, and vs a codec step if there is a codec."""
+    """What learning the codebooks costs: the quantizer's training forward against its eval forward at codec size,
+    and a training step (forward + backward) of the default model's config with and without that learning work."""
     dimension, n_q, bins, frames = 128, 8, 1024, 600
     q = ResidualVectorQuantizer(dimension, n_q, bins, kmeans_iters=10).train()
     generator = torch.Generator().manual_seed(args.seed)
-    batches = [torch.randn(1, dimension, frames, generator=generator) for _ in range(8)]
+    batches = [torch.randn(1, dimension, frames, generator=generator) for _ in range(60)]
     for x in batches:  # k-means initialisation happens during these
         q(x)
     x = batches[0]
@@ -251,28 +339,45 @@ def update_overhead(args) -> None:
         eval_ms = mean_ms(lambda: q(x), args.overhead_repeats)
     q.train()
     print(f"\nquantizer at codec size (D={dimension}, n_q={n_q}, bins={bins}, frames/step={frames}), "
-          f"mean of {args.overhead_repeats}:")
-    print(f"{'eval forward':<40} {eval_ms:8.2f} ms")
-    print(f"{'training forward (with codebook update)':<40} {train_ms:8.2f} ms")
-    print(f"{'codebook update':<40} {train_ms - eval_ms:8.2f} ms")
+          f"mean of {args.overhead_repeats} steps (expiry every {q.config.ema.expire_every} steps amortised):")
+    print(f"{'eval forward':<44} {eval_ms:8.2f} ms")
+    print(f"{'training forward (with codebook update)':<44} {train_ms:8.2f} ms")
+    print(f"{'codebook update':<44} {train_ms - eval_ms:8.2f} ms")
     try:
+        from audiocodec.defaults import model_directory
         from audiocodec.model import Codec, CodecConfig
     except ImportError as error:
         print(f"codec step: not measured ({error})")
         return
-    codec = Codec(CodecConfig()).train()
-    seconds = frames / codec.frame_rate
-    wav = torch.randn(8, codec.channels, int(seconds * codec.sample_rate / 8), generator=generator) * 0.1
+    meta = json.loads((model_directory("default") / "config.json").read_text())
+    config = CodecConfig.from_dict(meta["config"])
+    torch.manual_seed(args.seed)
+    codec = Codec(config).train()
+    seconds = frames / codec.frame_rate / 8
+    wav = torch.randn(8, codec.channels, int(seconds * codec.sample_rate), generator=generator) * 0.1
 
-    def codec_step():
-        out = codec(wav)
+    def codec_step(learn: bool):
+        codec.quantizer.train(learn)
+        out = codec(wav, n_q=config.quantizer.n_q)
         (out.audio - wav).abs().mean().add(out.quantizer_loss).backward()
+        codec.zero_grad(set_to_none=True)
 
-    codec_step()
-    step_ms = mean_ms(codec_step, 3)
-    print(f"{'codec training step (forward+backward)':<40} {step_ms:8.2f} ms "
-          f"(8 x {seconds / 8:.2f} s of audio = {frames} frames)")
-    print(f"codebook update / codec step: {100 * (train_ms - eval_ms) / step_ms:.1f}%")
+    steps_to_init = math.ceil(codec.quantizer.recent.shape[0] / frames)
+    for _ in range(steps_to_init + 1):  # until k-means has initialised the codebooks
+        codec_step(True)
+    with_learning, without = [], []
+    for _ in range(args.codec_repeats):  # interleaved, so that load from other jobs affects both alike
+        with_learning.append(median_ms(lambda: codec_step(True), 1))
+        without.append(median_ms(lambda: codec_step(False), 1))
+    step_ms, plain_ms = statistics.median(with_learning), statistics.median(without)
+    print(f"\ndefault model's config ({config.name}: n_filters={config.n_filters}, dimension={config.dimension}, "
+          f"n_q={config.quantizer.n_q}, bins={config.quantizer.bins}), one training step = forward + backward of "
+          f"L1 + quantizer loss on 8 x {seconds:.2f} s ({frames} frames), all levels, median of "
+          f"{args.codec_repeats}, {torch.get_num_threads()} thread(s):")
+    print(f"{'with codebook learning (quantizer in training)':<52} {step_ms:8.1f} ms")
+    print(f"{'without (quantizer in eval: encode/decode only)':<52} {plain_ms:8.1f} ms")
+    print(f"codebook learning / training step: {100 * (step_ms - plain_ms) / step_ms:.1f}% "
+          f"(quantizer-only estimate at n_q={n_q}: {100 * (train_ms - eval_ms) / step_ms:.1f}%)")
 
 
 class EncodecQuantizer(torch.nn.Module):
@@ -365,20 +470,91 @@ def audio_run(args) -> None:
               f"{statistics.mean(losses[-10:]):8.4f}")
 
 
+SCALES = {
+    # The original configuration: small vectors, where the EMA quantizer was first shown to work.
+    "small": dict(dimension=32, n_q=4, bins=1024, clusters=4096, zipf=1.1, spread=0.15, steps=300, frames=600,
+                  held_out=50000, reference_vectors=16 * 1024, reference_iters=100,
+                  methods="encodec,ema,gumbel,fsq"),
+    # What a codec quantizes: EnCodec's quantizer size and one GPU's frames per step.
+    "codec": dict(dimension=128, n_q=8, bins=1024, clusters=4096, zipf=1.1, spread=0.15, steps=400, frames=600,
+                  held_out=50000, reference_vectors=80000, reference_iters=10, methods="encodec,ema"),
+}
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return name.replace("-", "_"), parsed
+
+
+def run_scale(args, scale: str) -> None:
+    settings = dict(SCALES[scale])
+    for name in ("dimension", "n_q", "bins", "clusters", "zipf", "spread", "steps", "frames", "held_out",
+                 "reference_vectors", "reference_iters", "methods"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    s = settings
+    options = dict(parse_option(o) for o in args.option)
+    label = "audiocodec ema" + (" " + " ".join(args.option) if options else "")
+    builders = {
+        "encodec": lambda: encodec_method(s["dimension"], s["n_q"], s["bins"]),
+        "ema": lambda: audiocodec_method(s["dimension"], s["n_q"], s["bins"], "ema", s["steps"], label, **options),
+        "gumbel": lambda: audiocodec_method(s["dimension"], s["n_q"], s["bins"], "gumbel", s["steps"]),
+        "fsq": lambda: fsq_method(s["dimension"], s["n_q"], s["bins"]),
+    }
+    methods = [builders[m] for m in s["methods"].split(",") if m]
+    cache = None if args.no_cache else Path(args.cache)
+    print(f"\n== {scale} scale: dimension={s['dimension']} n_q={s['n_q']} bins={s['bins']} clusters={s['clusters']} "
+          f"(Zipf {s['zipf']:g}, spread {s['spread']:g}) steps={s['steps']} frames/step={s['frames']} "
+          f"held-out={s['held_out']} "
+          f"offline k-means on {s['reference_vectors']} vectors of the final distribution, {s['reference_iters']} "
+          f"iters, seed={args.seed}, threads={args.threads}")
+    for drift in (False, True):
+        if args.streams != "both" and args.streams != ("drifting" if drift else "stationary"):
+            continue
+        spec = StreamSpec(s["dimension"], s["clusters"], s["zipf"], s["steps"], s["frames"], drift, args.seed,
+                          args.drift_fraction, s["spread"])
+        results = run_stream(spec, s["n_q"], s["bins"], methods, s["held_out"], s["reference_vectors"],
+                             s["reference_iters"], cache)
+        title = (f"drifting stream (every cluster moves steadily during the first {args.drift_fraction:.0%} of "
+                 f"training)" if drift else "stationary stream")
+        print_table(f"{scale}: {title}", results, per_level_snr=scale == "codec")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dimension", type=int, default=32)
-    parser.add_argument("--n-q", type=int, default=4)
-    parser.add_argument("--bins", type=int, default=1024, help="EnCodec uses 1024 codes for 600 frames a step")
-    parser.add_argument("--clusters-per-code", type=int, default=4, help="mixture components per code")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--frames", type=int, default=600, help="frames per training step (EnCodec: 600 per GPU)")
-    parser.add_argument("--held-out", type=int, default=50000)
-    parser.add_argument("--reference-factor", type=int, default=16, help="offline k-means data, vectors per code")
-    parser.add_argument("--reference-iters", type=int, default=100)
+    parser.add_argument("--scale", choices=("small", "codec", "both", "none"), default="both",
+                        help="codec: D=128, 8 levels (what a codec quantizes); small: D=32, 4 levels; none: only the "
+                        "cost table")
+    parser.add_argument("--streams", choices=("stationary", "drifting", "both"), default="both")
+    parser.add_argument("--dimension", type=int)
+    parser.add_argument("--n-q", type=int)
+    parser.add_argument("--bins", type=int, help="EnCodec uses 1024 codes for 600 frames a step")
+    parser.add_argument("--clusters", type=int, help="mixture components (more than codes)")
+    parser.add_argument("--zipf", type=float, help="Zipf exponent of the mixture weights (1.1; flatter: 0.8)")
+    parser.add_argument("--spread", type=float, help="per-cluster standard deviations are uniform in [0.5, 1.5] x "
+                        "this (0.15), around centres ~ N(0, 1)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--frames", type=int, help="frames per training step (EnCodec: 600 per GPU)")
+    parser.add_argument("--held-out", type=int)
+    parser.add_argument("--reference-vectors", type=int, help="offline k-means data (vectors of the final "
+                        "distribution)")
+    parser.add_argument("--reference-iters", type=int)
+    parser.add_argument("--methods", help="comma-separated subset of encodec,ema,gumbel,fsq")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a quantizer option for the audiocodec ema row (repeatable), e.g. decay=0.995")
+    parser.add_argument("--drift-fraction", type=float, default=2 / 3,
+                        help="share of training during which the drifting stream's clusters move")
+    parser.add_argument("--cache", default="/work/scratch/codebook", help="folder caching offline k-means limits")
+    parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overhead-repeats", type=int, default=40)
+    parser.add_argument("--codec-repeats", type=int, default=7, help="codec training steps timed, each way")
+    parser.add_argument("--no-overhead", action="store_true", help="skip the cost table")
     parser.add_argument("--audio", help="folder of real recordings: run the short codec comparison instead")
     parser.add_argument("--audio-steps", type=int, default=300)
     parser.add_argument("--audio-bins", type=int, default=128)
@@ -387,13 +563,10 @@ def main() -> None:
     if args.audio:
         audio_run(args)
         return
-    print(f"dimension={args.dimension} n_q={args.n_q} bins={args.bins} clusters={args.clusters_per_code * args.bins} "
-          f"(Zipf 1.1) steps={args.steps} frames/step={args.frames} held-out={args.held_out} "
-          f"reference={args.reference_factor}x{args.bins} vectors/level, {args.reference_iters} iters, "
-          f"threads={args.threads}")
-    print_table("stationary stream", run_stream(args, drift=False))
-    print_table("drifting stream (clusters move during the first 2/3 of training)", run_stream(args, drift=True))
-    update_overhead(args)
+    for scale in {"both": ("codec", "small"), "none": ()}.get(args.scale, (args.scale,)):
+        run_scale(args, scale)
+    if not args.no_overhead:
+        update_overhead(args)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ BENCHMARKS = ROOT / "benchmarks"
 QUICK = {
     "speed.py": ["--seconds", "2", "--repeats", "2", "--threads", "1", "--processes", "2", "--gpu-batches", "1"],
     "codebook.py": ["--steps", "100", "--bins", "64", "--held-out", "5000", "--reference-iters", "20",
-                    "--overhead-repeats", "5"],
+                    "--reference-vectors", "8000", "--overhead-repeats", "5", "--codec-repeats", "2", "--no-cache"],
     "train_throughput.py": ["--recipe", "recipes/tiny_cpu.yaml", "--batch", "2", "--seconds", "0.5", "--steps", "2"],
     "compression.py": ["--durations", "10"],
     "long_files.py": ["--seconds", "12", "--repeats", "1", "--rounds", "1"],

@@ -49,7 +49,11 @@ class EMAConfig(Section):
     Attributes:
         decay: EMA decay of usage counts and embedding sums.
         epsilon: Laplace smoothing of usage counts.
-        expire_every: steps between expiry checks; 0 disables expiry.
+        expire_every: steps between expiry checks; 0 disables expiry. Each check judges the window since the
+            last one, so this is also the window's length: 50 steps of 600 vectors hold about 29 per code, where
+            a code kept busy by its data rarely falls below the threshold by chance (in 20-step windows, 11 per
+            code, codes serving rare but real clusters were replaced and replaced again; codec-scale benchmark,
+            docs/notes/2026-12-07-codebook-learning.md). Stored configs keep the value they were written with.
         expire_min_usage: a level's window is judged only once it has received this many vectors per code on
             average; until then it stays open across checks. This keeps levels that quantizer dropout rarely
             reaches from being judged on a few hundred vectors, where most codes look dead.
@@ -59,7 +63,7 @@ class EMAConfig(Section):
 
     decay: float = 0.99
     epsilon: float = 1e-5
-    expire_every: int = 20
+    expire_every: int = 50
     expire_min_usage: float = 10.0
     threshold: float = 0.1
     commitment_weight: float = 1.0
