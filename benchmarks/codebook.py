@@ -344,8 +344,8 @@ def update_overhead(args) -> None:
     print(f"{'training forward (with codebook update)':<44} {train_ms:8.2f} ms")
     print(f"{'codebook update':<44} {train_ms - eval_ms:8.2f} ms")
     try:
-        from audiocodec.defaults import model_directory
         from audiocodec.model import Codec, CodecConfig
+        from audiocodec.pretrained import model_directory
     except ImportError as error:
         print(f"codec step: not measured ({error})")
         return

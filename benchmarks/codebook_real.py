@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from audiocodec.api import LOUDNESS_RANGE, level_gain
-from audiocodec.audio_io import read_audio, read_manifest, to_model_format
+from audiocodec.io.audio import read_audio, read_manifest, to_model_format
 from audiocodec.model import Codec
 from audiocodec.quantization.kmeans import sample_rows
 

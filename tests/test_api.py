@@ -175,7 +175,7 @@ def _spy(monkeypatch, owner, name: str, calls: list) -> None:
 @pytest.mark.parametrize("changes", [{}, {"trim_right_ratio": 0.5}, {"activation": "CELU"}],
                          ids=["causal", "looks-ahead", "unknown-activation"])
 def test_long_audio_is_coded_in_chunks_with_the_same_result(monkeypatch, changes):
-    """Causal models code long audio in chunks (`audiocodec.chunked`); models it cannot run so (a decoder that
+    """Causal models code long audio in chunks (`audiocodec.coding.chunked`); models it cannot run so (a decoder that
     looks ahead, an activation it does not know to be pointwise) code it whole."""
     from audiocodec.coding import chunked as chunked_module
     from audiocodec.coding import signal

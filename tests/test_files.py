@@ -1,4 +1,4 @@
-"""Files compressed and decompressed in blocks (`audiocodec.files`), resampling and loudness block by block."""
+"""Files compressed and decompressed in blocks (`audiocodec.coding.files`), resampling and loudness block by block."""
 import random
 
 import numpy as np

@@ -6,8 +6,8 @@ k for a bandwidth; `decode` joins decoded segments with EnCodec's linear cross-f
 `stream_encoder()` / `stream_decoder()` loop the step graphs, holding their state.
 
 This module imports numpy, json and onnxruntime only, so that a deployment needs neither torch nor the rest of
-the package (docs/deploy.md); `decode_file` adds the `.ac` reader (`audiocodec.bitstream`, `audiocodec.entropy`),
-which needs numpy and constriction, the range coder.
+the package (docs/deploy.md); `decode_file` adds the `.ac` reader (`audiocodec.format.bitstream` and
+`audiocodec.format.entropy`), which needs numpy and constriction, the range coder.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ class StreamStep:
 
 def overlap_add(pieces: list[np.ndarray], stride: int) -> np.ndarray:
     """EnCodec's join of decoded segments `stride` samples apart: each weighted by a triangle peaking at its middle
-    (the first segment's length sets it), the sum divided by the summed weights (`audiocodec.segmented`)."""
+    (the first segment's length sets it), the sum divided by the summed weights (`audiocodec.model.segmented`)."""
     n = pieces[0].shape[-1]
     t = np.linspace(0.0, 1.0, n + 2, dtype=np.float32)[1:-1]
     weight = (0.5 - np.abs(t - np.float32(0.5))).astype(np.float32)

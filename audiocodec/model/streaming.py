@@ -247,7 +247,7 @@ class StreamingDecoder:
 
 
 def check_streamable(codec: Codec) -> None:
-    """Raises ValueError unless `codec` can run chunk by chunk (here, and in `audiocodec.chunked`)."""
+    """Raises ValueError unless `codec` can run chunk by chunk (here, and in `audiocodec.coding.chunked`)."""
     config = codec.config
     if not config.causal or config.normalize or config.segment is not None:
         raise ValueError("streaming needs a causal model without segments or normalisation")

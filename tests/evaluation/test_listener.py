@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from audiocodec.audio_io import read_audio
-from audiocodec.commands import SAMPLE
+from audiocodec.cli.common import SAMPLE
 from audiocodec.evaluation import listener
 from audiocodec.evaluation.evaluate import align, score
+from audiocodec.io.audio import read_audio
 
 RATE = 24000
 HAS_OPUS = shutil.which("opusenc") is not None and shutil.which("opusdec") is not None

@@ -50,7 +50,7 @@ def test_example_decodes_as_decompress_does(tmp_path):
 
 def test_without_torch_the_example_really_has_no_torch(tmp_path):
     script = tmp_path / "probe.py"
-    script.write_text("import audiocodec.export.runtime, audiocodec.bitstream, audiocodec.entropy\n"
+    script.write_text("import audiocodec.export.runtime, audiocodec.format.bitstream, audiocodec.format.entropy\n"
                       "import torch\n")
     done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(script)], capture_output=True, text=True)
     assert done.returncode != 0 and "import of torch halted" in done.stderr  # the runner loaded, torch did not
