@@ -671,6 +671,9 @@ def first_call_in_a_step(tmp_path: Path, option: str, value: bool, pick) -> tupl
     `option` set to `value`; the inputs are those its forward receives, after any pre-hooks."""
     config = tiny_config(tmp_path / f"{option}-{value}")
     setattr(config, option, value)
+    # No worker processes: this trainer is stepped by hand and never closed, and a loader's workers dropped by the
+    # garbage collector take seconds to shut down, inside whichever test runs then.
+    config.data.workers = 0
     trainer = Trainer(config)
     seen = []
     pick(trainer.model).register_forward_hook(lambda module, inputs, output: seen.append((inputs, output)))
