@@ -21,23 +21,16 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+from encodec_reference import random_encodec
 
 SAMPLE = Path(__file__).resolve().parent.parent / "audiocodec" / "assets" / "sample.flac"
 
 
 def encodec_weights(variant: str, folder: Path) -> Path:
     """A state-dict file of EnCodec's `variant` ("24khz" or "48khz") with seeded random weights and codebooks."""
-    from encodec import EncodecModel
-
     warnings.filterwarnings("ignore", category=FutureWarning)
-    build = {"24khz": EncodecModel.encodec_model_24khz, "48khz": EncodecModel.encodec_model_48khz}[variant]
-    torch.manual_seed(1)
-    model = build(pretrained=False).eval()
-    for layer in model.quantizer.vq.layers:
-        layer._codebook.embed.data.normal_()
-        layer._codebook.inited.fill_(1)
     path = folder / f"encodec_{variant}.th"
-    torch.save(model.state_dict(), path)
+    torch.save(random_encodec(variant, seed=1).state_dict(), path)
     return path
 
 

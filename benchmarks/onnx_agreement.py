@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from encodec_reference import random_encodec
 
 from audiocodec import Codec
 from audiocodec.export.check import compare
@@ -30,16 +31,8 @@ SAMPLE = Path(__file__).parents[1] / "audiocodec" / "assets" / "sample.flac"
 
 
 def encodec(variant: str, folder: Path) -> Codec:
-    from encodec import EncodecModel
-
-    torch.manual_seed(1)
-    constructor = {"24khz": EncodecModel.encodec_model_24khz, "48khz": EncodecModel.encodec_model_48khz}[variant]
-    model = constructor(pretrained=False).eval()
-    for layer in model.quantizer.vq.layers:
-        layer._codebook.embed.data.normal_()
-        layer._codebook.inited.fill_(1)
     path = folder / f"{variant}.th"
-    torch.save(model.state_dict(), path)
+    torch.save(random_encodec(variant, seed=1).state_dict(), path)
     return Codec.from_encodec(path, variant)
 
 

@@ -39,6 +39,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from encodec_reference import random_encodec
 
 from audiocodec import Codec
 from audiocodec.modules import activations, conv, cpu_cache
@@ -47,15 +48,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def reference_model(variant: str):
-    from encodec import EncodecModel
-
-    torch.manual_seed(0)
-    constructor = {"24khz": EncodecModel.encodec_model_24khz, "48khz": EncodecModel.encodec_model_48khz}[variant]
-    model = constructor(pretrained=False).eval()
-    for layer in model.quantizer.vq.layers:
-        layer._codebook.embed.data.normal_()
-        layer._codebook.inited.fill_(1)
-    return model
+    return random_encodec(variant, seed=0)
 
 
 #: GPU precisions: the networks' dtype and whether `torch.compile` fuses them. EnCodec runs each the same way:
